@@ -1,0 +1,231 @@
+"""``loupe.toml`` → validated settings.
+
+This is the only module that reads settings.  Every section is a pydantic model with
+``extra="forbid"``; a misspelt key gets a "did you mean …?" hint and every error names the
+file and the dotted key, ready for the CLI to print.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loupe.errors import ConfigError
+
+CONFIG_NAME = "loupe.toml"
+
+CanonicalTable = Literal[
+    "contacts",
+    "orders",
+    "order_items",
+    "products",
+    "events",
+    "marketing_spend",
+    "consents",
+    "feedback",
+]
+SourceFormat = Literal["csv", "tsv", "jsonl", "parquet", "sql", "segment"]
+Backend = Literal["duckdb", "pyspark"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectSettings(StrictModel):
+    name: str = "loupe"
+    timezone: str = "Asia/Shanghai"
+    """Time zone of naive timestamps in sources (overridable per source)."""
+    base_currency: str = "CNY"
+    default_region: str = "CN"
+    """Region used by phonenumbers for numbers written without a country code."""
+
+
+class WarehouseSettings(StrictModel):
+    backend: Backend = "duckdb"
+    path: str = "loupe.duckdb"
+    """DuckDB file, relative to the project folder."""
+    spark_master: str = "local[2]"
+    spark_dir: str = "spark"
+    """Folder (under the project) where the PySpark backend keeps its Parquet tables."""
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+class SourceSettings(StrictModel):
+    name: str
+    table: CanonicalTable = "events"
+    format: SourceFormat
+    path: str | None = None
+    """File or glob, relative to the project folder (csv, tsv, jsonl, parquet, segment)."""
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    timezone: str | None = None
+    contact_source: str | None = None
+    """For orders/consents/feedback: the contact source whose ``source_key`` the rows carry."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Canonical column → column in the source."""
+    constants: dict[str, str] = Field(default_factory=dict)
+    """Canonical column → a fixed value for every row (e.g. ``channel = "store"``)."""
+    connection: str | None = None
+    """For ``format = "sql"``: an Ibis connection URL (``postgres://user@host/db``)."""
+    sql_table: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, v: str) -> str:
+        if not v or not all(c.isalnum() or c == "_" for c in v):
+            raise ValueError("source names use letters, digits and _ only")
+        return v
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> SourceSettings:
+        if self.format == "sql":
+            if not (self.connection and self.sql_table):
+                raise ValueError("a sql source needs `connection` and `sql_table`")
+        elif not self.path:
+            raise ValueError(f"a {self.format} source needs `path`")
+        return self
+
+    @property
+    def target_table(self) -> str:
+        return "events" if self.format == "segment" else self.table
+
+
+class QualitySettings(StrictModel):
+    outlier_threshold: float = 5.0
+    """Robust z-score (|x - median| / (1.4826 * MAD)) above which a value is flagged."""
+    order_total_tolerance: float = 0.02
+    """Relative difference allowed between an order's amount and the sum of its lines."""
+    freshness_days: int = 2
+    """A table whose newest row is older than this is flagged as stale (timeliness)."""
+
+
+class IdentitySettings(StrictModel):
+    max_records_per_identifier: dict[str, int] = Field(
+        default_factory=lambda: {"email": 5, "phone": 5, "anonymous_id": 1, "user_id": 10}
+    )
+    """An identifier carried by more distinct records than this is marked shared and does
+    not link.  For ``anonymous_id`` it counts distinct identified users (a shared device)."""
+    source_priority: list[str] = Field(default_factory=list)
+    """Sources in order of trust for the golden record; unlisted sources come last."""
+    probabilistic: bool = True
+    match_threshold: float = 0.99
+    """Splink match probability above which two records are linked."""
+    max_iterations: int = 100
+
+
+class Settings(StrictModel):
+    project: ProjectSettings = Field(default_factory=ProjectSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    currency_rates: dict[str, float] = Field(default_factory=dict)
+    """Units of base currency per unit of each other currency (``USD = 7.1``)."""
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    sources: list[SourceSettings] = Field(default_factory=list)
+
+    root: Path = Field(default=Path("."), exclude=True)
+    """Folder of the project (where ``loupe.toml`` lives); paths are relative to it."""
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Settings:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def source(self, name: str) -> SourceSettings:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(
+            f"No source named {name!r}",
+            where=str(self.root / CONFIG_NAME),
+            fix=f"declared sources: {', '.join(s.name for s in self.sources) or 'none'}",
+        )
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else self.root / p
+
+
+def _describe(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    """Dotted key for a pydantic error location, naming sources by their name."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and item < len(node):
+            name = node[item].get("name") if isinstance(node[item], dict) else None
+            parts[-1] = f"{parts[-1]}[{name!r}]" if name else f"{parts[-1]}[{item}]"
+            node = node[item]
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Settings
+    for item in loc[:-1]:
+        if model is None or isinstance(item, int):
+            continue
+        field = model.model_fields.get(str(item))
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [ann, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return model
+
+
+def parse_settings(data: dict[str, Any], root: Path, origin: str) -> Settings:
+    """Validate a parsed ``loupe.toml``; raise one :class:`ConfigError` listing every problem."""
+    try:
+        return Settings.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = _describe(tuple(err["loc"]), data)
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                model = _model_for(tuple(err["loc"]))
+                known = list(model.model_fields) if model else []
+                close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+                msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+            lines.append(f"{key}: {msg}")
+        raise ConfigError(
+            f"{origin} is not valid:\n  - " + "\n  - ".join(lines),
+            where=origin,
+            fix="correct the keys listed above (`loupe init` writes a commented example)",
+        ) from None
+
+
+def load_settings(path: str | Path = CONFIG_NAME) -> Settings:
+    """Read and validate ``loupe.toml`` (or the ``loupe.toml`` inside a folder)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CONFIG_NAME
+    if not p.exists():
+        raise ConfigError(
+            f"No {CONFIG_NAME} found at {p}",
+            where=str(p.parent.resolve()),
+            fix="run `loupe init` to create a project, or pass --project DIR",
+        )
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}", where=str(p)) from None
+    return parse_settings(data, p.parent.resolve(), str(p))
+
+
+@lru_cache(maxsize=8)
+def get_settings(path: str = CONFIG_NAME) -> Settings:
+    """Cached :func:`load_settings` for long-lived processes (server, console)."""
+    return load_settings(path)
