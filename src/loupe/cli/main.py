@@ -1,0 +1,78 @@
+"""The ``loupe`` command: global options, error handling, and the stage sub-commands.
+
+Each stage's verbs live in their own module (``cli/ingest.py``, ``cli/identity.py`` …) and
+are registered here.  A :class:`~loupe.errors.LoupeError` is printed without a traceback
+and turns into a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from loupe import __version__
+from loupe.cli import common
+from loupe.errors import LoupeError
+
+app = typer.Typer(
+    name="loupe",
+    help="Loupe: customer data and precision marketing, from raw files to decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"loupe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    project: Path = typer.Option(
+        Path("."), "--project", "-p", help="Project folder (holds loupe.toml).", show_default=False
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Act on the project in the current folder, or the one named by --project."""
+    common.state.project = project.resolve()
+
+
+def _register() -> None:
+    from loupe.cli import identity, ingest, project, quality, synth
+
+    for module in (project, synth, ingest, quality, identity):
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except LoupeError as exc:
+        common.err.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        common.err.print("aborted")
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Frequency / recency / T summaries of a transactions table, built as Ibis expressions.
+
+The functions here only *build* expressions: ``(ibis.Table, spec) -> ibis.Table``.  They run
+unchanged on DuckDB (the default), Spark or any other Ibis backend; :func:`execute_summary` is a
+small convenience that executes one on a connection and returns the per-customer result.
+
+Definitions (Fader, Hardie & Lee 2005, "Counting your customers the easy way"):
+
+* all purchases of one customer on one calendar day are one transaction, whose amount is the
+  sum of that day's amounts;
+* ``frequency`` is the number of *repeat* purchase days (purchase days minus one);
+* ``recency`` is the time from the first to the last purchase day;
+* ``T`` is the time from the first purchase day to the calibration end (inclusive day);
+* ``monetary_value`` is the mean amount of the repeat purchase days (the first day excluded),
+  0 for a customer without repeat purchases (Fader & Hardie 2013, "The Gamma-Gamma model of
+  monetary value").
+
+Times are measured in days and divided by the length of :data:`TimeUnit` (``week`` = 7 days,
+``month`` = 365.25 / 12 days).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+from ibis import _
+
+TimeUnit = Literal["day", "week", "month"]
+
+DAYS_PER_UNIT: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.25 / 12.0}
+
+
+@dataclass(frozen=True)
+class SummarySpec:
+    """What the summary builder needs to know about a transactions table.
+
+    Parameters
+    ----------
+    calibration_end
+        Last day (inclusive) of the calibration period.
+    customer_col, date_col, amount_col
+        Column names in the transactions table. ``amount_col`` may be ``None`` when no
+        monetary value is wanted.
+    time_unit
+        Unit of ``recency``, ``T`` and holdout durations.
+    holdout_end
+        Last day (inclusive) of the holdout period, for :func:`holdout_summary`.
+    """
+
+    calibration_end: dt.date
+    customer_col: str = "customer_id"
+    date_col: str = "ordered_at"
+    amount_col: str | None = "amount"
+    time_unit: TimeUnit = "week"
+    holdout_end: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_unit not in DAYS_PER_UNIT:
+            raise ValueError(f"time_unit must be one of {sorted(DAYS_PER_UNIT)}")
+        if self.holdout_end is not None and self.holdout_end <= self.calibration_end:
+            raise ValueError("holdout_end must be after calibration_end")
+
+    @property
+    def days_per_unit(self) -> float:
+        return DAYS_PER_UNIT[self.time_unit]
+
+
+def purchase_days(transactions: ir.Table, spec: SummarySpec) -> ir.Table:
+    """One row per customer and purchase day: ``customer_id, day, amount`` (the day's total)."""
+    day = transactions[spec.date_col].cast("date")
+    amount = (
+        transactions[spec.amount_col].cast("float64")
+        if spec.amount_col is not None
+        else ibis.literal(0.0)
+    )
+    rows = transactions.select(customer_id=transactions[spec.customer_col], day=day, amount=amount)
+    rows = rows.filter(rows.customer_id.notnull() & rows.day.notnull())
+    return rows.group_by(["customer_id", "day"]).aggregate(amount=_.amount.sum())
+
+
+def rfm_summary(transactions: ir.Table, spec: SummarySpec) -> ir.Table:
+    """Calibration-period summary, one row per customer.
+
+    Columns: ``customer_id, frequency, recency, T, monetary_value, first_purchase``.
+    Customers whose first purchase is after ``spec.calibration_end`` are not included.
+    """
+    end = ibis.date(spec.calibration_end)
+    days = purchase_days(transactions, spec)
+    days = days.filter(days.day <= end)
+    first = days.day.min().over(group_by=days.customer_id)
+    days = days.mutate(is_repeat=days.day != first)
+    per = days.group_by("customer_id").aggregate(
+        n_days=_.day.count(),
+        first_purchase=_.day.min(),
+        last_purchase=_.day.max(),
+        repeat_amount=_.amount.sum(where=_.is_repeat),
+    )
+    unit = spec.days_per_unit
+    frequency = (per.n_days - 1).cast("int64")
+    return per.select(
+        "customer_id",
+        frequency=frequency,
+        recency=per.last_purchase.delta(per.first_purchase, unit="day").cast("float64") / unit,
+        T=end.delta(per.first_purchase, unit="day").cast("float64") / unit,
+        monetary_value=ibis.ifelse(
+            frequency > 0, per.repeat_amount.fill_null(0.0) / frequency.cast("float64"), 0.0
+        ),
+        first_purchase=per.first_purchase,
+    )
+
+
+def holdout_summary(transactions: ir.Table, spec: SummarySpec) -> ir.Table:
+    """Holdout-period counts for the customers of the calibration summary.
+
+    Columns: ``customer_id, frequency_holdout`` (purchase days in
+    ``(calibration_end, holdout_end]``), ``monetary_value_holdout`` (their mean amount, 0 when
+    none) and ``duration_holdout`` (the holdout length in ``spec.time_unit``).
+    """
+    if spec.holdout_end is None:
+        raise ValueError("spec.holdout_end is required for a holdout summary")
+    start, end = ibis.date(spec.calibration_end), ibis.date(spec.holdout_end)
+    days = purchase_days(transactions, spec)
+    cohort = days.filter(days.day <= start).select("customer_id").distinct()
+    hold = days.filter((days.day > start) & (days.day <= end))
+    hold = hold.group_by("customer_id").aggregate(n=_.day.count(), total=_.amount.sum())
+    joined = cohort.left_join(hold, cohort.customer_id == hold.customer_id)
+    n = joined.n.fill_null(0).cast("int64")
+    duration = (spec.holdout_end - spec.calibration_end).days / spec.days_per_unit
+    return joined.select(
+        customer_id=joined.customer_id,
+        frequency_holdout=n,
+        monetary_value_holdout=ibis.ifelse(n > 0, joined.total / n.cast("float64"), 0.0),
+        duration_holdout=ibis.literal(duration, type="float64"),
+    )
+
+
+def calibration_holdout_summary(transactions: ir.Table, spec: SummarySpec) -> ir.Table:
+    """:func:`rfm_summary` joined with :func:`holdout_summary` on ``customer_id``."""
+    cal = rfm_summary(transactions, spec)
+    hold = holdout_summary(transactions, spec).rename(hold_customer_id="customer_id")
+    joined = cal.inner_join(hold, cal.customer_id == hold.hold_customer_id)
+    return joined.drop("hold_customer_id")
+
+
+def execute_summary(con: Any, expr: ir.Table) -> pd.DataFrame:
+    """Execute a summary expression on ``con`` and index the result by ``customer_id``."""
+    frame = con.execute(expr.order_by("customer_id"))
+    return frame.set_index("customer_id")

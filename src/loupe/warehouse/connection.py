@@ -1,0 +1,249 @@
+"""The warehouse: one Ibis connection and the only place expressions are executed.
+
+Stages build Ibis expressions; :class:`Warehouse` runs and stores them.  Two backends:
+
+* ``duckdb`` (default): one file, ``<project>/loupe.duckdb``.
+* ``pyspark``: Spark in local mode (or ``spark_master``).  Tables are Parquet folders under
+  ``<project>/<spark_dir>/<table>/``; every write makes a new version folder and re-points a
+  temporary view at it, so a table can be rewritten from an expression that reads it (Spark
+  refuses to overwrite a path it is reading) and a new session finds every table again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+from loupe.errors import WarehouseError
+
+if TYPE_CHECKING:
+    from loupe.config import Settings
+
+TableLike = ir.Table | pa.Table | pd.DataFrame
+
+
+class Warehouse:
+    """An open project warehouse.
+
+    Use :func:`loupe.open` (or :meth:`Warehouse.open`) rather than the constructor.
+    """
+
+    def __init__(self, settings: Settings, con: ibis.BaseBackend) -> None:
+        self.settings = settings
+        self.con = con
+        self.backend: str = settings.warehouse.backend
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Warehouse:
+        ws = settings.warehouse
+        if ws.backend == "duckdb":
+            path = settings.resolve(ws.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                con = ibis.duckdb.connect(str(path))
+            except Exception as exc:  # duckdb raises IOException for locks and corrupt files
+                raise WarehouseError(
+                    f"Cannot open the DuckDB warehouse: {exc}",
+                    where=str(path),
+                    fix="close other programs using this file, or point [warehouse] path elsewhere",
+                ) from None
+            con.raw_sql("SET TimeZone = 'UTC'")
+            if ws.threads:
+                con.raw_sql(f"SET threads = {int(ws.threads)}")
+            if ws.memory_limit:
+                con.raw_sql(f"SET memory_limit = '{ws.memory_limit}'")
+            wh: Warehouse = cls(settings, con)
+        else:
+            wh = _SparkWarehouse.connect(settings)
+        if migrate:
+            from loupe.warehouse.migrations import migrate as run_migrations
+
+            run_migrations(wh)
+        return wh
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        return name in self.con.list_tables()
+
+    def table(self, name: str) -> ir.Table:
+        if not self.exists(name):
+            raise WarehouseError(
+                f"Table {name!r} does not exist yet",
+                where=self._location(),
+                fix="run the stage that writes it first (`loupe run` runs them all)",
+            )
+        return self.con.table(name)
+
+    def to_pandas(self, expr: ir.Expr) -> Any:
+        return self.con.execute(expr)
+
+    def to_arrow(self, expr: ir.Table) -> pa.Table:
+        return self.con.to_pyarrow(expr)
+
+    def scalar(self, expr: ir.Scalar) -> Any:
+        value = self.con.execute(expr)
+        return value.item() if hasattr(value, "item") else value
+
+    def count(self, name_or_expr: str | ir.Table) -> int:
+        t = self.table(name_or_expr) if isinstance(name_or_expr, str) else name_or_expr
+        return int(self.scalar(t.count()))
+
+    # -- writing -------------------------------------------------------------------------------
+    def replace(self, name: str, obj: TableLike) -> ir.Table:
+        """Create or replace table ``name`` with the rows of ``obj``."""
+        self.con.create_table(name, _as_input(obj), overwrite=True)
+        return self.con.table(name)
+
+    def append(self, name: str, obj: TableLike) -> None:
+        """Append the rows of ``obj`` to table ``name`` (columns matched by name)."""
+        target = self.table(name)
+        expr = _as_input(obj)
+        if isinstance(expr, ir.Table):
+            expr = expr.select(*target.columns)
+        self.con.insert(name, expr)
+
+    def create_empty(self, name: str, schema: ibis.Schema) -> None:
+        if not self.exists(name):
+            self.con.create_table(name, schema=schema)
+
+    def drop(self, name: str) -> None:
+        if self.exists(name):
+            self.con.drop_table(name)
+
+    def _location(self) -> str:
+        return str(self.settings.resolve(self.settings.warehouse.path))
+
+
+def _as_input(obj: TableLike) -> Any:
+    if isinstance(obj, ir.Table):
+        return obj
+    if isinstance(obj, pd.DataFrame | pa.Table):
+        return ibis.memtable(obj)
+    raise TypeError(f"cannot store {type(obj).__name__}")
+
+
+class _SparkWarehouse(Warehouse):
+    """PySpark backend with versioned Parquet folders (see the module docstring)."""
+
+    @classmethod
+    def connect(cls, settings: Settings) -> _SparkWarehouse:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:  # pragma: no cover - depends on the install
+            raise WarehouseError(
+                "The pyspark backend needs PySpark",
+                where="[warehouse] backend",
+                fix='install the spark extra: pip install "loupe[spark]"',
+            ) from None
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        root = settings.resolve(settings.warehouse.spark_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        session = (
+            SparkSession.builder.master(settings.warehouse.spark_master)
+            .appName("loupe")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.sql.warehouse.dir", str(root / "_managed"))
+            .config("spark.driver.memory", "2g")
+            .config("spark.sql.ansi.enabled", "false")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        con = ibis.pyspark.connect(session)
+        wh = cls(settings, con)
+        wh.root = root
+        for folder in sorted(root.iterdir()):
+            if (folder / "_current.json").exists():
+                wh._register(folder.name)
+        return wh
+
+    root: Path
+
+    def close(self) -> None:
+        # The Spark session is shared by the process (getOrCreate); leave it running so
+        # that several warehouses in one process (tests) stay cheap.
+        pass
+
+    def _current(self, name: str) -> dict[str, Any]:
+        return json.loads((self.root / name / "_current.json").read_text())
+
+    def _register(self, name: str) -> None:
+        info = self._current(name)
+        session = self.con._session
+        if info["parts"]:
+            paths = [str(self.root / name / p) for p in info["parts"]]
+            df = session.read.parquet(*paths)
+        else:
+            from ibis.backends.pyspark.datatypes import PySparkSchema
+
+            schema = PySparkSchema.from_ibis(ibis.schema(info["schema"]))
+            df = session.createDataFrame([], schema)
+        df.createOrReplaceTempView(name)
+
+    def _write_part(self, name: str, expr: ir.Table) -> str:
+        part = f"part-{uuid.uuid4().hex[:12]}"
+        path = self.root / name / part
+        self.con._run_pre_execute_hooks(expr)
+        df = self.con._session.sql(self.con.compile(expr))
+        df.write.mode("overwrite").parquet(str(path))
+        return part
+
+    def _save(self, name: str, parts: list[str], schema: ibis.Schema) -> None:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        old = (folder / "_current.json").exists() and self._current(name)["parts"] or []
+        info = {"parts": parts, "schema": {k: str(v) for k, v in schema.items()}}
+        tmp = folder / "_current.json.tmp"
+        tmp.write_text(json.dumps(info))
+        tmp.replace(folder / "_current.json")
+        self._register(name)
+        for p in set(old) - set(parts):
+            shutil.rmtree(folder / p, ignore_errors=True)
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name / "_current.json").exists()
+
+    def replace(self, name: str, obj: TableLike) -> ir.Table:
+        expr = _as_input(obj)
+        # Materialise into a new part first, then swap: the expression may read `name`.
+        part = self._write_part(name, expr)
+        self._save(name, [part], expr.schema())
+        return self.con.table(name)
+
+    def append(self, name: str, obj: TableLike) -> None:
+        target = self.table(name)
+        expr = _as_input(obj).select(*target.columns)
+        part = self._write_part(name, expr.cast(target.schema()))
+        self._save(name, [*self._current(name)["parts"], part], target.schema())
+
+    def create_empty(self, name: str, schema: ibis.Schema) -> None:
+        if not self.exists(name):
+            self._save(name, [], schema)
+
+    def drop(self, name: str) -> None:
+        if self.exists(name):
+            self.con._session.catalog.dropTempView(name)
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def _location(self) -> str:
+        return str(self.root)

@@ -1,0 +1,155 @@
+"""Portable expressions the stages share: parsing timestamps and numbers, reading JSON.
+
+Ibis has no portable operation for a few things every loader needs (validating JSON,
+extracting a JSON path without failing on bad input, turning a local time in a named zone
+into UTC).  Each is written here once per backend as an Ibis *builtin* function, chosen by
+the warehouse's backend name, so stage code stays one expression for DuckDB and Spark.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+# -- backend builtins -------------------------------------------------------------------------
+
+
+@ibis.udf.scalar.builtin(name="json_valid")
+def _duck_json_valid(x: str) -> bool:  # type: ignore[empty-body]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _duck_json_get(x: str, path: str) -> str:  # type: ignore[empty-body]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="json_extract")
+def _duck_json_raw(x: str, path: str) -> str:  # type: ignore[empty-body]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")
+def _spark_json_get(x: str, path: str) -> str:  # type: ignore[empty-body]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _duck_local_to_utc(zone: str, ts: ibis.dtype("timestamp")) -> ibis.dtype("timestamp('UTC')"):  # type: ignore[empty-body,valid-type]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="to_utc_timestamp")
+def _spark_local_to_utc(ts: ibis.dtype("timestamp"), zone: str) -> ibis.dtype("timestamp"):  # type: ignore[empty-body,valid-type]
+    ...
+
+
+def json_valid(col: ir.StringValue, backend: str) -> ir.BooleanValue:
+    """True where ``col`` holds a well-formed JSON document."""
+    if backend == "duckdb":
+        return _duck_json_valid(col).fill_null(False)
+    return _spark_json_get(col, "$").notnull()
+
+
+def json_get(col: ir.StringValue, path: str, backend: str) -> ir.StringValue:
+    """The value at JSON ``path`` (``$.a.b``) as text; NULL where absent.
+
+    Objects and arrays come back as JSON text.  Only call on rows that passed
+    :func:`json_valid` (DuckDB raises on malformed input).
+    """
+    if backend == "duckdb":
+        return _duck_json_get(col, path)
+    return _spark_json_get(col, path)
+
+
+def local_to_utc(ts: ir.TimestampValue, zone: str, backend: str) -> ir.TimestampValue:
+    """Interpret naive ``ts`` as wall-clock time in ``zone`` and return it in UTC (naive)."""
+    if zone.upper() in ("UTC", "Z", "ETC/UTC"):
+        return ts
+    if backend == "duckdb":
+        return _duck_local_to_utc(zone, ts).cast("timestamp")
+    return _spark_local_to_utc(ts, zone)
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+_TIMESTAMP = (
+    r"^([0-9]{4})[-/.年]?([0-9]{1,2})[-/.月]?([0-9]{1,2})日?"
+    r"(?:[T ]+([0-9]{1,2}):?([0-9]{2})(?::?([0-9]{2}))?(?:[.][0-9]+)?)?"
+    r" *(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
+
+
+def parse_timestamp(col: ir.StringValue, zone: str, backend: str) -> ir.TimestampValue:
+    """Parse the timestamp forms sources write, to UTC; NULL where it does not parse.
+
+    Accepted: ``2024-03-05 10:00[:00]``, ``2024-03-05T02:00:00Z``, ``…+08:00``/``+0800``,
+    ``2024/3/5 10:00``, ``20240305 100000``, ``2024年3月5日 10:00``, and dates alone (midnight).
+    A timestamp without an offset is wall-clock time in ``zone``.  Impossible dates
+    (``2024-13-45``) give NULL rather than an error, so the caller can quarantine the row.
+    One regular expression does the work, so the compiled SQL stays small.
+    """
+    s = col.strip()
+
+    def part(i: int) -> ir.StringValue:
+        return s.re_extract(_TIMESTAMP, i)
+
+    hh, ss, offset = part(4), part(6), part(7)
+    iso = (
+        part(1)
+        + "-"
+        + part(2).lpad(2, "0")
+        + "-"
+        + part(3).lpad(2, "0")
+        + " "
+        + ibis.ifelse(hh == "", "00", hh.lpad(2, "0"))
+        + ":"
+        + ibis.ifelse(hh == "", "00", part(5))
+        + ":"
+        + ibis.ifelse(ss == "", "00", ss)
+    )
+    naive = ibis.ifelse(s.re_search(_TIMESTAMP), iso, ibis.null("string")).try_cast("timestamp")
+    digits = offset.re_replace(r"[^0-9]", "")
+    minutes = (digits.left(2).try_cast("int64") * 60 + digits.right(2).try_cast("int64")).fill_null(0)
+    signed = ibis.ifelse(offset.left(1) == "-", -minutes, minutes)
+    return ibis.cases(
+        (naive.isnull(), ibis.null("timestamp")),
+        (offset == "Z", naive),
+        (offset != "", naive - signed.as_interval("m")),
+        else_=local_to_utc(naive, zone, backend),
+    )
+
+
+def parse_date(col: ir.StringValue) -> ir.DateValue:
+    """A calendar date in any of the forms :func:`parse_timestamp` accepts (no zone shift)."""
+    s = col.strip()
+    iso = (
+        s.re_extract(_TIMESTAMP, 1)
+        + "-"
+        + s.re_extract(_TIMESTAMP, 2).lpad(2, "0")
+        + "-"
+        + s.re_extract(_TIMESTAMP, 3).lpad(2, "0")
+    )
+    return ibis.ifelse(s.re_search(_TIMESTAMP), iso, ibis.null("string")).try_cast("date")
+
+
+def parse_number(col: ir.StringValue) -> ir.FloatingValue:
+    """A decimal number written with optional thousands separators or currency sign."""
+    cleaned = col.strip().re_replace(r"[,\s¥$￥]", "")
+    return ibis.ifelse(cleaned == "", ibis.null("float64"), cleaned.try_cast("float64"))
+
+
+def parse_bool(col: ir.StringValue) -> ir.BooleanValue:
+    s = col.strip().lower()
+    return ibis.cases(
+        (s.isin(["true", "t", "1", "yes", "y", "是", "granted", "opt-in", "opt_in"]), True),
+        (s.isin(["false", "f", "0", "no", "n", "否", "denied", "opt-out", "opt_out"]), False),
+        else_=ibis.null("boolean"),
+    )
+
+
+def row_hash(cols: list[ir.Value]) -> ir.StringValue:
+    """A content hash of several columns (NULL-safe), for duplicate detection."""
+    parts = [c.cast("string").fill_null("<null>") for c in cols]
+    joined = ibis.literal("|~|").join(parts)
+    return joined.hexdigest("md5")

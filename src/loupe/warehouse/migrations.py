@@ -1,0 +1,75 @@
+"""Versioned migrations that create the canonical tables.
+
+Each migration has a number, a name and a function; ``schema_migrations`` records which have
+run.  Migrations only ever add: a new column or table is a new migration, so a warehouse made
+by an older Loupe is brought forward in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import ibis
+
+from loupe.warehouse import schemas as s
+
+if TYPE_CHECKING:
+    from loupe.warehouse.connection import Warehouse
+
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+def _v1_canonical(wh: Warehouse) -> None:
+    for table in s.RAW_COLUMNS:
+        wh.create_empty(f"raw_{table}", s.raw_schema(table))
+        wh.create_empty(table, s.canonical_schema(table))
+    wh.create_empty("quarantine", s.schema(s.QUARANTINE))
+    wh.create_empty("ingested_files", s.schema(s.INGESTED_FILES))
+    wh.create_empty("stage_runs", s.schema(s.STAGE_RUNS))
+
+
+def _v2_identity(wh: Warehouse) -> None:
+    wh.create_empty("identity_links", s.schema(s.IDENTITY_LINKS))
+    wh.create_empty("customers", s.schema(s.CUSTOMERS))
+
+
+def _v3_audit(wh: Warehouse) -> None:
+    wh.create_empty("audit_log", s.schema(s.AUDIT_LOG))
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
+    (1, "canonical and raw tables, quarantine, lineage", _v1_canonical),
+    (2, "identity links and customers", _v2_identity),
+    (3, "audit log", _v3_audit),
+]
+
+
+def applied(wh: Warehouse) -> set[int]:
+    if not wh.exists(MIGRATIONS_TABLE):
+        return set()
+    df = wh.to_pandas(wh.table(MIGRATIONS_TABLE).select("version"))
+    return {int(v) for v in df["version"]}
+
+
+def migrate(wh: Warehouse) -> list[int]:
+    """Apply every migration not yet applied; return the versions applied now."""
+    wh.create_empty(
+        MIGRATIONS_TABLE,
+        ibis.schema({"version": "int64", "name": "string", "applied_at": "timestamp"}),
+    )
+    done = applied(wh)
+    new = []
+    for version, name, step in MIGRATIONS:
+        if version in done:
+            continue
+        step(wh)
+        row = {
+            "version": [version],
+            "name": [name],
+            "applied_at": [datetime.now(UTC).replace(tzinfo=None)],
+        }
+        wh.append(MIGRATIONS_TABLE, ibis.memtable(row).cast(wh.table(MIGRATIONS_TABLE).schema()))
+        new.append(version)
+    return new

@@ -1,0 +1,272 @@
+"""Canonical table schemas: the contract between stages.
+
+Two layers, as data teams know them from the medallion pattern:
+
+* ``raw_<table>`` — written by ``ingest``: every source mapped onto the canonical columns, typed
+  where the type is unambiguous (timestamps, amounts, quantities) and otherwise exactly as read,
+  plus lineage columns (``_file``, ``_line``, ``_batch``, ``_loaded_at``, ``_row_hash``).
+* ``<table>`` — written by ``quality``: the same columns standardised (email, E.164 phone,
+  gender, dates, base-currency amounts), deduplicated by natural key, with quality flags.
+  Downstream stages read only these.
+
+All timestamps are UTC, stored without a time zone.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.datatypes as dt
+from ibis.expr.schema import Schema
+
+LINEAGE: dict[str, str] = {
+    "_file": "string",
+    "_line": "int64",
+    "_batch": "string",
+    "_loaded_at": "timestamp",
+    "_row_hash": "string",
+}
+
+CONTACTS: dict[str, str] = {
+    "source": "string",
+    "source_key": "string",
+    "email": "string",
+    "phone": "string",
+    "user_id": "string",
+    "anonymous_id": "string",
+    "name": "string",
+    "gender": "string",
+    "birth_date": "string",
+    "city": "string",
+    "region": "string",
+    "country": "string",
+    "signup_at": "timestamp",
+    "updated_at": "timestamp",
+}
+
+ORDERS: dict[str, str] = {
+    "order_id": "string",
+    "source": "string",
+    "contact_source": "string",
+    "source_key": "string",
+    "email": "string",
+    "phone": "string",
+    "user_id": "string",
+    "ordered_at": "timestamp",
+    "amount": "float64",
+    "currency": "string",
+    "discount": "float64",
+    "coupon_code": "string",
+    "channel": "string",
+    "store_id": "string",
+    "status": "string",
+}
+
+ORDER_ITEMS: dict[str, str] = {
+    "order_id": "string",
+    "source": "string",
+    "line_no": "int64",
+    "product_id": "string",
+    "quantity": "int64",
+    "unit_price": "float64",
+    "discount": "float64",
+}
+
+PRODUCTS: dict[str, str] = {
+    "product_id": "string",
+    "source": "string",
+    "name": "string",
+    "name_en": "string",
+    "category": "string",
+    "brand": "string",
+    "price": "float64",
+    "currency": "string",
+}
+
+EVENTS: dict[str, str] = {
+    "event_id": "string",
+    "source": "string",
+    "type": "string",
+    "event": "string",
+    "anonymous_id": "string",
+    "user_id": "string",
+    "ts": "timestamp",
+    "session_id": "string",
+    "url": "string",
+    "screen": "string",
+    "referrer": "string",
+    "product_id": "string",
+    "order_id": "string",
+    "revenue": "float64",
+    "utm_source": "string",
+    "utm_medium": "string",
+    "utm_campaign": "string",
+    "properties": "string",
+    "traits": "string",
+}
+
+MARKETING_SPEND: dict[str, str] = {
+    "date": "date",
+    "source": "string",
+    "channel": "string",
+    "campaign": "string",
+    "spend": "float64",
+    "impressions": "int64",
+    "clicks": "int64",
+    "currency": "string",
+}
+
+CONSENTS: dict[str, str] = {
+    "source": "string",
+    "identifier": "string",
+    "identifier_type": "string",
+    "purpose": "string",
+    "granted": "boolean",
+    "ts": "timestamp",
+    "origin": "string",
+}
+
+FEEDBACK: dict[str, str] = {
+    "feedback_id": "string",
+    "source": "string",
+    "contact_source": "string",
+    "source_key": "string",
+    "user_id": "string",
+    "email": "string",
+    "phone": "string",
+    "ts": "timestamp",
+    "text": "string",
+    "rating": "float64",
+    "lang": "string",
+    "channel": "string",
+    "product_id": "string",
+}
+
+#: Canonical columns of each table as ingest writes them (before lineage columns).
+RAW_COLUMNS: dict[str, dict[str, str]] = {
+    "contacts": CONTACTS,
+    "orders": ORDERS,
+    "order_items": ORDER_ITEMS,
+    "products": PRODUCTS,
+    "events": EVENTS,
+    "marketing_spend": MARKETING_SPEND,
+    "consents": CONSENTS,
+    "feedback": FEEDBACK,
+}
+
+#: Natural key of each canonical table: one row per key after ``quality``.
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "contacts": ("source", "source_key"),
+    "orders": ("source", "order_id"),
+    "order_items": ("source", "order_id", "line_no"),
+    "products": ("product_id",),
+    "events": ("source", "event_id"),
+    "marketing_spend": ("date", "channel", "campaign"),
+    "consents": ("source", "identifier", "purpose", "ts"),
+    "feedback": ("source", "feedback_id"),
+}
+
+#: Columns ingest insists on: a row without them is quarantined.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "contacts": ("source_key",),
+    "orders": ("order_id", "ordered_at"),
+    "order_items": ("order_id", "product_id", "quantity"),
+    "products": ("product_id",),
+    "events": ("ts",),
+    "marketing_spend": ("date", "channel"),
+    "consents": ("identifier", "purpose", "granted"),
+    "feedback": ("feedback_id",),
+}
+
+#: Columns a quality stage adds to the canonical (published) tables.
+QUALITY_EXTRA: dict[str, dict[str, str]] = {
+    "contacts": {
+        "email_raw": "string",
+        "phone_raw": "string",
+        "birth_date": "date",
+        "quality_flags": "array<string>",
+    },
+    "orders": {"amount_base": "float64", "quality_flags": "array<string>"},
+    "order_items": {"quality_flags": "array<string>"},
+    "products": {"price_base": "float64", "quality_flags": "array<string>"},
+    "events": {"quality_flags": "array<string>"},
+    "marketing_spend": {"spend_base": "float64", "quality_flags": "array<string>"},
+    "consents": {"quality_flags": "array<string>"},
+    "feedback": {"quality_flags": "array<string>"},
+}
+
+QUARANTINE: dict[str, str] = {
+    "source": "string",
+    "location": "string",
+    "raw": "string",
+    "reason": "string",
+    "loaded_at": "timestamp",
+    "batch": "string",
+}
+
+IDENTITY_LINKS: dict[str, str] = {
+    "id_type": "string",
+    "id_value": "string",
+    "customer_id": "string",
+}
+
+CUSTOMERS: dict[str, str] = {
+    "customer_id": "string",
+    "email": "string",
+    "phone": "string",
+    "user_id": "string",
+    "name": "string",
+    "gender": "string",
+    "birth_date": "date",
+    "city": "string",
+    "region": "string",
+    "country": "string",
+    "first_seen": "timestamp",
+    "last_seen": "timestamp",
+    "sources": "array<string>",
+    "record_count": "int64",
+}
+
+STAGE_RUNS: dict[str, str] = {
+    "run_id": "string",
+    "stage": "string",
+    "inputs": "array<string>",
+    "outputs": "array<string>",
+    "rows_in": "int64",
+    "rows_out": "int64",
+    "started_at": "timestamp",
+    "finished_at": "timestamp",
+    "loupe_version": "string",
+    "status": "string",
+    "error": "string",
+}
+
+INGESTED_FILES: dict[str, str] = {
+    "source": "string",
+    "file": "string",
+    "fingerprint": "string",
+    "rows": "int64",
+    "batch": "string",
+    "loaded_at": "timestamp",
+}
+
+AUDIT_LOG: dict[str, str] = {
+    "ts": "timestamp",
+    "actor": "string",
+    "action": "string",
+    "target": "string",
+    "detail": "string",
+}
+
+
+def schema(columns: dict[str, str]) -> Schema:
+    """An Ibis schema from a ``{column: type}`` mapping."""
+    return ibis.schema({name: dt.dtype(kind) for name, kind in columns.items()})
+
+
+def raw_schema(table: str) -> Schema:
+    return schema({**RAW_COLUMNS[table], **LINEAGE})
+
+
+def canonical_schema(table: str) -> Schema:
+    cols = {**RAW_COLUMNS[table], **QUALITY_EXTRA[table]}
+    return schema({**cols, "_file": "string", "_line": "int64"})
