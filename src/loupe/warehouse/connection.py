@@ -211,7 +211,7 @@ class _SparkWarehouse(Warehouse):
     def _save(self, name: str, parts: list[str], schema: ibis.Schema) -> None:
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
-        old = (folder / "_current.json").exists() and self._current(name)["parts"] or []
+        old = ((folder / "_current.json").exists() and self._current(name)["parts"]) or []
         info = {"parts": parts, "schema": {k: str(v) for k, v in schema.items()}}
         tmp = folder / "_current.json.tmp"
         tmp.write_text(json.dumps(info))

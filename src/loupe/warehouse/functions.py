@@ -110,7 +110,9 @@ def parse_timestamp(col: ir.StringValue, zone: str, backend: str) -> ir.Timestam
     )
     naive = ibis.ifelse(s.re_search(_TIMESTAMP), iso, ibis.null("string")).try_cast("timestamp")
     digits = offset.re_replace(r"[^0-9]", "")
-    minutes = (digits.left(2).try_cast("int64") * 60 + digits.right(2).try_cast("int64")).fill_null(0)
+    minutes = (digits.left(2).try_cast("int64") * 60 + digits.right(2).try_cast("int64")).fill_null(
+        0
+    )
     signed = ibis.ifelse(offset.left(1) == "-", -minutes, minutes)
     return ibis.cases(
         (naive.isnull(), ibis.null("timestamp")),

@@ -1,0 +1,314 @@
+"""``loupe ingest``: load every declared source into ``raw_<table>``, reconciled.
+
+For each source, the new files (by content fingerprint) are read in bulk into a staging
+table of text columns, mapped and typed in the engine, and split three ways:
+
+* rows with a reason (wrong field count, unparseable date or number, negative quantity,
+  broken JSON, missing required value, undecodable bytes) → ``quarantine``;
+* rows whose content hash is already loaded for that source, or repeats earlier in the
+  batch → counted as ``duplicates``, not loaded;
+* the rest → appended to ``raw_<table>``.
+
+So ``read == loaded + quarantined + duplicates`` for every source, and loading the same
+files again reads nothing new.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from loupe.config import SourceSettings
+from loupe.errors import SourceError
+from loupe.ingest import mapping, readers
+from loupe.warehouse import Warehouse, stage_run, utcnow
+from loupe.warehouse import functions as fn
+from loupe.warehouse.schemas import LINEAGE, QUARANTINE, RAW_COLUMNS, schema
+
+Progress = Callable[[str, int, int], None]
+STAGE = "_ingest_stage"
+TYPED = "_ingest_typed"
+
+
+@dataclass
+class SourceReport:
+    source: str
+    table: str
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    files: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    profiles: int | None = None
+    """For Segment sources: contact (profile) versions taken from identify calls."""
+
+    @property
+    def reconciled(self) -> bool:
+        return self.read == self.loaded + self.quarantined + self.duplicates
+
+
+@dataclass
+class IngestReport:
+    batch: str
+    sources: dict[str, SourceReport]
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("read", "loaded", "quarantined", "duplicates")
+        total = {k: sum(getattr(s, k) for s in self.sources.values()) for k in keys}
+        return {
+            "batch": self.batch,
+            "sources": {
+                name: {**asdict(s), "reconciled": s.reconciled} for name, s in self.sources.items()
+            },
+            "total": total,
+        }
+
+
+def ingest(
+    wh: Warehouse,
+    only: list[str] | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Load the sources declared in ``loupe.toml`` (or those named in ``only``)."""
+    settings = wh.settings
+    sources = settings.sources if not only else [settings.source(n) for n in only]
+    if not sources:
+        raise SourceError(
+            "No sources are declared",
+            where=str(settings.root / "loupe.toml"),
+            fix="add [[sources]] entries (see `loupe init` for an example)",
+        )
+    batch = uuid.uuid4().hex[:12]
+    report = IngestReport(batch, {})
+    tables = sorted({f"raw_{s.target_table}" for s in sources})
+    with stage_run(wh, "ingest", [s.name for s in sources], ["quarantine", *tables]) as run:
+        for i, source in enumerate(sources):
+            if progress:
+                progress("ingest", i, len(sources))
+            report.sources[source.name] = _load_source(wh, source, batch, progress)
+        if progress:
+            progress("ingest", len(sources), len(sources))
+        run.rows_in = sum(s.read for s in report.sources.values())
+        run.rows_out = sum(s.loaded for s in report.sources.values())
+        for name in (STAGE, TYPED):
+            wh.drop(name)
+    return report
+
+
+def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list[tuple[Path, str]]:
+    files = readers.find_files(source, wh.settings.root)
+    seen_t = wh.table("ingested_files").filter(ibis._.source == source.name)
+    seen = set(wh.to_pandas(seen_t.select("fingerprint"))["fingerprint"])
+    new = []
+    for path in files:
+        fp = readers.fingerprint(path)
+        if fp in seen:
+            rep.skipped_files.append(path.name)
+        else:
+            new.append((path, fp))
+            seen.add(fp)  # the same content twice under two names loads once
+    return new
+
+
+def _batches(source: SourceSettings, path: Path) -> Iterator[readers.Batch]:
+    if source.format in ("csv", "tsv"):
+        header, batches = readers.read_csv(source, path)
+        mapping.check_mapping(source, header, where=path.name)
+        return batches
+    if source.format in ("jsonl", "segment"):
+        return readers.read_lines(path, source.encoding)
+    if source.format == "parquet":
+        return readers.read_parquet(path)
+    raise AssertionError(source.format)
+
+
+def _stage_rows(
+    wh: Warehouse, source: SourceSettings, rep: SourceReport, batch: str
+) -> tuple[bool, dict[str, tuple[str, int]]]:
+    """Read new input into the staging table.
+
+    Returns whether any row was staged, and ``{file name: (fingerprint, rows read)}``.
+    """
+    quarantined: list[dict[str, Any]] = []
+    staged = False
+    files: dict[str, tuple[str, int]] = {}
+    if source.format == "sql":
+        inputs: list[tuple[str, str, Iterator[readers.Batch]]] = [
+            (source.sql_table or "", "", readers.read_sql(source))
+        ]
+    else:
+        inputs = [(p.name, fp, _batches(source, p)) for p, fp in _new_files(wh, source, rep)]
+    for name, fp, batches in inputs:
+        read_before = rep.read
+        for b in batches:
+            rows = b.rows
+            if source.format in ("jsonl", "segment"):
+                text = rows.column("raw")
+            else:
+                cols = [c for c in rows.column_names if c != readers.LINE]
+                sep = source.delimiter or ("\t" if source.format == "tsv" else ",")
+                text = _join_fields(rows, cols, sep)
+            rows = rows.append_column("_file", pa.array([b.file] * rows.num_rows, pa.string()))
+            rows = rows.append_column(mapping.RAW_TEXT, text)
+            if source.format == "sql" and not staged:
+                header = [c for c in b.rows.column_names if c != readers.LINE]
+                mapping.check_mapping(source, header, source.sql_table or "")
+            if rows.num_rows:
+                if staged:
+                    wh.append(STAGE, rows)
+                else:
+                    wh.replace(STAGE, rows)
+                    staged = True
+            rep.read += rows.num_rows + len(b.invalid)
+            quarantined += [
+                {"location": f"{b.file}:{line}", "raw": raw, "reason": reason}
+                for line, raw, reason in b.invalid
+            ]
+        files[name] = (fp, rep.read - read_before)
+    if quarantined:
+        _quarantine_rows(wh, source.name, quarantined, batch)
+        rep.quarantined += len(quarantined)
+    return staged, files
+
+
+def _join_fields(rows: pa.Table, cols: list[str], delimiter: str) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
+    parts = [pc.fill_null(rows.column(c), "") for c in cols]
+    return pc.binary_join_element_wise(*parts, delimiter)
+
+
+def _quarantine_rows(wh: Warehouse, source: str, rows: list[dict[str, Any]], batch: str) -> None:
+    now = utcnow()
+    table = pa.Table.from_pylist(
+        [{"source": source, **r, "loaded_at": now, "batch": batch} for r in rows]
+    )
+    wh.append("quarantine", ibis.memtable(table).cast(schema(QUARANTINE)))
+
+
+def _load_source(
+    wh: Warehouse, source: SourceSettings, batch: str, progress: Progress | None
+) -> SourceReport:
+    rep = SourceReport(source.name, source.target_table)
+    staged_any, files = _stage_rows(wh, source, rep, batch)
+    rep.files = list(files)
+    if source.format == "segment":
+        rep.profiles = 0
+    if not staged_any:
+        _record_files(wh, source, files, batch)
+        return rep
+    staged = wh.table(STAGE)
+    backend = wh.backend
+    if source.format == "segment":
+        valid = staged.filter(fn.json_valid(staged[mapping.RAW_TEXT], backend))
+        broken = staged.filter(~fn.json_valid(staged[mapping.RAW_TEXT], backend))
+        _quarantine_expr(wh, source.name, broken, ibis.literal("broken JSON"), batch)
+        rep.quarantined += wh.count(broken)
+        texts = mapping.segment_texts(valid, backend)
+        typed = mapping.map_columns(valid, source, wh.settings, backend, texts)
+    else:
+        typed = mapping.map_columns(staged, source, wh.settings, backend)
+    wh.replace(TYPED, typed)
+    typed = wh.table(TYPED)
+    loaded, dupes, bad = _commit(wh, typed, source, source.target_table, batch)
+    rep.loaded += loaded
+    rep.duplicates += dupes
+    rep.quarantined += bad
+    if source.format == "segment":
+        rep.profiles = _load_profiles(wh, typed, source, batch)
+    _record_files(wh, source, files, batch)
+    return rep
+
+
+def _quarantine_expr(
+    wh: Warehouse, source: str, rows: ir.Table, reason: ir.StringValue, batch: str
+) -> None:
+    q = rows.select(
+        source=ibis.literal(source),
+        location=rows["_file"] + ":" + rows["_line"].cast("string"),
+        raw=rows[mapping.RAW_TEXT],
+        reason=reason,
+        loaded_at=ibis.literal(utcnow()),
+        batch=ibis.literal(batch),
+    )
+    wh.append("quarantine", q)
+
+
+def _commit(
+    wh: Warehouse, typed: ir.Table, source: SourceSettings, table: str, batch: str
+) -> tuple[int, int, int]:
+    """Quarantine rejected rows, skip duplicates, append the rest; return the three counts."""
+    bad = typed.filter(typed[mapping.REASON].notnull())
+    n_bad = wh.count(bad)
+    if n_bad:
+        _quarantine_expr(wh, source.name, bad, bad[mapping.REASON], batch)
+    good = typed.filter(typed[mapping.REASON].isnull())
+    columns = list(RAW_COLUMNS[table])
+    hashed = good.mutate(_row_hash=fn.row_hash([good[c] for c in columns]))
+    first = hashed.mutate(
+        _rank=ibis.row_number().over(
+            group_by=hashed["_row_hash"], order_by=[hashed["_file"], hashed["_line"]]
+        )
+    )
+    target = wh.table(f"raw_{table}")
+    existing = target.filter(target["source"] == source.name).select("_row_hash").distinct()
+    fresh = first.filter(first["_rank"] == 0).anti_join(existing, "_row_hash")
+    now = utcnow()
+    rows = fresh.select(
+        *columns,
+        _file=fresh["_file"],
+        _line=fresh["_line"],
+        _batch=ibis.literal(batch),
+        _loaded_at=ibis.literal(now),
+        _row_hash=fresh["_row_hash"],
+    ).cast({**RAW_COLUMNS[table], **LINEAGE})
+    before = wh.count(f"raw_{table}")
+    n_good = wh.count(good)
+    wh.append(f"raw_{table}", rows)
+    loaded = wh.count(f"raw_{table}") - before
+    return loaded, n_good - loaded, n_bad
+
+
+def _load_profiles(wh: Warehouse, events: ir.Table, source: SourceSettings, batch: str) -> int:
+    """Contact versions from identify calls with traits (Segment user profiles)."""
+    ident = events.filter(
+        (events["type"] == "identify")
+        & events["user_id"].notnull()
+        & events["traits"].notnull()
+        & events[mapping.REASON].isnull()
+    )
+    ident = ident.mutate(**{mapping.RAW_TEXT: ident["traits"]})
+    profile_source = source.model_copy(update={"table": "contacts", "format": "jsonl"})
+    texts: dict[str, ir.Value] = dict(mapping.segment_profile_texts(ident, wh.backend))
+    texts["updated_at"] = ident["ts"]
+    typed = mapping.map_columns(ident, profile_source, wh.settings, wh.backend, texts)
+    loaded, _, _ = _commit(wh, typed, profile_source, "contacts", batch)
+    return loaded
+
+
+def _record_files(
+    wh: Warehouse, source: SourceSettings, files: dict[str, tuple[str, int]], batch: str
+) -> None:
+    if source.format == "sql" or not files:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "source": source.name,
+            "file": name,
+            "fingerprint": fp,
+            "rows": n,
+            "batch": batch,
+            "loaded_at": now,
+        }
+        for name, (fp, n) in files.items()
+    ]
+    wh.append("ingested_files", ibis.memtable(pa.Table.from_pylist(rows)))

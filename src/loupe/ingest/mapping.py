@@ -1,0 +1,206 @@
+"""Column mapping: a staged source (text columns) → typed canonical rows, with a reason per
+rejected row.  Pure functions from Ibis tables to Ibis tables; nothing runs here.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import ibis
+import ibis.expr.types as ir
+
+from loupe.config import Settings, SourceSettings
+from loupe.errors import SourceError
+from loupe.warehouse import functions as fn
+from loupe.warehouse.schemas import RAW_COLUMNS, REQUIRED
+
+REASON = "_reason"
+RAW_TEXT = "_raw"
+NON_NEGATIVE = ("quantity", "unit_price", "price", "spend", "impressions", "clicks")
+
+
+def check_mapping(source: SourceSettings, header: list[str], where: str) -> None:
+    """Every mapped source column exists and every canonical column is known."""
+    table = source.target_table
+    known = RAW_COLUMNS[table]
+    for canonical in (*source.columns, *source.constants):
+        if canonical not in known:
+            close = difflib.get_close_matches(canonical, list(known), n=1)
+            raise SourceError(
+                f"Source {source.name!r} maps unknown {table} column {canonical!r}"
+                + (f"; did you mean {close[0]!r}?" if close else ""),
+                where=f"loupe.toml [[sources]] name = {source.name!r}, columns",
+                fix=f"{table} columns are: {', '.join(known)}",
+            )
+    for canonical, column in source.columns.items():
+        if column not in header:
+            close = difflib.get_close_matches(column, header, n=1)
+            raise SourceError(
+                f"Source {source.name!r}: column {column!r} (mapped to {canonical}) is not in "
+                f"the file" + (f"; did you mean {close[0]!r}?" if close else ""),
+                where=where,
+                fix=f"the file's columns are: {', '.join(header)}",
+            )
+    missing = [c for c in REQUIRED[table] if c not in source.columns and c not in source.constants]
+    if table == "contacts" and "source_key" in missing:
+        missing.remove("source_key")  # derived from user_id/email/phone when not mapped
+    if missing:
+        raise SourceError(
+            f"Source {source.name!r} does not map required {table} column(s): "
+            + ", ".join(missing),
+            where=f"loupe.toml [[sources]] name = {source.name!r}, columns",
+            fix='add them under [sources.columns] as canonical = "source column"',
+        )
+
+
+def _typed(kind: str, text: ir.StringValue, zone: str, backend: str) -> ir.Value:
+    if kind == "timestamp":
+        return fn.parse_timestamp(text, zone, backend)
+    if kind == "date":
+        return fn.parse_date(text)
+    if kind == "float64":
+        return fn.parse_number(text)
+    if kind == "int64":
+        return fn.parse_number(text).round().cast("int64")
+    if kind == "boolean":
+        return fn.parse_bool(text)
+    return ibis.ifelse(text.strip() == "", ibis.null("string"), text)
+
+
+def map_columns(
+    staged: ir.Table,
+    source: SourceSettings,
+    settings: Settings,
+    backend: str,
+    texts: dict[str, ir.Value] | None = None,
+) -> ir.Table:
+    """Typed canonical columns of ``source.target_table`` plus lineage, ``_reason``, ``_raw``.
+
+    ``texts`` overrides where a canonical column's text comes from (used for JSON sources);
+    otherwise it is the mapped source column, or the constant, or NULL.
+    """
+    table = source.target_table
+    zone = source.timezone or settings.project.timezone
+    columns = RAW_COLUMNS[table]
+    texts = dict(texts or {})
+    for canonical, col in source.columns.items():
+        texts[canonical] = staged[col].cast("string")
+    for canonical, value in source.constants.items():
+        texts[canonical] = ibis.literal(value)
+
+    values: dict[str, ir.Value] = {}
+    checks: list[tuple[ir.BooleanValue, ir.StringValue]] = []
+    for name, kind in columns.items():
+        text = texts.get(name)
+        if name == "source":
+            values[name] = ibis.literal(source.name)
+            continue
+        if name == "contact_source":
+            values[name] = ibis.literal(source.contact_source or source.name)
+            continue
+        if text is None:
+            values[name] = ibis.null(kind)
+            continue
+        if not isinstance(text, ir.StringValue):  # already typed (e.g. an event's ts)
+            values[name] = text.cast(kind)
+            continue
+        value = _typed(kind, text, zone, backend)
+        values[name] = value
+        present = text.notnull() & (text.strip() != "")
+        if kind not in ("string",):
+            checks.append(
+                (present & value.isnull(), f"unparseable {name}: '" + text.left(40) + "'")
+            )
+        if name in NON_NEGATIVE:
+            checks.append((value < 0, ibis.literal(f"negative {name}")))
+        if name in REQUIRED[table]:
+            checks.append((~present, ibis.literal(f"missing required {name}")))
+    if table == "contacts" and "source_key" not in texts:
+        values["source_key"] = ibis.coalesce(values["user_id"], values["email"], values["phone"])
+    replaced = [t.contains("\ufffd") for t in texts.values() if isinstance(t, ir.StringValue)]
+    if replaced and source.encoding.replace("-", "").lower() != "utf8":
+        any_bad = replaced[0]
+        for r in replaced[1:]:
+            any_bad = any_bad | r.fill_null(False)
+        checks.insert(
+            0, (any_bad.fill_null(False), ibis.literal(f"bytes not valid {source.encoding}"))
+        )
+    reason: ir.Value = ibis.null("string")
+    if checks:
+        reason = ibis.cases(
+            *[(cond.fill_null(False), msg) for cond, msg in checks], else_=ibis.null("string")
+        )
+    return staged.select(
+        **values,
+        _file=staged["_file"],
+        _line=staged["_line"],
+        **{REASON: reason, RAW_TEXT: staged[RAW_TEXT]},
+    )
+
+
+# -- Segment (JSON) sources --------------------------------------------------------------------
+
+_EVENT_NAMES = {
+    "page": "Page Viewed",
+    "screen": "Screen Viewed",
+    "identify": "Identify",
+    "alias": "Alias",
+    "group": "Group",
+}
+
+
+def segment_texts(staged: ir.Table, backend: str) -> dict[str, ir.StringValue]:
+    """Text of each events column, read from Segment tracking-spec JSON in ``_raw``."""
+    raw = staged[RAW_TEXT]
+
+    def get(*paths: str) -> ir.StringValue:
+        return ibis.coalesce(*[fn.json_get(raw, p, backend) for p in paths])
+
+    kind = get("$.type").lower()
+    event = ibis.coalesce(
+        get("$.event"),
+        kind.cases(*_EVENT_NAMES.items(), else_=ibis.null("string")),
+    )
+    return {
+        "event_id": ibis.coalesce(get("$.messageId"), raw.hexdigest("md5")),
+        "type": kind,
+        "event": event,
+        "anonymous_id": get("$.anonymousId"),
+        "user_id": get("$.userId"),
+        "ts": get("$.timestamp", "$.originalTimestamp", "$.sentAt", "$.receivedAt"),
+        "session_id": get("$.context.sessionId", "$.properties.session_id", "$.context.session_id"),
+        "url": get("$.context.page.url", "$.properties.url"),
+        "screen": ibis.ifelse(kind == "screen", get("$.name"), ibis.null("string")),
+        "referrer": get("$.context.page.referrer", "$.properties.referrer"),
+        "product_id": get("$.properties.product_id", "$.properties.sku"),
+        "order_id": get("$.properties.order_id"),
+        "revenue": get("$.properties.revenue", "$.properties.total"),
+        "utm_source": get("$.context.campaign.source"),
+        "utm_medium": get("$.context.campaign.medium"),
+        "utm_campaign": get("$.context.campaign.name"),
+        "properties": get("$.properties"),
+        "traits": get("$.traits", "$.context.traits"),
+    }
+
+
+def segment_profile_texts(events: ir.Table, backend: str) -> dict[str, ir.StringValue]:
+    """Contact columns from the traits of identify calls (one profile version per call)."""
+    traits = events["traits"]
+
+    def get(*paths: str) -> ir.StringValue:
+        return ibis.coalesce(*[fn.json_get(traits, p, backend) for p in paths])
+
+    return {
+        "source_key": events["user_id"],
+        "user_id": events["user_id"],
+        "anonymous_id": events["anonymous_id"],
+        "email": get("$.email"),
+        "phone": get("$.phone", "$.mobile"),
+        "name": get("$.name", "$.real_name"),
+        "gender": get("$.gender"),
+        "birth_date": get("$.birthday", "$.birth_date"),
+        "city": get("$.address.city", "$.city"),
+        "region": get("$.address.state", "$.address.province", "$.province"),
+        "country": get("$.address.country", "$.country"),
+        "signup_at": get("$.createdAt", "$.created_at"),
+    }

@@ -1,0 +1,182 @@
+"""Ingestion on small hand-written files: quarantine, reconciliation, idempotency, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pytest
+
+from loupe.errors import SourceError
+from loupe.ingest import ingest
+from loupe.warehouse import Warehouse
+from tests.conftest import make_settings
+
+ORDERS_CSV = """order_no,account_id,order_time,total_amount,currency
+O1,U1,2024-03-05 10:00:00,100.50,CNY
+O2,U2,2024-03-05T02:00:00Z,20,CNY
+O3,U3,2024-13-45 10:00:00,30,CNY
+O4,U4,2024/3/6 09:00,40,USD,extra
+O1,U1,2024-03-05 10:00:00,100.50,CNY
+
+O5,U5,not a date,50,CNY
+O6,U6,2024年3月7日 08:00,60,CNY
+"""
+
+LINES_CSV = """小票号,行号,商品编码,数量,单价
+T1,1,SKU1,2,9.90
+T1,2,SKU2,-1,5.00
+T2,1,SKU1,1,9.90
+"""
+
+EVENTS = [
+    {"type": "identify", "messageId": "m1", "anonymousId": "a1", "userId": "U1",
+     "traits": {"email": "Wang@QQ.com", "phone": "13800138000", "name": "王伟"},
+     "timestamp": "2024-03-05T02:00:00Z"},
+    {"type": "track", "messageId": "m2", "anonymousId": "a1", "userId": "U1",
+     "event": "Product Viewed", "properties": {"product_id": "SKU1"},
+     "context": {"campaign": {"source": "douyin", "medium": "cpc", "name": "spring"},
+                 "page": {"url": "https://shop/p/1"}},
+     "timestamp": "2024-03-05T02:01:00Z"},
+    {"type": "page", "messageId": "m3", "anonymousId": "a2", "name": "Home",
+     "timestamp": "2024-03-05T10:02:00+08:00"},
+]
+
+
+def _project(tmp_path: Path, sources: list[dict]) -> Warehouse:
+    return Warehouse.open(make_settings(tmp_path, sources=sources))
+
+
+def _orders_source(path: str = "orders*.csv") -> dict:
+    return {
+        "name": "shop", "table": "orders", "format": "csv", "path": path,
+        "columns": {"order_id": "order_no", "user_id": "account_id",
+                    "ordered_at": "order_time", "amount": "total_amount",
+                    "currency": "currency"},
+    }
+
+
+def _quarantine(wh: Warehouse) -> pd.DataFrame:
+    return wh.to_pandas(wh.table("quarantine").order_by("location"))
+
+
+def test_csv_quarantine_reconciles_and_locations(tmp_path):
+    (tmp_path / "orders.csv").write_text(ORDERS_CSV)
+    wh = _project(tmp_path, [_orders_source()])
+    rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (7, 3, 3, 1)
+    assert rep.reconciled
+    q = _quarantine(wh)
+    assert list(q["location"]) == ["orders.csv:4", "orders.csv:5", "orders.csv:8"]
+    reasons = dict(zip(q["location"], q["reason"], strict=True))
+    assert "ordered_at" in reasons["orders.csv:4"]
+    assert "wrong number of fields" in reasons["orders.csv:5"]
+    raw = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(raw["order_id"]) == ["O1", "O2", "O6"]
+    by_id = raw.set_index("order_id")
+    # 10:00 Shanghai == 02:00 UTC; the Z form is already UTC.
+    assert str(by_id.loc["O1", "ordered_at"]) == "2024-03-05 02:00:00"
+    assert str(by_id.loc["O2", "ordered_at"]) == "2024-03-05 02:00:00"
+    assert str(by_id.loc["O6", "ordered_at"]) == "2024-03-07 00:00:00"
+    assert by_id.loc["O1", "amount"] == pytest.approx(100.5)
+    assert set(raw["_line"]) == {2, 3, 9}
+
+
+def test_reingest_loads_nothing_and_new_files_are_picked_up(tmp_path):
+    (tmp_path / "orders_1.csv").write_text(ORDERS_CSV)
+    wh = _project(tmp_path, [_orders_source()])
+    ingest(wh)
+    again = ingest(wh).sources["shop"]
+    assert (again.read, again.loaded, again.quarantined) == (0, 0, 0)
+    assert again.skipped_files == ["orders_1.csv"]
+    (tmp_path / "orders_2.csv").write_text(
+        "order_no,account_id,order_time,total_amount,currency\n"
+        "O1,U1,2024-03-05 10:00:00,100.50,CNY\nO9,U9,2024-04-01 12:00:00,9,CNY\n"
+    )
+    third = ingest(wh).sources["shop"]
+    assert (third.read, third.loaded, third.duplicates) == (2, 1, 1)
+    assert third.files == ["orders_2.csv"]
+    assert wh.count("raw_orders") == 4
+
+
+def test_gbk_file_with_negative_quantity(tmp_path):
+    (tmp_path / "lines.csv").write_bytes(LINES_CSV.encode("gbk"))
+    wh = _project(tmp_path, [{
+        "name": "pos_lines", "table": "order_items", "format": "csv", "path": "lines.csv",
+        "encoding": "gbk",
+        "columns": {"order_id": "小票号", "line_no": "行号", "product_id": "商品编码",
+                    "quantity": "数量", "unit_price": "单价"},
+    }])
+    rep = ingest(wh).sources["pos_lines"]
+    assert (rep.read, rep.loaded, rep.quarantined) == (3, 2, 1)
+    q = _quarantine(wh)
+    assert list(q["location"]) == ["lines.csv:3"]
+    assert q["reason"][0] == "negative quantity"
+    assert "SKU2" in q["raw"][0]
+
+
+def test_segment_events_and_profiles(tmp_path):
+    lines = [json.dumps(e, ensure_ascii=False) for e in EVENTS]
+    lines.insert(2, '{"type": "track", "messageId": "m9", "event": "Broken"')
+    lines.append(lines[1])  # an exact duplicate delivery
+    (tmp_path / "web_2024-03.jsonl").write_text("\n".join(lines) + "\n")
+    wh = _project(tmp_path, [{"name": "web", "format": "segment", "path": "web_*.jsonl"}])
+    rep = ingest(wh).sources["web"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (5, 3, 1, 1)
+    assert rep.profiles == 1
+    assert list(_quarantine(wh)["location"]) == ["web_2024-03.jsonl:3"]
+    ev = wh.to_pandas(wh.table("raw_events").order_by("event_id")).set_index("event_id")
+    assert ev.loc["m2", "event"] == "Product Viewed"
+    assert ev.loc["m2", "product_id"] == "SKU1"
+    assert ev.loc["m2", "utm_source"] == "douyin"
+    assert ev.loc["m3", "event"] == "Page Viewed"
+    assert str(ev.loc["m3", "ts"]) == "2024-03-05 02:02:00"
+    prof = wh.to_pandas(wh.table("raw_contacts"))
+    assert prof.loc[0, "source"] == "web"
+    assert prof.loc[0, "source_key"] == "U1"
+    assert prof.loc[0, "email"] == "Wang@QQ.com"
+    assert prof.loc[0, "name"] == "王伟"
+
+
+def test_parquet_and_sql_sources(tmp_path):
+    df = pd.DataFrame({"sku": ["A", "B"], "title": ["杯子", "Mug"], "price": [12.5, -3.0]})
+    df.to_parquet(tmp_path / "products.parquet")
+    db = tmp_path / "erp.duckdb"
+    con = ibis.duckdb.connect(str(db))
+    con.create_table("items", ibis.memtable(df))
+    con.disconnect()
+    wh = _project(tmp_path, [
+        {"name": "pq", "table": "products", "format": "parquet", "path": "products.parquet",
+         "columns": {"product_id": "sku", "name": "title", "price": "price"}},
+        {"name": "erp", "table": "products", "format": "sql",
+         "connection": f"duckdb://{db}", "sql_table": "items",
+         "columns": {"product_id": "sku", "name": "title", "price": "price"}},
+    ])
+    rep = ingest(wh).to_dict()["sources"]
+    for name in ("pq", "erp"):
+        assert (rep[name]["read"], rep[name]["loaded"], rep[name]["quarantined"]) == (2, 1, 1)
+    assert set(_quarantine(wh)["location"]) == {"products.parquet:2", "items:2"}
+
+
+def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
+    (tmp_path / "orders.csv").write_text(ORDERS_CSV)
+    bad = _orders_source()
+    bad["columns"] = {**bad["columns"], "amount": "total_amt"}
+    wh = _project(tmp_path, [bad])
+    with pytest.raises(SourceError) as err:
+        ingest(wh)
+    assert "total_amt" in str(err.value) and "total_amount" in str(err.value)
+    assert "shop" in str(err.value)
+
+    wh2 = _project(tmp_path / "p2", [_orders_source("nowhere/*.csv")])
+    with pytest.raises(SourceError) as err2:
+        ingest(wh2)
+    assert "nowhere" in str(err2.value)
+
+    typo = _orders_source()
+    typo["columns"] = {**typo["columns"], "amout": "total_amount"}
+    wh3 = _project(tmp_path, [typo])
+    with pytest.raises(SourceError, match="did you mean 'amount'"):
+        ingest(wh3)
