@@ -210,8 +210,10 @@ def _load_source(
     if source.format == "segment":
         valid = staged.filter(fn.json_valid(staged[mapping.RAW_TEXT], backend))
         broken = staged.filter(~fn.json_valid(staged[mapping.RAW_TEXT], backend))
-        _quarantine_expr(wh, source.name, broken, ibis.literal("broken JSON"), batch)
-        rep.quarantined += wh.count(broken)
+        rep.quarantined += wh.append(
+            "quarantine",
+            _quarantine_rows_expr(source.name, broken, ibis.literal("broken JSON"), batch),
+        )
         texts = mapping.segment_texts(valid, backend)
         typed = mapping.map_columns(valid, source, wh.settings, backend, texts)
     else:
@@ -231,7 +233,13 @@ def _load_source(
 def _quarantine_expr(
     wh: Warehouse, source: str, rows: ir.Table, reason: ir.StringValue, batch: str
 ) -> None:
-    q = rows.select(
+    wh.append("quarantine", _quarantine_rows_expr(source, rows, reason, batch))
+
+
+def _quarantine_rows_expr(
+    source: str, rows: ir.Table, reason: ir.StringValue, batch: str
+) -> ir.Table:
+    return rows.select(
         source=ibis.literal(source),
         location=rows["_file"] + ":" + rows["_line"].cast("string"),
         raw=rows[mapping.RAW_TEXT],
@@ -239,18 +247,21 @@ def _quarantine_expr(
         loaded_at=ibis.literal(utcnow()),
         batch=ibis.literal(batch),
     )
-    wh.append("quarantine", q)
 
 
 def _commit(
     wh: Warehouse, typed: ir.Table, source: SourceSettings, table: str, batch: str
 ) -> tuple[int, int, int]:
     """Quarantine rejected rows, skip duplicates, append the rest; return the three counts."""
-    bad = typed.filter(typed[mapping.REASON].notnull())
-    n_bad = wh.count(bad)
+    is_bad = typed[mapping.REASON].notnull()
+    counts = wh.to_pandas(
+        typed.aggregate(n_bad=is_bad.sum().fill_null(0), n_all=typed.count())
+    ).iloc[0]
+    n_bad, n_good = int(counts["n_bad"]), int(counts["n_all"] - counts["n_bad"])
     if n_bad:
+        bad = typed.filter(is_bad)
         _quarantine_expr(wh, source.name, bad, bad[mapping.REASON], batch)
-    good = typed.filter(typed[mapping.REASON].isnull())
+    good = typed.filter(~is_bad)
     columns = list(RAW_COLUMNS[table])
     hashed = good.mutate(_row_hash=fn.row_hash([good[c] for c in columns]))
     first = hashed.mutate(
@@ -270,10 +281,7 @@ def _commit(
         _loaded_at=ibis.literal(now),
         _row_hash=fresh["_row_hash"],
     ).cast({**RAW_COLUMNS[table], **LINEAGE})
-    before = wh.count(f"raw_{table}")
-    n_good = wh.count(good)
-    wh.append(f"raw_{table}", rows)
-    loaded = wh.count(f"raw_{table}") - before
+    loaded = wh.append(f"raw_{table}", rows)
     return loaded, n_good - loaded, n_bad
 
 

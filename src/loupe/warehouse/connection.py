@@ -113,13 +113,15 @@ class Warehouse:
         self.con.create_table(name, _as_input(obj), overwrite=True)
         return self.con.table(name)
 
-    def append(self, name: str, obj: TableLike) -> None:
-        """Append the rows of ``obj`` to table ``name`` (columns matched by name)."""
+    def append(self, name: str, obj: TableLike) -> int:
+        """Append the rows of ``obj`` to table ``name`` (columns matched by name).
+
+        Returns the number of rows appended.
+        """
         target = self.table(name)
-        expr = _as_input(obj)
-        if isinstance(expr, ir.Table):
-            expr = expr.select(*target.columns)
-        self.con.insert(name, expr)
+        before = self.count(target)
+        self.con.insert(name, _as_input(obj).select(*target.columns))
+        return self.count(name) - before
 
     def create_empty(self, name: str, schema: ibis.Schema) -> None:
         if not self.exists(name):
@@ -162,7 +164,12 @@ class _SparkWarehouse(Warehouse):
             .appName("loupe")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.default.parallelism", "2")
+            .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+            .config("spark.hadoop.parquet.enable.summary-metadata", "false")
+            .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000")
             .config("spark.sql.warehouse.dir", str(root / "_managed"))
             .config("spark.driver.memory", "2g")
             .config("spark.sql.ansi.enabled", "false")
@@ -230,11 +237,12 @@ class _SparkWarehouse(Warehouse):
         self._save(name, [part], expr.schema())
         return self.con.table(name)
 
-    def append(self, name: str, obj: TableLike) -> None:
+    def append(self, name: str, obj: TableLike) -> int:
         target = self.table(name)
         expr = _as_input(obj).select(*target.columns)
         part = self._write_part(name, expr.cast(target.schema()))
         self._save(name, [*self._current(name)["parts"], part], target.schema())
+        return int(self.con._session.read.parquet(str(self.root / name / part)).count())
 
     def create_empty(self, name: str, schema: ibis.Schema) -> None:
         if not self.exists(name):
