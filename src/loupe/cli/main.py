@@ -45,9 +45,9 @@ def root(
 
 
 def _register() -> None:
-    from loupe.cli import identity, ingest, project, quality, synth
+    from loupe.cli import clv, identity, ingest, project, quality, synth
 
-    for module in (project, synth, ingest, quality, identity):
+    for module in (project, synth, ingest, quality, identity, clv):
         module.register(app)
 
 

@@ -139,6 +139,10 @@ class MLEModel:
         def total_ll(p: np.ndarray) -> float:
             return float(w @ self._loglik(p, d))
 
+        def total_grad(p: np.ndarray) -> np.ndarray:
+            rows = self._loglik_grad(p, d)
+            return _numeric_grad(total_ll, p) if rows is None else w @ rows
+
         k = len(params)
         hess = np.empty((k, k))
         for i in range(k):
@@ -146,7 +150,7 @@ class MLEModel:
             up, down = params.copy(), params.copy()
             up[i] += h
             down[i] -= h
-            hess[i] = (_numeric_grad(total_ll, up) - _numeric_grad(total_ll, down)) / (2 * h)
+            hess[i] = (total_grad(up) - total_grad(down)) / (2 * h)
         hess = (hess + hess.T) / 2
         try:
             cov = np.linalg.inv(-hess)

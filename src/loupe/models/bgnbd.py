@@ -49,18 +49,26 @@ class BetaGeoModel(MLEModel):
             raise ValueError("bgnbd: recency must not exceed T")
         return d
 
+    @staticmethod
+    def _by_x(d: Arrays) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct frequencies and each row's index into them (cached in ``d``): the special
+        functions of x are evaluated once per distinct x, not once per customer."""
+        if "_x_inverse" not in d:
+            d["_x_unique"], d["_x_inverse"] = np.unique(d["frequency"], return_inverse=True)
+        return d["_x_unique"], d["_x_inverse"]
+
     def _terms(self, params: np.ndarray, d: Arrays) -> tuple[np.ndarray, ...]:
         r, alpha, a, b = params
         x, tx, T = d["frequency"], d["recency"], d["T"]
-        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        a2 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
+        xu, inv = self._by_x(d)
+        a1 = (gammaln(r + xu) - gammaln(r))[inv] + r * np.log(alpha)
+        b2 = (betaln(a, b + xu) - betaln(a, b))[inv]
         with np.errstate(invalid="ignore", divide="ignore"):
-            a3 = np.where(
-                x > 0,
-                betaln(a + 1, np.maximum(b + x - 1, 1e-300)) - betaln(a, b)
-                - (r + x) * np.log(alpha + tx),
-                -np.inf,
-            )
+            b3 = np.where(
+                xu > 0, betaln(a + 1, np.maximum(b + xu - 1, 1e-300)) - betaln(a, b), -np.inf
+            )[inv]
+            a2 = b2 - (r + x) * np.log(alpha + T)
+            a3 = np.where(x > 0, b3 - (r + x) * np.log(alpha + tx), -np.inf)
         return a1, a2, a3
 
     def _loglik(self, params: np.ndarray, d: Arrays) -> np.ndarray:
@@ -73,19 +81,19 @@ class BetaGeoModel(MLEModel):
         _, a2, a3 = self._terms(params, d)
         lse = np.logaddexp(a2, a3)
         w2, w3 = np.exp(a2 - lse), np.exp(a3 - lse)
-        bx1 = np.maximum(b + x - 1, 1e-300)
-        psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
+        xu, inv = self._by_x(d)
+        psi_ab, psi_abx = digamma(a + b), digamma(a + b + xu)
+        d1r = (digamma(r + xu) - digamma(r))[inv]
+        d2a = (psi_ab - psi_abx)[inv]
+        d3a = (digamma(a + 1) - psi_abx - digamma(a) + psi_ab)[inv]
+        d2b = (digamma(b + xu) - psi_abx - digamma(b) + psi_ab)[inv]
+        bx1 = np.maximum(b + xu - 1, 1e-300)
+        d3b = np.where(xu > 0, digamma(bx1) - psi_abx - digamma(b) + psi_ab, 0.0)[inv]
         grad = np.empty((len(x), 4))
-        grad[:, 0] = (
-            digamma(r + x) - digamma(r) + np.log(alpha)
-            - w2 * np.log(alpha + T) - w3 * np.log(alpha + tx)
-        )
+        grad[:, 0] = d1r + np.log(alpha) - w2 * np.log(alpha + T) - w3 * np.log(alpha + tx)
         grad[:, 1] = r / alpha - (r + x) * (w2 / (alpha + T) + w3 / (alpha + tx))
-        grad[:, 2] = w2 * (psi_ab - psi_abx) + w3 * (
-            digamma(a + 1) - psi_abx - digamma(a) + psi_ab
-        )
-        d3b = np.where(x > 0, digamma(bx1) - psi_abx - digamma(b) + psi_ab, 0.0)
-        grad[:, 3] = w2 * (digamma(b + x) - psi_abx - digamma(b) + psi_ab) + w3 * d3b
+        grad[:, 2] = w2 * d2a + w3 * d3a
+        grad[:, 3] = w2 * d2b + w3 * d3b
         return grad
 
     def _start(self, d: Arrays, w: np.ndarray) -> list[np.ndarray]:
@@ -103,7 +111,8 @@ class BetaGeoModel(MLEModel):
         x, tx, T = d["frequency"], d["recency"], d["T"]
         with np.errstate(divide="ignore", invalid="ignore"):
             log_odds = (
-                np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+                np.log(a)
+                - np.log(np.maximum(b + x - 1, 1e-300))
                 + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
             )
         return np.where(x > 0, 1.0 / (1.0 + np.exp(log_odds)), 1.0)

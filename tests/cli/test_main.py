@@ -1,0 +1,42 @@
+"""The command line: init, errors without tracebacks, JSON-only stdout."""
+
+from __future__ import annotations
+
+import json
+
+from loupe.cli.main import main
+
+
+def test_init_writes_a_valid_project(tmp_path, capsys):
+    assert main(["init", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "loupe.toml").exists()
+    assert main(["--project", str(tmp_path / "p"), "sources", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"sources": []}
+    assert main(["init", str(tmp_path / "p")]) != 0  # refuses to overwrite
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_user_error_prints_no_traceback(tmp_path, capsys):
+    code = main(["--project", str(tmp_path), "ingest", "--json"])
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "No loupe.toml" in captured.err and "loupe init" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert captured.out == ""
+
+
+def test_ingest_json_is_one_document(tmp_path, capsys):
+    (tmp_path / "loupe.toml").write_text(
+        '[[sources]]\nname = "p"\ntable = "products"\nformat = "csv"\npath = "p.csv"\n'
+        '[sources.columns]\nproduct_id = "sku"\nprice = "price"\n'
+    )
+    (tmp_path / "p.csv").write_text("sku,price\nA,1\nB,-2\nA,1\n")
+    assert main(["-p", str(tmp_path), "ingest", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    p = doc["sources"]["p"]
+    assert {k: p[k] for k in ("read", "loaded", "quarantined", "duplicates")} == {
+        "read": 3,
+        "loaded": 1,
+        "quarantined": 1,
+        "duplicates": 1,
+    }
