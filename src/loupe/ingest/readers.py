@@ -164,6 +164,7 @@ def read_csv(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Ba
                     column_types=dict.fromkeys(header, pa.string()),
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=True,
+                    null_values=[""],  # keep "N/A", "NULL"… verbatim; typing decides
                 ),
             )
             lines = np.delete(nonblank, bad) if bad else nonblank
