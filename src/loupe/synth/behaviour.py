@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from loupe.synth import catalog as cat
+from loupe.synth import text
 from loupe.synth.people import People, rng_for
 
 BLOCK = 50_000  # persons per block; fixed so output does not depend on machine size
@@ -149,7 +150,7 @@ def make_orders(
     peak = np.array([x.peak_hour for x in cat.CUSTOMER_TYPES])[ty]
     sd = np.array([x.hour_sd for x in cat.CUSTOMER_TYPES])[ty]
     hour = np.mod(peak + rng.normal(0, 1, n) * sd, 24.0)
-    local_midnight = (t + cat.text.TZ_OFFSET) // 86400 * 86400 - cat.text.TZ_OFFSET
+    local_midnight = (t + text.TZ_OFFSET) // 86400 * 86400 - text.TZ_OFFSET
     t2 = local_midnight + (hour * 3600).astype(np.int64)
     ok = (t2 >= p.active_start[person]) & (t2 < np.minimum(p.churn_at[person], cat.END))
     ok &= coupon < 1  # campaign orders keep their window

@@ -7,7 +7,7 @@ order of magnitude faster than ``strftime``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -35,14 +35,26 @@ def join(parts: Sequence[Col], sep: str = "") -> pa.Array:
     arrays = [p for p in parts if not isinstance(p, str)]
     if not arrays:
         raise ValueError("join needs at least one array")
-    return pc.binary_join_element_wise(
-        *parts, sep, null_handling="replace", null_replacement=""
-    )
+    return pc.binary_join_element_wise(*parts, sep, null_handling="replace", null_replacement="")
 
 
 def where(mask: np.ndarray, yes: Col, no: Col) -> pa.Array:
     """Element-wise choice between two columns (or literals)."""
     return pc.if_else(pa.array(np.asarray(mask, dtype=bool)), yes, no)
+
+
+def styled(style: np.ndarray, variants: Sequence[Callable[[np.ndarray], pa.Array]]) -> pa.Array:
+    """Row ``i`` spelt by ``variants[style[i]]``; each variant is built only for its rows.
+
+    ``variants[k](rows)`` returns the strings of the given row indices.
+    """
+    style = np.asarray(style)
+    out = variants[0](np.arange(len(style)))
+    for k in range(1, len(variants)):
+        mask = style == k
+        if mask.any():
+            out = pc.replace_with_mask(out, pa.array(mask), variants[k](np.flatnonzero(mask)))
+    return out
 
 
 def choose(index: np.ndarray, options: Sequence[pa.Array]) -> pa.Array:
@@ -197,7 +209,11 @@ def ts_offset(secs: np.ndarray, ms: np.ndarray | None = None) -> pa.Array:
 
 def ts_mixed(secs: np.ndarray, style: np.ndarray) -> pa.Array:
     """Timestamps in the style chosen per row (0 local, 1 UTC ``Z``, 2 ``+08:00``)."""
-    return choose(style, [ts_local(secs), ts_utc_z(secs), ts_offset(secs)])
+    secs = np.asarray(secs)
+    return styled(
+        style,
+        [lambda i: ts_local(secs[i]), lambda i: ts_utc_z(secs[i]), lambda i: ts_offset(secs[i])],
+    )
 
 
 def date_iso(days: np.ndarray) -> pa.Array:
@@ -214,17 +230,26 @@ def date_iso(days: np.ndarray) -> pa.Array:
 def date_mixed(days: np.ndarray, style: np.ndarray) -> pa.Array:
     """Dates in the style chosen per row (see :data:`DATE_STYLES`); local calendar days."""
     days = np.asarray(days, dtype=np.int64)
-    y, m, d = civil(days)
-    ys, ms_, ds = num(y), num(m), num(d)
-    compact = pc.utf8_replace_slice(date_iso(days), 4, 5, "")
-    compact = pc.utf8_replace_slice(compact, 6, 7, "")
-    options = [
-        date_iso(days),
-        join([ys, ms_, ds], "/"),
-        compact,
-        join([ys, "年", ms_, "月", ds, "日"]),
-    ]
-    return choose(style, options)
+
+    def slash(i: np.ndarray, sep: str, tail: str = "") -> pa.Array:
+        y, m, d = civil(days[i])
+        if tail:
+            return join([num(y), "年", num(m), "月", num(d), "日"])
+        return join([num(y), num(m), num(d)], sep)
+
+    def compact(i: np.ndarray) -> pa.Array:
+        iso = date_iso(days[i])
+        return pc.utf8_replace_slice(pc.utf8_replace_slice(iso, 4, 5, ""), 6, 7, "")
+
+    return styled(
+        style,
+        [
+            lambda i: date_iso(days[i]),
+            lambda i: slash(i, "/"),
+            compact,
+            lambda i: slash(i, "", "日"),
+        ],
+    )
 
 
 def phone_mixed(digits: pa.Array, style: np.ndarray) -> pa.Array:
@@ -233,35 +258,58 @@ def phone_mixed(digits: pa.Array, style: np.ndarray) -> pa.Array:
     0 ``13800138000``, 1 ``+86 138-0013-8000``, 2 ``0086 13800138000``, 3 ``138 0013 8000``,
     4 ``+8613800138000``.
     """
-    a = pc.utf8_slice_codeunits(digits, 0, 3)
-    b = pc.utf8_slice_codeunits(digits, 3, 7)
-    c = pc.utf8_slice_codeunits(digits, 7, 11)
-    options = [
-        digits,
-        join(["+86 ", join([a, b, c], "-")]),
-        join(["0086 ", digits]),
-        join([a, b, c], " "),
-        join(["+86", digits]),
-    ]
-    return choose(style, options)
+
+    def parts(i: np.ndarray) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        d = digits.take(pa.array(i))
+        return (
+            d,
+            pc.utf8_slice_codeunits(d, 0, 3),
+            pc.utf8_slice_codeunits(d, 3, 7),
+            pc.utf8_slice_codeunits(d, 7, 11),
+        )
+
+    def dashed(i: np.ndarray) -> pa.Array:
+        _, a, b, c = parts(i)
+        return join(["+86 ", join([a, b, c], "-")])
+
+    def spaced(i: np.ndarray) -> pa.Array:
+        _, a, b, c = parts(i)
+        return join([a, b, c], " ")
+
+    return styled(
+        style,
+        [
+            lambda i: digits.take(pa.array(i)),
+            dashed,
+            lambda i: join(["0086 ", digits.take(pa.array(i))]),
+            spaced,
+            lambda i: join(["+86", digits.take(pa.array(i))]),
+        ],
+    )
 
 
 def email_mixed(email: pa.Array, style: np.ndarray) -> pa.Array:
     """Emails with dirt chosen per row: 0 clean, 1 upper case, 2 capitalised + trailing space,
     3 leading space, 4 capitalised local part with upper-case domain."""
-    up = pc.utf8_upper(email)
-    cap = pc.utf8_capitalize(email)
-    local_domain = pc.split_pattern(email, "@", max_splits=1)
-    local = pc.list_element(local_domain, 0)
-    domain = pc.list_element(local_domain, 1)
-    options = [
-        email,
-        up,
-        join([cap, " "]),
-        join([" ", email]),
-        join([pc.utf8_capitalize(local), pc.utf8_upper(domain)], "@"),
-    ]
-    return choose(style, options)
+
+    def sub(i: np.ndarray) -> pa.Array:
+        return email.take(pa.array(i))
+
+    def upper_domain(i: np.ndarray) -> pa.Array:
+        local_domain = pc.split_pattern(sub(i), "@", max_splits=1)
+        local = pc.utf8_capitalize(pc.list_element(local_domain, 0))
+        return join([local, pc.utf8_upper(pc.list_element(local_domain, 1))], "@")
+
+    return styled(
+        style,
+        [
+            sub,
+            lambda i: pc.utf8_upper(sub(i)),
+            lambda i: join([pc.utf8_capitalize(sub(i)), " "]),
+            lambda i: join([" ", sub(i)]),
+            upper_domain,
+        ],
+    )
 
 
 def lines_to_bytes(lines: pa.Array) -> pa.Buffer:

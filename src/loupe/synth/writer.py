@@ -1,0 +1,169 @@
+"""Writing source files chunk by chunk, planting exact duplicates and malformed rows.
+
+A :class:`SourceFile` knows its header, encoding and which malformed kinds it receives; it
+keeps the line count so that every planted row gets an exact ``<file>:<line>`` location.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loupe.synth import catalog as cat
+from loupe.synth import text
+from loupe.synth.people import rng_for
+
+BadKind = Literal["wrong_column_count", "bad_date", "negative_quantity", "broken_json"]
+MIN_BAD_PER_KIND = 3
+BAD_DATES = ("2024-13-45", "not a date", "2025-02-30 25:61:00", "32/13/2024", "N/A")
+
+
+@dataclass
+class SourceFile:
+    """One output file.
+
+    Parameters
+    ----------
+    kinds
+        Malformed kinds planted in this file; ``bad_date`` and ``negative_quantity`` name the
+        column they corrupt.
+    duplicates
+        Whether exact duplicate lines are planted.
+    """
+
+    out: Path
+    name: str
+    source: str
+    header: list[str] | None  # None for JSONL
+    encoding: str = "utf-8"
+    kinds: dict[str, int | None] = field(default_factory=dict)
+    duplicates: bool = True
+    seed: int = 0
+    lines: int = 0  # lines written so far (header included)
+    chunks: int = 0
+    bad: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (kind, line numbers)
+    keys: list[tuple[pa.Array, np.ndarray]] = field(default_factory=list)  # well-formed records
+
+    def __post_init__(self) -> None:
+        self.path = self.out / self.name
+        self._fh = self.path.open("wb")
+        if self.header is not None:
+            self._write_bytes(",".join(self.header).encode(self.encoding) + b"\n")
+            self.lines = 1
+
+    @property
+    def data_rows(self) -> int:
+        return self.lines - (1 if self.header is not None else 0)
+
+    def _write_bytes(self, data: bytes | pa.Buffer) -> None:
+        self._fh.write(data)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def write(
+        self,
+        columns: list[pa.Array] | None = None,
+        *,
+        lines: pa.Array | None = None,
+        keys: pa.Array | None = None,
+        persons: np.ndarray | None = None,
+        protect: np.ndarray | None = None,
+    ) -> None:
+        """Write one chunk of rows given as CSV field columns or ready-made lines.
+
+        ``keys`` are the record keys of the rows (collected for ``truth/records.csv`` unless the
+        row is made malformed); ``protect`` marks rows that must stay well-formed.
+        """
+        if lines is None:
+            assert columns is not None
+            lines = text.join(columns, ",")
+        n = len(lines)
+        if n == 0:
+            return
+        rng = rng_for(self.seed, 50, zlib.crc32(self.name.encode()), self.chunks)
+        free = np.ones(n, dtype=bool) if protect is None else ~np.asarray(protect, dtype=bool)
+        kind_of = np.full(n, -1, dtype=np.int64)
+        kind_names = list(self.kinds)
+        for k in range(len(kind_names)):
+            want = int(n * cat.SHARE_DIRT["malformed_row"]) + (
+                MIN_BAD_PER_KIND if self.chunks == 0 else 0
+            )
+            cand = np.flatnonzero(free & (kind_of < 0))
+            chosen = rng.choice(cand, size=min(want, len(cand)), replace=False)
+            kind_of[chosen] = k
+        for k, kind in enumerate(kind_names):
+            rows = np.flatnonzero(kind_of == k)
+            if not len(rows):
+                continue
+            at, m, col = pa.array(rows), len(rows), self.kinds[kind]
+            if kind == "broken_json":
+                sub_lines = lines.take(at)
+                cut = rng.random(m) < 0.5
+                new = text.where(cut, _prefix(sub_lines, 40), _prefix(sub_lines, 90))
+            else:
+                assert columns is not None
+                sub = [c.take(at) for c in columns]
+                if kind == "bad_date":
+                    assert col is not None
+                    sub[col] = text.lookup(text.strings(BAD_DATES), rng.integers(0, 5, m))
+                    new = text.join(sub, ",")
+                elif kind == "negative_quantity":
+                    assert col is not None
+                    sub[col] = text.join(["-", sub[col]])
+                    new = text.join(sub, ",")
+                else:  # wrong_column_count: an extra field or the last one dropped
+                    extra = rng.random(m) < 0.5
+                    new = text.where(
+                        extra, text.join([*sub, "EXTRA"], ","), text.join(sub[:-1], ",")
+                    )
+            lines = pc.replace_with_mask(lines, pa.array(kind_of == k), new)
+        counts = np.ones(n, dtype=np.int64)
+        if self.duplicates:
+            dup = (kind_of < 0) & (rng.random(n) < cat.SHARE_DIRT["exact_duplicate_row"])
+            counts[dup] = 2
+        first_line = self.lines + 1
+        line_of_row = first_line + np.cumsum(counts) - counts
+        for k, kind in enumerate(kind_names):
+            self.bad.append((kind, line_of_row[kind_of == k]))
+        if keys is not None and persons is not None:
+            good = kind_of < 0
+            self.keys.append((keys.filter(pa.array(good)), np.asarray(persons)[good]))
+        if self.duplicates:
+            lines = lines.take(pa.array(np.repeat(np.arange(n), counts)))
+        buf = text.lines_to_bytes(lines)
+        if self.encoding != "utf-8":
+            buf = bytes(buf).decode("utf-8").encode(self.encoding)
+        self._write_bytes(buf)
+        self.lines += int(counts.sum())
+        self.chunks += 1
+
+
+def _prefix(lines: pa.Array, length: int) -> pa.Array:
+    return pc.utf8_slice_codeunits(lines, 0, length)
+
+
+def bad_rows_table(files: list[SourceFile]) -> pa.Table:
+    """``source, location, kind`` for every planted malformed row, by file and line."""
+    parts = []
+    for f in files:
+        for kind, lines in f.bad:
+            if len(lines):
+                parts.append((f.source, f.name, kind, lines))
+    parts.sort(key=lambda x: x[1])
+    names = np.concatenate([np.full(len(x[3]), i) for i, x in enumerate(parts)] or [[]])
+    lines = np.concatenate([x[3] for x in parts] or [[]]).astype(np.int64)
+    file_rank = np.unique([x[1] for x in parts], return_inverse=True)[1] if parts else np.array([])
+    order = np.lexsort((lines, file_rank[names.astype(np.int64)] if len(names) else names))
+    names, lines = names[order].astype(np.int64), lines[order]
+    src = text.lookup(text.strings([x[0] for x in parts]), names)
+    fname = text.lookup(text.strings([x[1] for x in parts]), names)
+    kind = text.lookup(text.strings([x[2] for x in parts]), names)
+    loc = text.join([fname, text.num(lines)], ":")
+    return pa.table({"source": src, "location": loc, "kind": kind})

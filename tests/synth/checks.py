@@ -1,0 +1,146 @@
+"""An independent, row-by-row reader of the generated files (slow on purpose, tests only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+HEADERS = {
+    "crm_customers.csv": "crm_id,name,gender,birth_date,email,mobile,city,province,country,member_level,registered_at,updated_at",
+    "eshop_accounts.csv": "account_id,email,phone,nickname,real_name,gender,birthday,city,created_at,last_login_at",
+    "eshop_orders.csv": "order_no,account_id,email,phone,order_time,total_amount,currency,coupon_code,discount_amount,platform,ship_city,status",
+    "eshop_order_lines.csv": "order_no,line_no,sku,qty,unit_price,line_discount",
+    "pos_members.csv": "会员卡号,手机号,姓名,性别,生日,开卡门店,开卡时间",
+    "pos_transactions.csv": "小票号,门店编号,门店名称,会员卡号,手机号,交易时间,金额,币种,支付方式",
+    "pos_lines.csv": "小票号,行号,商品编码,数量,单价,折扣",
+    "products.csv": "sku,name,name_en,category,brand,price,currency",
+    "marketing_spend.csv": "date,channel,campaign,spend,impressions,clicks,currency",
+    "consents.csv": "identifier,identifier_type,purpose,granted,ts,source",
+    "reviews.csv": "review_id,account_id,phone,sku,rating,text,lang,created_at,channel",
+}
+GBK = {"pos_members.csv", "pos_transactions.csv", "pos_lines.csv"}
+SOURCE = {
+    "crm_customers.csv": "crm",
+    "eshop_accounts.csv": "eshop_accounts",
+    "eshop_orders.csv": "eshop_orders",
+    "eshop_order_lines.csv": "eshop_order_lines",
+    "pos_members.csv": "pos_members",
+    "pos_transactions.csv": "pos_transactions",
+    "pos_lines.csv": "pos_lines",
+}
+REQUIRED_TS = {
+    "crm_customers.csv": ["registered_at"],
+    "eshop_accounts.csv": ["created_at"],
+    "eshop_orders.csv": ["order_time"],
+    "pos_members.csv": ["开卡时间"],
+    "pos_transactions.csv": ["交易时间"],
+}
+OPTIONAL_TS = {
+    "crm_customers.csv": ["updated_at"],
+    "eshop_accounts.csv": ["last_login_at"],
+    "consents.csv": ["ts"],
+    "reviews.csv": ["created_at"],
+}
+DATES = {
+    "crm_customers.csv": ["birth_date"],
+    "eshop_accounts.csv": ["birthday"],
+    "pos_members.csv": ["生日"],
+    "marketing_spend.csv": ["date"],
+}
+QTY = {"eshop_order_lines.csv": "qty", "pos_lines.csv": "数量"}
+NUMBERS = {
+    "eshop_orders.csv": ["total_amount", "discount_amount"],
+    "eshop_order_lines.csv": ["line_no", "unit_price", "line_discount"],
+    "pos_transactions.csv": ["金额"],
+    "pos_lines.csv": ["行号", "单价", "折扣"],
+    "products.csv": ["price"],
+    "marketing_spend.csv": ["spend", "impressions", "clicks"],
+    "reviews.csv": ["rating"],
+}
+
+
+def parse_ts(value: str) -> datetime | None:
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%z",
+                "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S.%f%z"):  # fmt: skip
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            pass
+    return None
+
+
+def parse_date(value: str) -> datetime | None:
+    m = re.fullmatch(r"(\d{4})年(\d{1,2})月(\d{1,2})日", value)
+    if m:
+        value = "-".join(m.groups())
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            pass
+    return None
+
+
+def read_lines(path: Path) -> list[str]:
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n"), path
+    text = raw.decode("gbk" if path.name in GBK else "utf-8")
+    lines = text.split("\n")[:-1]
+    assert all(line for line in lines), f"blank line in {path.name}"
+    return lines
+
+
+def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], set[tuple[str, str]]]:
+    """Header, well-formed rows (line number, fields) and detected (location, kind) problems."""
+    lines = read_lines(path)
+    header = lines[0].split(",")
+    good, bad = [], set()
+    col = {name: i for i, name in enumerate(header)}
+    for ln, line in enumerate(lines[1:], start=2):
+        fields = next(csv.reader(io.StringIO(line)))
+        loc = f"{path.name}:{ln}"
+        if len(fields) != len(header):
+            bad.add((loc, "wrong_column_count"))
+            continue
+        if any(parse_ts(fields[col[c]]) is None for c in REQUIRED_TS.get(path.name, [])):
+            bad.add((loc, "bad_date"))
+            continue
+        if path.name in QTY and int(fields[col[QTY[path.name]]]) < 0:
+            bad.add((loc, "negative_quantity"))
+            continue
+        for c in OPTIONAL_TS.get(path.name, []):
+            assert fields[col[c]] == "" or parse_ts(fields[col[c]]), (loc, c)
+        for c in DATES.get(path.name, []):
+            assert fields[col[c]] == "" or parse_date(fields[col[c]]), (loc, c)
+        for c in NUMBERS.get(path.name, []):
+            float(fields[col[c]])
+        if path.name in QTY:
+            int(fields[col[QTY[path.name]]])
+        good.append((ln, fields))
+    return header, good, bad
+
+
+def read_events(path: Path) -> tuple[list[dict], set[tuple[str, str]]]:
+    good, bad = [], set()
+    for ln, line in enumerate(read_lines(path), start=1):
+        try:
+            good.append(json.loads(line))
+        except json.JSONDecodeError:
+            bad.add((f"{path.name}:{ln}", "broken_json"))
+    return good, bad
+
+
+def norm_phone(value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    for prefix in ("0086", "86"):
+        if len(digits) > 11 and digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+    return digits
+
+
+def norm_email(value: str) -> str:
+    return value.strip().lower()

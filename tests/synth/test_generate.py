@@ -1,0 +1,195 @@
+"""The synthetic company: contract of the files and exactness of the planted truth."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from loupe.errors import LoupeError
+from loupe.synth import GenerateReport, generate_company
+from tests.synth import checks
+
+N = 600
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _truth(folder: Path, name: str) -> list[dict[str, str]]:
+    with (folder / "truth" / name).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _events(folder: Path, source: str) -> list[Path]:
+    return sorted(folder.glob(f"{source}_events_*.jsonl"))
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
+    generate_company(tmp_path / "a", customers=300, seed=7)
+    generate_company(tmp_path / "b", customers=300, seed=7)
+    generate_company(tmp_path / "c", customers=300, seed=8)
+    a, b, c = (_digest(tmp_path / x) for x in "abc")
+    assert a == b
+    assert a.keys() == c.keys()
+    assert all(a[k] != c[k] for k in a if k.startswith(("crm", "eshop", "pos", "web", "app")))
+
+
+def test_files_exist_with_exact_headers_and_encodings(tmp_path: Path) -> None:
+    steps: list[tuple[str, int, int]] = []
+    report = generate_company(tmp_path, customers=N, progress=lambda *a: steps.append(a))
+    assert isinstance(report, GenerateReport)
+    assert steps[-1][1] == steps[-1][2] and [s[1] for s in steps] == list(range(1, len(steps) + 1))
+    for name, header in checks.HEADERS.items():
+        enc = "gbk" if name in checks.GBK else "utf-8"
+        first = (tmp_path / name).read_bytes().split(b"\n", 1)[0].decode(enc)
+        assert first == header, name
+        assert report.files[name] == len(checks.read_lines(tmp_path / name)) - 1
+    for src in ("web", "app"):
+        months = [p.name for p in _events(tmp_path, src)]
+        assert len(months) == 24 and months[0] == f"{src}_events_2024-01.jsonl"
+    for name in ("records.csv", "bad_rows.csv", "people.csv", "params.json", "campaigns.csv"):
+        assert (tmp_path / "truth" / name).exists()
+    params = json.loads((tmp_path / "truth" / "params.json").read_text(encoding="utf-8"))
+    assert params["as_of"] == "2026-01-01" and len(params["customer_types"]) == 5
+    d = report.to_dict()
+    assert d["customers"] == N and d["bad_rows"] == report.bad_rows > 0
+
+
+def test_row_counts_scale(tmp_path: Path) -> None:
+    small = generate_company(tmp_path / "s", customers=400, seed=1)
+    large = generate_company(tmp_path / "l", customers=1600, seed=1)
+    for name in ("crm_customers.csv", "eshop_orders.csv", "pos_transactions.csv"):
+        ratio = large.files[name] / small.files[name]
+        assert 2.5 < ratio < 6.0, (name, ratio)
+    orders = large.files["eshop_orders.csv"] + large.files["pos_transactions.csv"]
+    events = sum(v for k, v in large.files.items() if k.endswith(".jsonl"))
+    assert 6 < orders / 1600 < 15
+    assert 35 < events / 1600 < 80
+
+
+def test_bad_rows_truth_is_exact(tmp_path: Path) -> None:
+    report = generate_company(tmp_path, customers=N, seed=3)
+    detected: set[tuple[str, str]] = set()
+    for name in checks.HEADERS:
+        detected |= checks.read_csv(tmp_path / name)[2]
+    for src in ("web", "app"):
+        for path in _events(tmp_path, src):
+            detected |= checks.read_events(path)[1]
+    planted = {(r["location"], r["kind"]) for r in _truth(tmp_path, "bad_rows.csv")}
+    assert planted == detected
+    assert report.bad_rows == len(planted)
+    kinds = defaultdict(int)
+    for _, kind in planted:
+        kinds[kind] += 1
+    assert set(kinds) == {"wrong_column_count", "bad_date", "negative_quantity", "broken_json"}
+    assert min(kinds.values()) >= 3
+
+
+def test_records_exist_in_their_files(tmp_path: Path) -> None:
+    generate_company(tmp_path, customers=N, seed=4)
+    records = _truth(tmp_path, "records.csv")
+    keys = defaultdict(set)
+    for r in records:
+        keys[r["source"]].add(r["source_key"])
+    assert len(records) == sum(len(v) for v in keys.values())  # one row per key
+    for source, name in (
+        ("crm", "crm_customers.csv"),
+        ("eshop_accounts", "eshop_accounts.csv"),
+        ("pos_members", "pos_members.csv"),
+    ):
+        _, good, _ = checks.read_csv(tmp_path / name)
+        assert keys[source] == {fields[0] for _, fields in good}, source
+    for src in ("web", "app"):
+        ids = {e["userId"] for p in _events(tmp_path, src) for e in checks.read_events(p)[0]
+               if e["type"] == "identify"}  # fmt: skip
+        assert keys[src] == ids
+    people = {r["person_id"] for r in _truth(tmp_path, "people.csv")}
+    assert {r["person_id"] for r in records} <= people
+
+
+def test_identity_constraint_own_at_most_5_shared_at_least_6(tmp_path: Path) -> None:
+    generate_company(tmp_path, customers=1500, seed=5)
+    person = {
+        (r["source"], r["source_key"]): r["person_id"] for r in _truth(tmp_path, "records.csv")
+    }
+    ident: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+
+    def add(kind: str, value: str, record: tuple[str, str]) -> None:
+        value = checks.norm_phone(value) if kind == "phone" else checks.norm_email(value)
+        if value:
+            ident[(kind, value)].add(record)
+
+    for name, source, email_col, phone_col in (
+        ("crm_customers.csv", "crm", 4, 5),
+        ("eshop_accounts.csv", "eshop_accounts", 1, 2),
+        ("pos_members.csv", "pos_members", None, 1),
+    ):
+        for _, fields in checks.read_csv(tmp_path / name)[1]:
+            rec = (source, fields[0])
+            if email_col is not None:
+                add("email", fields[email_col], rec)
+            add("phone", fields[phone_col], rec)
+    for src in ("web", "app"):
+        for path in _events(tmp_path, src):
+            for e in checks.read_events(path)[0]:
+                if e["type"] == "identify":
+                    rec = (src, e["userId"])
+                    add("email", e["traits"].get("email", ""), rec)
+                    add("phone", e["traits"].get("phone", ""), rec)
+    shared = 0
+    for key, recs in ident.items():
+        persons = {person[r] for r in recs}
+        if len(persons) == 1:
+            assert len(recs) <= 5, (key, recs)
+        else:
+            shared += 1
+            assert len(recs) >= 6, (key, recs)
+    assert shared >= 3  # store phones and family phones exist
+
+
+def test_customer_types_behave_differently(tmp_path: Path) -> None:
+    generate_company(tmp_path, customers=2000, seed=6)
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for r in _truth(tmp_path, "people.csv"):
+        by_type[r["customer_type"]].append(int(r["eshop_orders"]) + int(r["pos_orders"]))
+    mean = {k: sum(v) / len(v) for k, v in by_type.items()}
+    assert len(mean) == 5
+    assert mean["vip_loyal"] > 2 * mean["bargain_hunter"] > 0
+    assert mean["bargain_hunter"] > 2 * mean["occasional"]
+    assert mean["family_shopper"] > 2 * mean["occasional"]
+
+
+def test_events_follow_the_segment_spec(tmp_path: Path) -> None:
+    generate_company(tmp_path, customers=N, seed=2)
+    _, orders, _ = checks.read_csv(tmp_path / "eshop_orders.csv")
+    order_nos = {f[0] for _, f in orders}
+    completed, tablets = set(), defaultdict(set)
+    for src in ("web", "app"):
+        for path in _events(tmp_path, src):
+            for e in checks.read_events(path)[0]:
+                assert e["type"] in {"track", "identify", "page", "screen"}
+                assert checks.parse_ts(e["timestamp"]) is not None
+                assert e["messageId"] and e["anonymousId"]
+                if e["type"] == "identify":
+                    assert e["userId"].startswith("U") and "email" in e["traits"]
+                    tablets[e["anonymousId"]].add(e["userId"])
+                if e.get("event") == "Order Completed":
+                    assert e["properties"]["products"] and "userId" in e
+                    completed.add(e["properties"]["order_id"])
+    assert completed and len(completed & order_nos) > 0.95 * len(completed)
+    assert any(len(u) >= 2 for u in tablets.values())  # family tablets
+
+
+def test_rejects_bad_customer_count(tmp_path: Path) -> None:
+    with pytest.raises(LoupeError):
+        generate_company(tmp_path, customers=0)
