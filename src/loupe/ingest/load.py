@@ -35,6 +35,7 @@ from loupe.warehouse.schemas import LINEAGE, QUARANTINE, RAW_COLUMNS, schema
 Progress = Callable[[str, int, int], None]
 STAGE = "_ingest_stage"
 TYPED = "_ingest_typed"
+STAGE_BYTES = 256 << 20
 
 
 @dataclass
@@ -138,7 +139,9 @@ def _stage_rows(
     Returns whether any row was staged, and ``{file name: (fingerprint, rows read)}``.
     """
     quarantined: list[dict[str, Any]] = []
-    staged = False
+    staged = checked = False
+    pending: list[pa.Table] = []
+    pending_bytes = 0
     files: dict[str, tuple[str, int]] = {}
     if source.format == "sql":
         inputs: list[tuple[str, str, Iterator[readers.Batch]]] = [
@@ -158,25 +161,39 @@ def _stage_rows(
                 text = _join_fields(rows, cols, sep)
             rows = rows.append_column("_file", pa.array([b.file] * rows.num_rows, pa.string()))
             rows = rows.append_column(mapping.RAW_TEXT, text)
-            if source.format == "sql" and not staged:
+            if source.format == "sql" and not checked:
                 header = [c for c in b.rows.column_names if c != readers.LINE]
                 mapping.check_mapping(source, header, source.sql_table or "")
+                checked = True
             if rows.num_rows:
-                if staged:
-                    wh.append(STAGE, rows)
-                else:
-                    wh.replace(STAGE, rows)
-                    staged = True
+                pending.append(rows)
+                pending_bytes += rows.nbytes
+            if pending_bytes > STAGE_BYTES:
+                staged = _flush(wh, pending, staged)
+                pending, pending_bytes = [], 0
             rep.read += rows.num_rows + len(b.invalid)
             quarantined += [
                 {"location": f"{b.file}:{line}", "raw": raw, "reason": reason}
                 for line, raw, reason in b.invalid
             ]
         files[name] = (fp, rep.read - read_before)
+    staged = _flush(wh, pending, staged)
     if quarantined:
         _quarantine_rows(wh, source.name, quarantined, batch)
         rep.quarantined += len(quarantined)
     return staged, files
+
+
+def _flush(wh: Warehouse, pending: list[pa.Table], staged: bool) -> bool:
+    """Write buffered batches to the staging table in one operation."""
+    if not pending:
+        return staged
+    rows = pa.concat_tables(pending, promote_options="default")
+    if staged:
+        wh.append(STAGE, rows, count=False)
+    else:
+        wh.replace(STAGE, rows)
+    return True
 
 
 def _join_fields(rows: pa.Table, cols: list[str], delimiter: str) -> pa.ChunkedArray:
@@ -191,7 +208,7 @@ def _quarantine_rows(wh: Warehouse, source: str, rows: list[dict[str, Any]], bat
     table = pa.Table.from_pylist(
         [{"source": source, **r, "loaded_at": now, "batch": batch} for r in rows]
     )
-    wh.append("quarantine", ibis.memtable(table).cast(schema(QUARANTINE)))
+    wh.append("quarantine", ibis.memtable(table).cast(schema(QUARANTINE)), count=False)
 
 
 def _load_source(
@@ -233,7 +250,7 @@ def _load_source(
 def _quarantine_expr(
     wh: Warehouse, source: str, rows: ir.Table, reason: ir.StringValue, batch: str
 ) -> None:
-    wh.append("quarantine", _quarantine_rows_expr(source, rows, reason, batch))
+    wh.append("quarantine", _quarantine_rows_expr(source, rows, reason, batch), count=False)
 
 
 def _quarantine_rows_expr(
@@ -319,4 +336,4 @@ def _record_files(
         }
         for name, (fp, n) in files.items()
     ]
-    wh.append("ingested_files", ibis.memtable(pa.Table.from_pylist(rows)))
+    wh.append("ingested_files", ibis.memtable(pa.Table.from_pylist(rows)), count=False)

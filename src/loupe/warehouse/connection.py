@@ -113,15 +113,15 @@ class Warehouse:
         self.con.create_table(name, _as_input(obj), overwrite=True)
         return self.con.table(name)
 
-    def append(self, name: str, obj: TableLike) -> int:
+    def append(self, name: str, obj: TableLike, *, count: bool = True) -> int:
         """Append the rows of ``obj`` to table ``name`` (columns matched by name).
 
-        Returns the number of rows appended.
+        Returns the number of rows appended (0 when ``count`` is false, which saves a query).
         """
         target = self.table(name)
-        before = self.count(target)
+        before = self.count(target) if count else 0
         self.con.insert(name, _as_input(obj).select(*target.columns))
-        return self.count(name) - before
+        return self.count(name) - before if count else 0
 
     def create_empty(self, name: str, schema: ibis.Schema) -> None:
         if not self.exists(name):
@@ -237,11 +237,13 @@ class _SparkWarehouse(Warehouse):
         self._save(name, [part], expr.schema())
         return self.con.table(name)
 
-    def append(self, name: str, obj: TableLike) -> int:
+    def append(self, name: str, obj: TableLike, *, count: bool = True) -> int:
         target = self.table(name)
         expr = _as_input(obj).select(*target.columns)
         part = self._write_part(name, expr.cast(target.schema()))
         self._save(name, [*self._current(name)["parts"], part], target.schema())
+        if not count:
+            return 0
         return int(self.con._session.read.parquet(str(self.root / name / part)).count())
 
     def create_empty(self, name: str, schema: ibis.Schema) -> None:
