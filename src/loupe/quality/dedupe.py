@@ -1,0 +1,108 @@
+"""Deduplication: exact duplicates, then one version per natural key.
+
+Both steps are window functions (``ROW_NUMBER``) in the engine:
+
+1. **Exact duplicates** — rows identical on every data column (the canonical columns as read;
+   lineage excluded).  The first loaded copy is kept.
+2. **Superseded versions** — rows sharing a natural key (``schemas.NATURAL_KEYS``).  The kept
+   version is the latest one: for contacts the newest ``updated_at``, then ``signup_at``; for
+   every table but events the latest load (``_loaded_at``, ``_batch``) and the highest
+   ``_file``/``_line``.  Events keep the *first* version (an event happens once; a later copy is
+   a re-send).  Rows with a NULL in their natural key are never merged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+
+from loupe.warehouse import schemas
+
+if TYPE_CHECKING:
+    from loupe.warehouse import Warehouse
+
+_EXACT = "_exact_rank"
+_VERSION = "_version_rank"
+_KEY_COMPLETE = "_key_complete"
+
+
+@dataclass(frozen=True)
+class DedupeCounts:
+    """Rows removed by each step."""
+
+    exact_duplicates: int
+    superseded: int
+
+
+def _lineage_order(latest_first: bool) -> list[ir.Value]:
+    cols = ["_loaded_at", "_batch", "_file", "_line"]
+    if latest_first:
+        return [ibis.desc(c) for c in cols]
+    return [ibis.asc(c) for c in cols]
+
+
+def version_order(table: str) -> list[ir.Value]:
+    """Sort keys, best version first, for the rows of one natural key."""
+    if table == "events":
+        return _lineage_order(latest_first=False)
+    keys: list[ir.Value] = []
+    if table == "contacts":
+        keys = [
+            ibis.desc("updated_at", nulls_first=False),
+            ibis.desc("signup_at", nulls_first=False),
+        ]
+    return keys + _lineage_order(latest_first=True)
+
+
+def mark_duplicates(raw: ir.Table, table: str) -> ir.Table:
+    """``raw`` with ``_exact_rank`` and ``_version_rank`` (0 = kept) and ``_key_complete``."""
+    data_cols = list(schemas.RAW_COLUMNS[table])
+    keys = list(schemas.NATURAL_KEYS[table])
+    exact = raw.mutate(
+        **{
+            _EXACT: ibis.row_number().over(
+                group_by=data_cols, order_by=_lineage_order(latest_first=False)
+            )
+        }
+    )
+    unique = exact.filter(exact[_EXACT] == 0)
+    complete = ibis.and_(*[unique[k].notnull() for k in keys])
+    ranked = unique.mutate(
+        **{
+            _KEY_COMPLETE: complete,
+            _VERSION: ibis.row_number().over(group_by=keys, order_by=version_order(table)),
+        }
+    )
+    return ranked
+
+
+def kept(marked: ir.Table) -> ir.Table:
+    """The surviving rows of :func:`mark_duplicates`, without the helper columns."""
+    keep = marked.filter((marked[_VERSION] == 0) | ~marked[_KEY_COMPLETE])
+    return keep.drop(_EXACT, _VERSION, _KEY_COMPLETE)
+
+
+def counts(wh: Warehouse, raw: ir.Table, table: str, rows_in: int) -> DedupeCounts:
+    """Count exact duplicates and superseded versions of ``raw`` (one aggregate query).
+
+    Exact duplicates = rows − distinct rows; superseded = Σ over complete natural keys of
+    (distinct rows with that key − 1).
+    """
+    data_cols = list(schemas.RAW_COLUMNS[table])
+    keys = list(schemas.NATURAL_KEYS[table])
+    distinct = raw.select(*data_cols).distinct()
+    complete = ibis.and_(*[distinct[k].notnull() for k in keys])
+    per_key = distinct.group_by(*keys, _complete=complete).aggregate(_n=ibis._.count())
+    extra = ibis.ifelse(per_key._complete, per_key._n - 1, 0)
+    row = wh.to_pandas(per_key.aggregate(distinct=per_key._n.sum(), superseded=extra.sum()))
+    n_distinct = _int(row["distinct"].iloc[0])
+    return DedupeCounts(
+        exact_duplicates=rows_in - n_distinct, superseded=_int(row["superseded"].iloc[0])
+    )
+
+
+def _int(v: object) -> int:
+    return 0 if v is None or v != v else int(v)  # type: ignore[call-overload]

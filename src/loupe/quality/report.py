@@ -1,0 +1,290 @@
+"""The quality report: metrics per table and column, as JSON, a Rich table and an HTML page.
+
+Metrics (all counts are aggregates computed in the engine on the published table):
+
+* completeness = non-null values / rows
+* validity = values passing their validator / values present (see ``canonical.VALIDATORS``)
+* uniqueness = distinct values / non-null values; per table, natural-key duplicates removed
+  (exact duplicates + superseded versions)
+* consistency = rows passing a cross-check / rows the check applies to
+* timeliness = newest timestamp and its age in days; stale when older than ``freshness_days``
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from loupe.quality.canonical import VALIDATORS
+from loupe.quality.checks import CheckResult
+from loupe.quality.dedupe import DedupeCounts
+from loupe.quality.standardise import LookupTiming
+from loupe.warehouse import schemas
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from rich.console import RenderableType
+
+    from loupe.warehouse import Warehouse
+
+#: The column whose newest value says how fresh each table is.
+TIME_COLUMNS: dict[str, str] = {
+    "contacts": "updated_at",
+    "orders": "ordered_at",
+    "events": "ts",
+    "marketing_spend": "date",
+    "consents": "ts",
+    "feedback": "ts",
+}
+_SKIP = {"quality_flags", "_file", "_line"}
+
+
+@dataclass(frozen=True)
+class ColumnQuality:
+    """Metrics of one column of a published table (shares in [0, 1], None when undefined)."""
+
+    column: str
+    non_null: int
+    completeness: float | None
+    distinct: int
+    uniqueness: float | None
+    validity: float | None = None
+    consistency: float | None = None
+
+
+@dataclass(frozen=True)
+class TableQuality:
+    """Metrics of one published table."""
+
+    table: str
+    rows_in: int
+    rows_out: int
+    exact_duplicates: int
+    superseded: int
+    flags: Mapping[str, int]
+    columns: tuple[ColumnQuality, ...]
+    checks: tuple[CheckResult, ...]
+    time_column: str | None
+    newest: datetime | None
+    age_days: float | None
+    stale: bool | None
+
+    @property
+    def flagged_rows(self) -> int:
+        return sum(self.flags.values())
+
+    def column(self, name: str) -> ColumnQuality:
+        return next(c for c in self.columns if c.column == name)
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """What :func:`loupe.quality.run_quality` found and did."""
+
+    computed_at: datetime
+    tables: tuple[TableQuality, ...]
+    timings: tuple[LookupTiming, ...]
+    step_seconds: Mapping[str, float]
+    freshness_days: int
+    outlier_threshold: float
+    order_total_tolerance: float
+
+    def table(self, name: str) -> TableQuality:
+        return next(t for t in self.tables if t.table == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready document (datetimes as ISO strings, NaN as None)."""
+        tables = []
+        for t in self.tables:
+            doc = asdict(t)
+            doc["flags"] = dict(t.flags)
+            doc["newest"] = t.newest.isoformat() if t.newest else None
+            doc["checks"] = [{**asdict(c), "passing_share": c.passing_share} for c in t.checks]
+            tables.append(doc)
+        return _clean(
+            {
+                "computed_at": self.computed_at.isoformat(),
+                "settings": {
+                    "freshness_days": self.freshness_days,
+                    "outlier_threshold": self.outlier_threshold,
+                    "order_total_tolerance": self.order_total_tolerance,
+                },
+                "timings": {
+                    "standardisers": [t.to_dict() for t in self.timings],
+                    "steps_seconds": {k: round(v, 4) for k, v in self.step_seconds.items()},
+                },
+                "tables": tables,
+            }
+        )
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """One row per (table, column, metric): the rows stored in ``quality_metrics``."""
+        rows: list[tuple[str, str, str, float | None]] = []
+        for t in self.tables:
+            for metric in ("rows_in", "rows_out", "exact_duplicates", "superseded", "age_days"):
+                rows.append((t.table, "*", metric, getattr(t, metric)))
+            if t.stale is not None:
+                rows.append((t.table, "*", "stale", float(t.stale)))
+            rows.extend((t.table, flag, "flag_count", n) for flag, n in t.flags.items())
+            for c in t.columns:
+                for metric in ("completeness", "validity", "uniqueness", "consistency"):
+                    value = getattr(c, metric)
+                    if value is not None:
+                        rows.append((t.table, c.column, metric, value))
+        rows = [r for r in rows if r[3] is not None]
+        frame = pd.DataFrame(rows, columns=["table", "column", "metric", "value"])
+        frame["value"] = frame["value"].astype("float64")
+        frame["computed_at"] = self.computed_at
+        return frame
+
+    def to_html(self) -> str:
+        """A self-contained HTML page (inline CSS, no scripts, no network)."""
+        import jinja2
+
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("loupe.quality", "templates"), autoescape=True
+        )
+        env.filters["pct"] = _pct
+        return env.get_template("report.html.j2").render(report=self, doc=self.to_dict())
+
+    def to_rich(self) -> RenderableType:
+        """Rich tables for the terminal: a summary per table, then the columns of each."""
+        from rich.console import Group
+        from rich.table import Table
+
+        summary = Table(title="Data quality", title_justify="left")
+        for name in ("table", "raw rows", "published", "exact dup.", "superseded", "flagged",
+                     "newest", "age (d)"):  # fmt: skip
+            summary.add_column(name, justify="left" if name in ("table", "newest") else "right")
+        for t in self.tables:
+            stale = " [red]stale[/]" if t.stale else ""
+            summary.add_row(
+                t.table, str(t.rows_in), str(t.rows_out), str(t.exact_duplicates),
+                str(t.superseded), str(t.flagged_rows),
+                t.newest.strftime("%Y-%m-%d %H:%M") if t.newest else "-",
+                (f"{t.age_days:.1f}" if t.age_days is not None else "-") + stale,
+            )  # fmt: skip
+        columns = Table(title="Columns", title_justify="left")
+        for name in ("table", "column", "complete", "valid", "unique", "consistent"):
+            columns.add_column(name, justify="left" if name in ("table", "column") else "right")
+        for t in self.tables:
+            if t.rows_out == 0:
+                continue
+            for c in t.columns:
+                columns.add_row(
+                    t.table, c.column, _pct(c.completeness), _pct(c.validity),
+                    _pct(c.uniqueness), _pct(c.consistency),
+                )  # fmt: skip
+        flags = Table(title="Flags", title_justify="left")
+        for name in ("table", "flag", "rows"):
+            flags.add_column(name, justify="right" if name == "rows" else "left")
+        for t in self.tables:
+            for flag, n in sorted(t.flags.items()):
+                flags.add_row(t.table, flag, str(n))
+        speed = ", ".join(
+            f"{x.standardiser}: {x.distinct_values} distinct in {x.seconds:.2f}s "
+            f"({x.seconds_per_100k:.2f}s per 100k)"
+            for x in self.timings
+        )
+        return Group(summary, flags, columns, f"standardisers — {speed}")
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _clean(o: Any) -> Any:
+    if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_clean(v) for v in o]
+    if isinstance(o, datetime):
+        return o.isoformat()
+    return o
+
+
+def _share(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+def _int(v: Any) -> int:
+    return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+
+
+def flag_counts(wh: Warehouse, t: ir.Table) -> dict[str, int]:
+    """Rows carrying each flag (one grouped aggregate over the unnested flags)."""
+    flags = t.select(flag=t.quality_flags.unnest())
+    frame = wh.to_pandas(flags.group_by("flag").aggregate(n=flags.flag.count()))
+    return {str(f): int(n) for f, n in sorted(zip(frame["flag"], frame["n"], strict=True))}
+
+
+def measure_table(
+    wh: Warehouse,
+    table: str,
+    t: ir.Table | None,
+    rows_in: int,
+    removed: DedupeCounts,
+    checks: list[CheckResult],
+    now: datetime,
+) -> TableQuality:
+    """Compute the metrics of one published table (``t`` None: the table is empty)."""
+    cols = [c for c in schemas.canonical_schema(table).names if c not in _SKIP]
+    time_col = TIME_COLUMNS.get(table)
+    if t is None:
+        empty = tuple(ColumnQuality(c, 0, None, 0, None) for c in cols)
+        return TableQuality(table, rows_in, 0, 0, 0, {}, empty, (), time_col, None, None, None)
+    aggs: dict[str, Any] = {"rows": t.count()}
+    for c in cols:
+        aggs[f"nn__{c}"] = t[c].count()
+        aggs[f"nd__{c}"] = t[c].nunique()
+    if time_col:
+        aggs["newest"] = t[time_col].max()
+    row = wh.to_pandas(t.aggregate(**aggs)).iloc[0]
+    rows = _int(row["rows"])
+    flags = flag_counts(wh, t)
+    consistency = {c.column: c.passing_share for c in checks}
+    columns = []
+    for c in cols:
+        nn, nd = _int(row[f"nn__{c}"]), _int(row[f"nd__{c}"])
+        validity = None
+        if c in VALIDATORS.get(table, {}):
+            flag, set_null = VALIDATORS[table][c]
+            bad = flags.get(flag, 0)
+            validity = _share(nn, nn + bad) if set_null else _share(nn - bad, nn)
+        columns.append(
+            ColumnQuality(
+                column=c,
+                non_null=nn,
+                completeness=_share(nn, rows),
+                distinct=nd,
+                uniqueness=_share(nd, nn),
+                validity=validity,
+                consistency=consistency.get(c),
+            )
+        )
+    newest, age, stale = None, None, None
+    if time_col and row["newest"] is not None and not pd.isna(row["newest"]):
+        newest = pd.Timestamp(row["newest"]).to_pydatetime()
+        age = (now - newest).total_seconds() / 86400
+        stale = age > wh.settings.quality.freshness_days
+    return TableQuality(
+        table=table,
+        rows_in=rows_in,
+        rows_out=rows,
+        exact_duplicates=removed.exact_duplicates,
+        superseded=removed.superseded,
+        flags=flags,
+        columns=tuple(columns),
+        checks=tuple(checks),
+        time_column=time_col,
+        newest=newest,
+        age_days=age,
+        stale=stale,
+    )

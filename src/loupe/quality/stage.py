@@ -1,0 +1,170 @@
+"""The quality stage: ``raw_*`` → standardised, deduplicated, flagged canonical tables.
+
+Order of work:
+
+1. Distinct email and phone keys of every raw table (engine), standardised in Python (small,
+   cached), shipped back as two ``ibis.memtable`` lookups.
+2. Per table: exact duplicates and superseded versions removed (window functions), columns
+   standardised and row flags set (one expression), written with ``wh.replace``.
+3. Per table: outliers and cross-table checks add flags, rewriting the table in place.
+4. Metrics (aggregates in the engine) → :class:`QualityReport`, appended to ``quality_metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from loupe.quality import canonical, checks, dedupe, report
+from loupe.quality import standardise as st
+from loupe.warehouse import Warehouse, schemas, stage_run, utcnow
+
+Progress = Callable[[str, int, int], None]
+
+#: Tables in the order they are built (events' checks read contacts, orders' read order_items).
+TABLES: tuple[str, ...] = tuple(schemas.RAW_COLUMNS)
+
+METRICS_TABLE = "quality_metrics"
+METRICS_SCHEMA = schemas.schema(
+    {
+        "table": "string",
+        "column": "string",
+        "metric": "string",
+        "value": "float64",
+        "computed_at": "timestamp",
+    }
+)
+
+
+def _noop(step: str, done: int, total: int) -> None:
+    return None
+
+
+def _distinct_keys(wh: Warehouse, kind: str) -> list[str]:
+    key_expr = st.email_key_expr if kind == "email" else st.phone_key_expr
+    parts: list[ir.Table] = []
+    for table in ("contacts", "orders", "feedback"):
+        raw = wh.table(f"raw_{table}")
+        parts.append(raw.select(key=key_expr(raw[kind])))
+    consents = wh.table("raw_consents")
+    consents = consents.filter(consents.identifier_type.strip().lower() == kind)
+    parts.append(consents.select(key=key_expr(consents.identifier)))
+    keys = ibis.union(*parts, distinct=True)
+    frame = wh.to_pandas(keys.filter(keys.key.notnull()))
+    return [str(k) for k in frame["key"]]
+
+
+def _row_counts(wh: Warehouse, tables: dict[str, ir.Table]) -> dict[str, int]:
+    """Row count of each table, in one query."""
+    parts = [t.aggregate(n=t.count()).mutate(name=ibis.literal(name)) for name, t in tables.items()]
+    frame = wh.to_pandas(ibis.union(*parts))
+    return {str(k): int(v) for k, v in zip(frame["name"], frame["n"], strict=True)}
+
+
+def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.QualityReport:
+    """Standardise, deduplicate and flag every ``raw_<table>`` into its canonical table.
+
+    Parameters
+    ----------
+    wh
+        The open warehouse; settings come from ``wh.settings`` (``[quality]``,
+        ``project.default_region``, ``project.base_currency``, ``currency_rates``).
+    progress
+        Optional ``callable(step, done, total)`` called as each table is finished.
+
+    Returns
+    -------
+    QualityReport
+        Per-table and per-column metrics; also appended to the ``quality_metrics`` table.
+    """
+    tick = progress or _noop
+    settings = wh.settings
+    n = len(TABLES)
+    steps: dict[str, float] = {}
+    inputs = [f"raw_{t}" for t in TABLES]
+    with stage_run(wh, "quality", inputs, [*TABLES, METRICS_TABLE]) as run:
+        started = time.perf_counter()
+        tick("standardise emails and phones", 0, 2)
+        emails, email_timing = st.email_lookup(_distinct_keys(wh, "email"))
+        tick("standardise emails and phones", 1, 2)
+        region = settings.project.default_region
+        phones, phone_timing = st.phone_lookup(_distinct_keys(wh, "phone"), region)
+        tick("standardise emails and phones", 2, 2)
+        steps["lookups"] = time.perf_counter() - started
+
+        ctx = canonical.Context(
+            emails=emails,
+            phones=phones,
+            rates=st.rates_with_base(settings.currency_rates, settings.project.base_currency),
+            base_currency=settings.project.base_currency,
+            today=date.today(),
+        )
+        started = time.perf_counter()
+        raw = {t: wh.table(f"raw_{t}") for t in TABLES}
+        published = {t: wh.table(t) for t in TABLES}
+        rows_in = _row_counts(wh, raw)
+        stale_rows = _row_counts(wh, published)
+        removed: dict[str, dedupe.DedupeCounts] = {}
+        for i, table in enumerate(TABLES):
+            if rows_in[table] or stale_rows[table]:
+                removed[table] = dedupe.counts(wh, raw[table], table, rows_in[table])
+                rows = dedupe.kept(dedupe.mark_duplicates(raw[table], table))
+                published[table] = wh.replace(table, canonical.build(table, rows, ctx))
+            else:
+                removed[table] = dedupe.DedupeCounts(0, 0)
+            tick("deduplicate and standardise", i + 1, n)
+        steps["publish"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        results: dict[str, list[checks.CheckResult]] = {}
+        for i, table in enumerate(TABLES):
+            results[table] = []
+            if rows_in[table]:
+                flagged, _scales, results[table] = checks.apply_checks(
+                    wh, table, published, settings.quality
+                )
+                if flagged is not None:
+                    published[table] = wh.replace(table, flagged)
+            tick("outliers and consistency", i + 1, n)
+        steps["checks"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        computed_at = utcnow()
+        tables = []
+        for i, table in enumerate(TABLES):
+            tables.append(
+                report.measure_table(
+                    wh,
+                    table,
+                    published[table] if rows_in[table] else None,
+                    rows_in[table],
+                    removed[table],
+                    results[table],
+                    computed_at,
+                )
+            )
+            tick("measure", i + 1, n)
+        steps["measure"] = time.perf_counter() - started
+
+        result = report.QualityReport(
+            computed_at=computed_at,
+            tables=tuple(tables),
+            timings=(email_timing, phone_timing),
+            step_seconds=steps,
+            freshness_days=settings.quality.freshness_days,
+            outlier_threshold=settings.quality.outlier_threshold,
+            order_total_tolerance=settings.quality.order_total_tolerance,
+        )
+        wh.create_empty(METRICS_TABLE, METRICS_SCHEMA)
+        metrics = pa.Table.from_pandas(
+            result.metrics_frame(), schema=METRICS_SCHEMA.to_pyarrow(), preserve_index=False
+        )
+        wh.append(METRICS_TABLE, ibis.memtable(metrics))
+        run.rows_in = sum(rows_in.values())
+        run.rows_out = sum(t.rows_out for t in tables)
+    return result

@@ -1,0 +1,321 @@
+"""Standardisers: email, phone (E.164), gender, dates and currencies.
+
+Two kinds, both pure:
+
+* Library-based (email, phone): a Python function per value, cached, with a cheap fast path
+  before the library call.  The stage applies them to the DISTINCT raw values only (customer
+  sized), via :func:`email_lookup` / :func:`phone_lookup`, and joins the result back in the
+  engine.
+* Rule-based (gender, dates, currency): an Ibis expression (CASE / regex / ``TRY_CAST``) that
+  runs in the engine, plus a Python twin with exactly the same rules for callers and tests.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Literal
+
+import email_validator
+import ibis
+import ibis.expr.types as ir
+import phonenumbers
+import pyarrow as pa
+
+Gender = Literal["F", "M"]
+
+# -- email ---------------------------------------------------------------------------------------
+
+# Shapes email-validator always accepts: a dot-atom local part and a host name under a common
+# top-level domain.  Anything else (quotes, IDN, rare TLDs, special-use names) goes to the library.
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_COMMON_TLDS = "com|cn|net|org|edu|gov|io|hk|tw|mo|sg|jp|kr|uk|de|fr|us|co|info|biz|me|top|xyz"
+_EMAIL_FAST = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:{_COMMON_TLDS})")
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def email_key(s: str) -> str:
+    """The cheap normalisation the engine applies before the lookup: trim, lower-case."""
+    return s.strip().lower()
+
+
+def normalise_email(s: str | None) -> str | None:
+    """Trim, lower-case and syntax-check an email address.
+
+    Returns the normalised address, or ``None`` when it is missing or not a valid address
+    (``email-validator`` rules, without a deliverability (DNS) check).
+
+    >>> normalise_email("  Li.Na@Example.COM ")
+    'li.na@example.com'
+    >>> normalise_email("li.na@") is None
+    True
+    """
+    if s is None:
+        return None
+    return _email(email_key(str(s)))
+
+
+@lru_cache(maxsize=1 << 20)
+def _email(key: str) -> str | None:
+    if not key:
+        return None
+    if not key.isascii():
+        key = unicodedata.normalize("NFKC", key).lower()
+    if len(key) <= 254 and _EMAIL_FAST.fullmatch(key) and len(key.partition("@")[0]) <= 64:
+        return key
+    if not _EMAIL_SHAPE.fullmatch(key):
+        return None
+    try:
+        result = email_validator.validate_email(key, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        return None
+    return str(result.normalized).lower()
+
+
+# -- phone ---------------------------------------------------------------------------------------
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().·/]")
+#: The same separators as an engine regex (RE2 and Java syntax agree on it).
+PHONE_SEPARATORS_SQL = r"[\s\-().·/]"
+
+
+def phone_key(s: str) -> str:
+    """The cheap normalisation the engine applies before the lookup: drop separators."""
+    return _PHONE_SEPARATORS.sub("", s)
+
+
+def normalise_phone(s: str | None, region: str = "CN") -> str | None:
+    """A phone number in E.164 form (``+8613800138000``), or ``None`` when invalid.
+
+    ``region`` is the ISO country used for numbers written without a country code.  Spaces,
+    dashes, dots and brackets are ignored; ``+86``, ``0086`` and no prefix give the same
+    result.  Validity is ``phonenumbers.is_valid_number``.
+
+    >>> normalise_phone("0086 138-0013-8000", "CN")
+    '+8613800138000'
+    """
+    if s is None:
+        return None
+    return _phone(phone_key(str(s)), region.upper())
+
+
+@lru_cache(maxsize=64)
+def _fast_phone_rules(region: str) -> tuple[str, re.Pattern[str], tuple[str, ...]] | None:
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.mobile is None or not meta.mobile.national_number_pattern:
+        return None
+    cc = str(meta.country_code)
+    intl = meta.international_prefix or ""
+    prefixes = (f"+{cc}",) + ((f"{intl}{cc}",) if intl.isdigit() else ())
+    return cc, re.compile(meta.mobile.national_number_pattern), prefixes
+
+
+@lru_cache(maxsize=1 << 20)
+def _phone(key: str, region: str) -> str | None:
+    if not key:
+        return None
+    if not key.isascii():
+        key = phone_key(unicodedata.normalize("NFKC", key))
+    digits = key[1:] if key.startswith("+") else key
+    if not digits.isdigit() or not 6 <= len(digits) <= 17:
+        return None
+    rules = _fast_phone_rules(region)
+    if rules is not None:
+        # Fast path: a mobile number of the default region, with or without its country code.
+        cc, mobile, prefixes = rules
+        national = next((key[len(p) :] for p in prefixes if key.startswith(p)), key)
+        if national.isdigit() and mobile.fullmatch(national):
+            return f"+{cc}{national}"
+    try:
+        number = phonenumbers.parse(key, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# -- lookups for the engine ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LookupTiming:
+    """How long a Python standardiser took over the distinct values it was given."""
+
+    standardiser: str
+    distinct_values: int
+    seconds: float
+
+    @property
+    def seconds_per_100k(self) -> float:
+        return self.seconds / self.distinct_values * 100_000 if self.distinct_values else 0.0
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return {
+            "standardiser": self.standardiser,
+            "distinct_values": self.distinct_values,
+            "seconds": round(self.seconds, 4),
+            "seconds_per_100k": round(self.seconds_per_100k, 4),
+        }
+
+
+def _lookup(name: str, keys: Iterable[str | None], fn: object) -> tuple[ir.Table, LookupTiming]:
+    values = sorted({k for k in keys if k is not None})
+    start = time.perf_counter()
+    out = [fn(k) for k in values]  # type: ignore[operator]
+    timing = LookupTiming(name, len(values), time.perf_counter() - start)
+    # Invalid is "" rather than NULL: Ibis ships memtables to Spark through pandas, where a
+    # missing string becomes NaN and then the string "NaN".  Joiners apply nullif("").
+    frame = pa.table(
+        {
+            "key": pa.array(values, pa.string()),
+            "value": pa.array([v or "" for v in out], pa.string()),
+        }
+    )
+    return ibis.memtable(frame), timing
+
+
+def email_lookup(keys: Iterable[str | None]) -> tuple[ir.Table, LookupTiming]:
+    """A ``(key, value)`` memtable: each distinct email key → its normalised address or ``""``."""
+    return _lookup("email", keys, _email)
+
+
+def phone_lookup(keys: Iterable[str | None], region: str) -> tuple[ir.Table, LookupTiming]:
+    """A ``(key, value)`` memtable: each distinct phone key → E.164 or ``""`` (invalid)."""
+    reg = region.upper()
+    return _lookup("phone", keys, lambda k: _phone(k, reg))
+
+
+def email_key_expr(col: ir.StringValue) -> ir.StringValue:
+    return col.strip().lower().nullif("")
+
+
+def phone_key_expr(col: ir.StringValue) -> ir.StringValue:
+    return col.re_replace(PHONE_SEPARATORS_SQL, "").nullif("")
+
+
+# -- gender --------------------------------------------------------------------------------------
+
+MALE = ("m", "male", "man", "men", "boy", "mr", "mr.", "男", "男性", "男士", "先生", "公")
+FEMALE = (
+    "f", "female", "woman", "women", "girl", "mrs", "mrs.", "ms", "ms.", "miss",
+    "女", "女性", "女士", "小姐", "太太", "母",
+)  # fmt: skip
+#: Answers that say "not given" rather than being unreadable: NULL without a flag.
+UNSTATED = ("u", "unknown", "x", "other", "n/a", "na", "none", "-", "未知", "保密", "其他")
+
+
+def normalise_gender(s: str | None) -> Gender | None:
+    """``'M'``, ``'F'`` or ``None`` from 男/女/M/F/male/female/先生/女士 … (case-insensitive)."""
+    if s is None:
+        return None
+    g = str(s).strip().lower()
+    if g in MALE:
+        return "M"
+    if g in FEMALE:
+        return "F"
+    return None
+
+
+def gender_is_unreadable(s: str | None) -> bool:
+    """True for a non-blank answer that is neither a gender nor a known 'not given'."""
+    if s is None:
+        return False
+    g = str(s).strip().lower()
+    return bool(g) and g not in MALE and g not in FEMALE and g not in UNSTATED
+
+
+def gender_expr(col: ir.StringValue) -> ir.StringValue:
+    """The engine twin of :func:`normalise_gender`."""
+    g = col.strip().lower()
+    return ibis.cases((g.isin(MALE), "M"), (g.isin(FEMALE), "F"), else_=ibis.null("string"))
+
+
+def gender_unreadable_expr(col: ir.StringValue) -> ir.BooleanValue:
+    g = col.strip().lower()
+    known = (*MALE, *FEMALE, *UNSTATED)
+    return (g.notnull() & (g != "") & ~g.isin(known)).fill_null(False)
+
+
+# -- dates ---------------------------------------------------------------------------------------
+
+#: ``2024-03-05``, ``2024/3/5``, ``2024.3.5``, ``2024年3月5日`` (optionally with a time after it).
+DATE_SEPARATED = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?$"
+#: ``20240305``.
+DATE_COMPACT = r"^(\d{4})(\d{2})(\d{2})$"
+_DATE_PATTERNS = (re.compile(DATE_SEPARATED), re.compile(DATE_COMPACT))
+
+
+def parse_date(s: str | date | None) -> date | None:
+    """A date from ``2024-03-05``, ``2024/3/5``, ``20240305`` or ``2024年3月5日``.
+
+    Returns ``None`` for anything else and for impossible dates (``2024-02-30``).
+    """
+    if s is None:
+        return None
+    if isinstance(s, datetime):
+        return s.date()
+    if isinstance(s, date):
+        return s
+    text = str(s).strip()
+    for pattern in _DATE_PATTERNS:
+        m = pattern.match(text)
+        if m:
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                return None
+    return None
+
+
+def date_expr(col: ir.StringValue) -> ir.DateValue:
+    """The engine twin of :func:`parse_date`: regex extraction, then ``TRY_CAST`` to DATE."""
+    s = col.strip()
+
+    def part(i: int) -> ir.StringValue:
+        return ibis.coalesce(
+            s.re_extract(DATE_SEPARATED, i).nullif(""), s.re_extract(DATE_COMPACT, i).nullif("")
+        )
+
+    text = part(1) + "-" + part(2).lpad(2, "0") + "-" + part(3).lpad(2, "0")
+    return text.try_cast("date")
+
+
+# -- currency ------------------------------------------------------------------------------------
+
+CURRENCY_ALIASES: Mapping[str, str] = {
+    "RMB": "CNY",
+    "人民币": "CNY",
+    "元": "CNY",
+    "¥": "CNY",
+    "￥": "CNY",
+    "美元": "USD",
+    "US$": "USD",
+    "$": "USD",
+    "港币": "HKD",
+    "港元": "HKD",
+    "HK$": "HKD",
+}
+
+
+def currency_expr(col: ir.StringValue) -> ir.StringValue:
+    """Upper-cased ISO code, with common Chinese names and symbols mapped (RMB → CNY)."""
+    c = col.strip().upper().nullif("")
+    return c.substitute(dict(CURRENCY_ALIASES), else_=c)
+
+
+def rates_with_base(rates: Mapping[str, float], base: str) -> dict[str, float]:
+    """The configured rates plus the base currency at 1."""
+    return {**{k.upper(): float(v) for k, v in rates.items()}, base.upper(): 1.0}
+
+
+def rate_expr(currency: ir.StringValue, rates: Mapping[str, float]) -> ir.FloatingValue:
+    """Units of base currency per unit of ``currency``; NULL for an unknown currency."""
+    branches = [(currency == code, ibis.literal(rate, "float64")) for code, rate in rates.items()]
+    return ibis.cases(*branches, else_=ibis.null("float64"))

@@ -1,0 +1,226 @@
+"""Standardisers against hand-written expectations, and their engine twins against them."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime
+
+import ibis
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from loupe.quality import normalise_email, normalise_gender, normalise_phone, parse_date
+from loupe.quality import standardise as st
+
+E164 = "+8613800138000"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+86 138-0013-8000",
+        "0086 13800138000",
+        "138 0013 8000",
+        "13800138000",
+        "+8613800138000",
+        "(+86) 138.0013.8000",
+        "8613800138000",
+        "１３８００１３８０００",
+    ],
+)
+def test_phone_formats_give_e164(raw):
+    assert normalise_phone(raw, "CN") == E164
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("010-12345678", "CN", "+861012345678"),
+        ("+1 650-253-0000", "CN", "+16502530000"),
+        ("(650) 253-0000", "US", "+16502530000"),
+        ("2345 6789", "HK", "+85223456789"),
+        ("123", "CN", None),
+        ("12345678901234567890", "CN", None),
+        ("not a phone", "CN", None),
+        ("", "CN", None),
+        (None, "CN", None),
+        ("+86 100 0000 0000", "CN", None),
+    ],
+)
+def test_phone_other_numbers(raw, region, expected):
+    assert normalise_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Li.Na@Example.COM ", "li.na@example.com"),
+        ("wang_wei+vip@qq.com", "wang_wei+vip@qq.com"),
+        ("ZHANG@163.COM", "zhang@163.com"),
+        ("user@mail.company.com.cn", "user@mail.company.com.cn"),
+        ("ｌｉ＠ｑｑ．ｃｏｍ", "li@qq.com"),
+        ("li.na@", None),
+        ("@qq.com", None),
+        ("li..na@qq.com", None),
+        ("li na@qq.com", None),
+        ("li@localhost", None),
+        ("li@example.test", None),
+        ("", None),
+        ("   ", None),
+        (None, None),
+    ],
+)
+def test_email(raw, expected):
+    assert normalise_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("男", "M"),
+        ("女", "F"),
+        ("M", "M"),
+        ("f", "F"),
+        ("male", "M"),
+        ("Female", "F"),
+        (" FEMALE ", "F"),
+        ("先生", "M"),
+        ("女士", "F"),
+        ("小姐", "F"),
+        ("", None),
+        (None, None),
+        ("unknown", None),
+        ("?", None),
+    ],
+)
+def test_gender(raw, expected):
+    assert normalise_gender(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-05", date(2024, 3, 5)),
+        ("2024/3/5", date(2024, 3, 5)),
+        ("20240305", date(2024, 3, 5)),
+        ("2024年3月5日", date(2024, 3, 5)),
+        ("2024.03.05", date(2024, 3, 5)),
+        (" 1990-12-31 ", date(1990, 12, 31)),
+        ("1990-12-31 08:00:00", date(1990, 12, 31)),
+        ("2024-02-30", None),
+        ("20241301", None),
+        ("05/03/2024", None),
+        ("March 5", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_date(raw, expected):
+    assert parse_date(raw) == expected
+
+
+GENDERS = [
+    "男",
+    "女",
+    "M",
+    "F",
+    "male",
+    "female",
+    "Female",
+    " 先生",
+    "女士",
+    "",
+    None,
+    "??",
+    "unknown",
+]
+DATES = [
+    "2024-03-05",
+    "2024/3/5",
+    "20240305",
+    "2024年3月5日",
+    "2024-02-30",
+    "x",
+    "",
+    None,
+    "1990-1-31",
+]
+
+
+def _none(v):
+    return None if v is None or v != v else v
+
+
+def test_engine_twins_agree_with_python():
+    t = ibis.memtable({"g": GENDERS}, schema={"g": "string"})
+    got = t.select(g=t.g, n=st.gender_expr(t.g), bad=st.gender_unreadable_expr(t.g)).execute()
+    assert [_none(v) for v in got["n"]] == [normalise_gender(g) for g in GENDERS]
+    assert list(got["bad"]) == [st.gender_is_unreadable(g) for g in GENDERS]
+
+    d = ibis.memtable({"s": DATES}, schema={"s": "string"})
+    parsed = d.select(p=st.date_expr(d.s)).execute()["p"]
+    as_dates = [_none(v) for v in parsed]
+    as_dates = [v.date() if isinstance(v, datetime) else v for v in as_dates]
+    assert as_dates == [parse_date(s) for s in DATES]
+
+
+def _slow_phone(s: str, region: str) -> str | None:
+    try:
+        n = phonenumbers.parse(s, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(n):
+        return None
+    return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_phone_fast_path_agrees_with_phonenumbers():
+    rng = random.Random(7)
+    samples = [f"1{rng.randrange(10**10):010d}" for _ in range(3000)]
+    samples += [f"+86{s}" for s in samples[:500]] + [f"0086{s}" for s in samples[500:1000]]
+    for s in samples:
+        assert normalise_phone(s, "CN") == _slow_phone(s, "CN"), s
+
+
+def test_email_fast_path_agrees_with_email_validator():
+    import email_validator
+
+    cases = ["a@b.com", "a.b-c@x-y.cn", "a@b.c.com", "a@-b.com", "a@b-.com", "a@123.com",
+             "x@b.hk", "!#$%@qq.com", "a@b.io", "a@" + "b" * 64 + ".com"]  # fmt: skip
+    for s in cases:
+        try:
+            want = email_validator.validate_email(s, check_deliverability=False).normalized
+        except email_validator.EmailNotValidError:
+            want = None
+        assert normalise_email(s) == want, s
+
+
+NATIONAL = hs.sampled_from(["13800138000", "13912345678", "18600001111", "15000000000"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    national=NATIONAL,
+    prefix=hs.sampled_from(["", "+86", "0086", "+86 ", "0086 ", "+86-"]),
+    seps=hs.lists(
+        hs.tuples(hs.integers(0, 11), hs.sampled_from([" ", "-", "  ", " - "])), max_size=4
+    ),
+)
+def test_phone_invariant_to_prefix_and_separators(national, prefix, seps):
+    s = national
+    for pos, sep in sorted(seps, reverse=True):
+        s = s[:pos] + sep + s[pos:]
+    expected = normalise_phone(national, "CN")
+    assert expected is not None
+    assert normalise_phone(prefix + s, "CN") == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(hs.text(alphabet="0123456789+-() ", max_size=20))
+def test_phone_idempotent(s):
+    once = normalise_phone(s, "CN")
+    if once is not None:
+        assert normalise_phone(once, "CN") == once
+        assert once.startswith("+") and once[1:].isdigit()
