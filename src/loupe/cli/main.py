@@ -44,11 +44,18 @@ def root(
     common.state.project = project.resolve()
 
 
+_registered: list[bool] = []
+
+
 def _register() -> None:
+    """Add every stage's verbs to the root app (once per process)."""
+    if _registered:
+        return
     from loupe.cli import clv, identity, ingest, project, quality, synth
 
     for module in (project, synth, ingest, quality, identity, clv):
         module.register(app)
+    _registered.append(True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -143,6 +143,22 @@ def _as_input(obj: TableLike) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__}")
 
 
+def _arrow_register(con: Any) -> Any:
+    """Register in-memory tables through Arrow (Spark 4 accepts Arrow tables).
+
+    Ibis 12 goes through pandas, and with pandas 3 a missing text value turns into the
+    string "NaN" on the way; Arrow keeps NULL as NULL.
+    """
+    from ibis.backends.pyspark.datatypes import PySparkSchema
+
+    def register(op: Any) -> None:
+        schema = PySparkSchema.from_ibis(op.schema)
+        table = op.data.to_pyarrow(op.schema)
+        con._session.createDataFrame(table, schema=schema).createOrReplaceTempView(op.name)
+
+    return register
+
+
 class _SparkWarehouse(Warehouse):
     """PySpark backend with versioned Parquet folders (see the module docstring)."""
 
@@ -177,6 +193,7 @@ class _SparkWarehouse(Warehouse):
         )
         session.sparkContext.setLogLevel("ERROR")
         con = ibis.pyspark.connect(session)
+        con._register_in_memory_table = _arrow_register(con)  # type: ignore[method-assign]
         wh = cls(settings, con)
         wh.root = root
         for folder in sorted(root.iterdir()):
