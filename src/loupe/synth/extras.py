@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -98,7 +99,7 @@ def write_spend(clicks: np.ndarray, campaign_sends: list[int], f: SourceFile, se
         text.num(k),
     ]
     cost = {"sms": 5, "app_push": 0}  # cents per message sent
-    extra = [[], [], [], [], [], []]
+    extra: list[list[Any]] = [[], [], [], [], [], []]
     for i, cp in enumerate(cat.CAMPAIGNS):
         extra[0].append(cp.send_date)
         extra[1].append(cp.channel)

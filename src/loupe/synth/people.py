@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -131,7 +132,7 @@ def make_people(n: int, seed: int) -> People:
     coupon_rate = np.clip(col["coupon_rate"][ctype] + rng.normal(0, 0.08, n), 0.0, 0.98)
 
     # Churn drivers and the planted hazard.
-    d = cat.CHURN_DRIVERS
+    d: dict[str, Any] = cat.CHURN_DRIVERS
     complaint = rng.random(n) < d["complaint"]["prevalence"]
     discount_dependency = coupon_rate - 0.3
     late_delivery = has_account & (rng.random(n) < d["late_delivery"]["prevalence"])

@@ -58,11 +58,13 @@ def stamps(secs: np.ndarray, rng: np.random.Generator, p_local: float = 0.5) -> 
 def phones(digits: np.ndarray, rng: np.random.Generator, blank: np.ndarray | float) -> pa.Array:
     style = rng.choice(5, size=len(digits), p=[0.5, 0.15, 0.1, 0.1, 0.15])
     out = text.phone_mixed(text.num(digits), style)
-    mask = rng.random(len(digits)) < blank if np.isscalar(blank) else blank
+    mask = blank if isinstance(blank, np.ndarray) else rng.random(len(digits)) < blank
     return text.where(mask, "", out)
 
 
-def dirty_emails(p: People, idx: np.ndarray, rng: np.random.Generator, dirty: float) -> pa.Array:
+def dirty_emails(
+    p: People, idx: np.ndarray, rng: np.random.Generator, dirty: float | np.ndarray
+) -> pa.Array:
     style = np.where(rng.random(len(idx)) < dirty, rng.integers(1, 5, len(idx)), 0)
     return text.email_mixed(emails(p, idx), style)
 

@@ -8,6 +8,7 @@ order of magnitude faster than ``strftime``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +18,7 @@ TZ_OFFSET = 8 * 3600  # Asia/Shanghai, no DST
 _ZERO = ord("0")
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
-Col = pa.Array | str
+Col: TypeAlias = pa.Array | str
 
 
 def strings(values: Sequence[str] | np.ndarray) -> pa.Array:

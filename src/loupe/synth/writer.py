@@ -157,8 +157,9 @@ def bad_rows_table(files: list[SourceFile]) -> pa.Table:
             if len(lines):
                 parts.append((f.source, f.name, kind, lines))
     parts.sort(key=lambda x: x[1])
-    names = np.concatenate([np.full(len(x[3]), i) for i, x in enumerate(parts)] or [[]])
-    lines = np.concatenate([x[3] for x in parts] or [[]]).astype(np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    names = np.concatenate([np.full(len(x[3]), i) for i, x in enumerate(parts)] or [empty])
+    lines = np.concatenate([x[3] for x in parts] or [empty]).astype(np.int64)
     file_rank = np.unique([x[1] for x in parts], return_inverse=True)[1] if parts else np.array([])
     order = np.lexsort((lines, file_rank[names.astype(np.int64)] if len(names) else names))
     names, lines = names[order].astype(np.int64), lines[order]

@@ -16,7 +16,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import ibis
 import ibis.expr.types as ir
@@ -28,7 +28,7 @@ from loupe.errors import WarehouseError
 if TYPE_CHECKING:
     from loupe.config import Settings
 
-TableLike = ir.Table | pa.Table | pd.DataFrame
+TableLike: TypeAlias = ir.Table | pa.Table | pd.DataFrame
 
 
 class Warehouse:

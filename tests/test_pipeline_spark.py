@@ -1,0 +1,48 @@
+"""The same company through DuckDB and PySpark gives the same customers and identity links."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from loupe.config import load_settings
+from loupe.pipeline import run_pipeline
+from loupe.scaffold import demo_toml, write_config
+from loupe.synth import generate_company
+from loupe.warehouse import Warehouse
+
+
+def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    df = df.copy()
+    for col in df.columns:
+        if df[col].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
+            df[col] = df[col].map(lambda v: tuple(v) if v is not None else None)
+    return df.sort_values(keys).reset_index(drop=True)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_pyspark_gives_the_same_customers_and_links(tmp_path):
+    data = tmp_path / "data"
+    generate_company(data, customers=250, seed=11)
+    results = {}
+    for backend in ("duckdb", "pyspark"):
+        root = tmp_path / backend
+        shutil.copytree(data, root / "data")
+        write_config(root, demo_toml("p").replace('backend = "duckdb"', f'backend = "{backend}"'))
+        wh = Warehouse.open(load_settings(root))
+        reports = run_pipeline(wh)
+        results[backend] = {
+            "ingest": reports["ingest"].to_dict()["total"],
+            "customers": _sorted(wh.to_pandas(wh.table("customers")), ["customer_id"]),
+            "links": _sorted(wh.to_pandas(wh.table("identity_links")), ["id_type", "id_value"]),
+        }
+    duck, spark = results["duckdb"], results["pyspark"]
+    assert duck["ingest"] == spark["ingest"]
+    assert len(duck["links"]) > 500
+    pd.testing.assert_frame_equal(duck["links"], spark["links"], check_dtype=False)
+    pd.testing.assert_frame_equal(
+        duck["customers"], spark["customers"], check_dtype=False, check_exact=False
+    )
