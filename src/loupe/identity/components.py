@@ -4,8 +4,9 @@ Every record starts with its own name as label.  One iteration
 
 1. gives every identifier the minimum label of the records that carry it,
 2. gives every record the minimum of its label and the labels of its identifiers,
-3. jumps pointers: a record whose label is record ``r`` takes ``r``'s label if smaller
-   (labels are always record names, so this halves chains at every step).
+3. jumps pointers: a record whose new label is record ``r`` takes ``r``'s label from the
+   start of the iteration if smaller (labels are always record names, so long chains
+   collapse in a logarithmic number of steps rather than a linear one).
 
 Labels only decrease and always name a record of the same component, so when an iteration
 changes nothing every record holds the smallest record name of its component.  Each
@@ -47,15 +48,24 @@ def propagation_step(edges: ir.Table, labels: ir.Table) -> ir.Table:
     node_min = e.group_by("node").agg(node_label=e.label.min())
     back = edges.join(node_min, "node")
     rec_min = back.group_by("record").agg(edge_label=back.node_label.min())
-    stepped = labels.left_join(rec_min, labels.record == rec_min.record).select(
-        record=labels.record,
-        label=ibis.least(labels.label, rec_min.edge_label.coalesce(labels.label)),
+    # jump from the label an edge offers to that record's own label
+    hop = labels.view()
+    offered = rec_min.left_join(hop, rec_min.edge_label == hop.record).select(
+        record=rec_min.record,
+        offer=ibis.least(rec_min.edge_label, hop.label.coalesce(rec_min.edge_label)),
     )
-    parent = stepped.select(p_record=stepped.record, p_label=stepped.label)
-    jumped = stepped.left_join(parent, stepped.label == parent.p_record)
-    return jumped.select(
-        record=jumped.record,
-        label=ibis.least(jumped.label, jumped.p_label.coalesce(jumped.label)),
+    # and from a record's current label to that record's label
+    parent = labels.view()
+    j = labels.left_join(offered, labels.record == offered.record).left_join(
+        parent, labels.label == parent.record
+    )
+    return j.select(
+        record=labels.record,
+        label=ibis.least(
+            labels.label,
+            offered.offer.coalesce(labels.label),
+            parent.label.coalesce(labels.label),
+        ),
     )
 
 

@@ -76,9 +76,7 @@ def shared_identifiers(
         *[(per_id.id_type == k, int(v)) for k, v in sorted(limits.items())],
         else_=DEFAULT_LIMIT,
     )
-    by_records = per_id.filter(
-        (per_id.id_type != "anonymous_id") & (per_id.records > limit_expr)
-    )
+    by_records = per_id.filter((per_id.id_type != "anonymous_id") & (per_id.records > limit_expr))
 
     anon_limit = int(limits.get("anonymous_id", 1))
     c = contacts.filter(_present(contacts.anonymous_id) & _present(contacts.user_id))
@@ -88,9 +86,9 @@ def shared_identifiers(
     users = pairs.group_by("anonymous_id").agg(users=pairs.user_id.nunique())
     shared_anon = users.filter(users.users > anon_limit)
     anon_rows = per_id.filter(per_id.id_type == "anonymous_id")
-    by_users = anon_rows.join(
-        shared_anon, anon_rows.id_value == shared_anon.anonymous_id
-    ).select("id_type", "id_value", "records")
+    by_users = anon_rows.join(shared_anon, anon_rows.id_value == shared_anon.anonymous_id).select(
+        "id_type", "id_value", "records"
+    )
     return ibis.union(by_records, by_users).select(
         "id_type", "id_value", records=ibis._.records.cast("int64")
     )
@@ -98,6 +96,4 @@ def shared_identifiers(
 
 def linking_edges(edges: ir.Table, shared: ir.Table) -> ir.Table:
     """The edges that link: every edge whose identifier is not shared."""
-    return edges.anti_join(shared, ["id_type", "id_value"]).select(
-        "record", "id_type", "id_value"
-    )
+    return edges.anti_join(shared, ["id_type", "id_value"]).select("record", "id_type", "id_value")

@@ -1,0 +1,193 @@
+"""Customer 360: everything known about one customer, looked up by any identifier."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from loupe.errors import NotFoundError
+from loupe.identity.attach import orders_with_customers
+from loupe.identity.graph import record_key
+from loupe.warehouse import Warehouse
+
+RECENT_EVENTS = 20
+LOOKUP_TYPES = ("email", "phone", "user_id", "record", "anonymous_id")
+CONSENT_TYPES = ("email", "phone", "user_id")
+
+
+def normalise_email(value: str) -> str:
+    """An e-mail as quality stores it: trimmed and lower-cased."""
+    return value.strip().lower()
+
+
+def normalise_phone(value: str, region: str = "CN") -> str | None:
+    """A phone number in E.164, or ``None`` when it does not parse as a valid number."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(value.strip(), region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _candidates(key: str, region: str) -> list[str]:
+    """The forms a user-typed key may take in ``identity_links``."""
+    raw = key.strip()
+    forms = [raw]
+    if "@" in raw:
+        forms.append(normalise_email(raw))
+    elif any(ch.isdigit() for ch in raw):
+        phone = normalise_phone(raw, region)
+        if phone:
+            forms.append(phone)
+    return list(dict.fromkeys(forms))
+
+
+def find_customer_id(wh: Warehouse, key: str) -> str:
+    """The ``customer_id`` a customer id, e-mail, phone, user id or record name points to."""
+    forms = _candidates(key, wh.settings.project.default_region)
+    customers = wh.table("customers")
+    hit = wh.to_pandas(customers.filter(customers.customer_id.isin(forms)).select("customer_id"))
+    if len(hit):
+        return str(hit.customer_id.iloc[0])
+    links = wh.table("identity_links")
+    found = wh.to_pandas(
+        links.filter(links.id_value.isin(forms) & links.id_type.isin(LOOKUP_TYPES))
+        .select("id_type", "customer_id")
+        .distinct()
+        .order_by(["id_type", "customer_id"])
+    )
+    if not len(found):
+        raise NotFoundError(
+            f"No customer found for {key!r}",
+            where="identity_links",
+            fix="give a customer id, e-mail, phone or user id; run `loupe identity` after loading new data",
+        )
+    return str(found.customer_id.iloc[0])
+
+
+def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in df.to_dict(orient="records"):
+        out.append({str(k): _plain(v) for k, v in row.items()})
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NaT:
+        return None
+    if hasattr(v, "tolist") and not isinstance(v, str):
+        return v.tolist()
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def _order_summary(orders: ir.Table, wh: Warehouse) -> dict[str, Any]:
+    df = wh.to_pandas(
+        orders.select("order_id", "source", "ordered_at", "amount_base", "channel", "status")
+    )
+    if not len(df):
+        return {
+            "count": 0,
+            "revenue": 0.0,
+            "first_order": None,
+            "last_order": None,
+            "by_channel": {},
+        }
+    by = df.assign(channel=df.channel.fillna("unknown")).groupby("channel")
+    return {
+        "count": len(df),
+        "revenue": float(df.amount_base.fillna(0).sum()),
+        "first_order": _plain(df.ordered_at.min()),
+        "last_order": _plain(df.ordered_at.max()),
+        "by_channel": {
+            str(ch): {"count": len(g), "revenue": float(g.amount_base.fillna(0).sum())}
+            for ch, g in by
+        },
+    }
+
+
+def customer_360(wh: Warehouse, key: str) -> dict[str, Any]:
+    """Everything known about one customer.
+
+    ``key`` is a customer id, an e-mail (any case), a phone (any format), a user id or a
+    record name ``source:source_key``.  Returns ``customer`` (the golden record),
+    ``records`` (every source record with its ``file:line``), ``orders`` (count, revenue in
+    base currency, first/last order, by channel), ``recent_events`` (the 20 most recent)
+    and ``consents`` (the latest decision per purpose over the customer's identifiers).
+
+    Raises
+    ------
+    NotFoundError
+        When no customer carries ``key``.
+    """
+    cid = find_customer_id(wh, key)
+    customers = wh.table("customers")
+    customer = _rows(wh.to_pandas(customers.filter(customers.customer_id == cid)))[0]
+
+    links = wh.table("identity_links")
+    mine = wh.to_pandas(links.filter(links.customer_id == cid).select("id_type", "id_value"))
+    ids = {t: sorted(g.id_value) for t, g in mine.groupby("id_type")}
+
+    contacts = wh.table("contacts")
+    c = contacts.mutate(record=record_key(contacts))
+    c = c.filter(c.record.isin(ids.get("record", [])))
+    c = c.mutate(location=c._file.coalesce("").concat(":", c._line.cast("string").coalesce("")))
+    records = _rows(wh.to_pandas(c.drop("quality_flags").order_by(["source", "source_key"])))
+
+    orders: dict[str, Any] = {
+        "count": 0,
+        "revenue": 0.0,
+        "first_order": None,
+        "last_order": None,
+        "by_channel": {},
+    }
+    if wh.exists("orders"):
+        o = orders_with_customers(wh.table("orders"), links)
+        orders = _order_summary(o.filter(o.customer_id == cid), wh)
+
+    recent: list[dict[str, Any]] = []
+    if wh.exists("events"):
+        e = wh.table("events")
+        mask = e.user_id.isin(ids.get("user_id", [])) | e.anonymous_id.isin(
+            ids.get("anonymous_id", [])
+        )
+        e = e.filter(mask).order_by([ibis.desc("ts"), "event_id"]).limit(RECENT_EVENTS)
+        cols = ["ts", "type", "event", "source", "url", "screen", "product_id", "order_id"]
+        recent = _rows(wh.to_pandas(e.select(*cols)))
+
+    consents: list[dict[str, Any]] = []
+    identifiers = sorted({v for t in CONSENT_TYPES for v in ids.get(t, [])})
+    if wh.exists("consents") and identifiers:
+        k = wh.table("consents")
+        k = k.filter(k.identifier.isin(identifiers))
+        w = ibis.window(group_by="purpose", order_by=[ibis.desc("ts"), "identifier", "source"])
+        k = k.mutate(_rn=ibis.row_number().over(w))
+        k = k.filter(k._rn == 0).order_by("purpose")
+        cols = ["purpose", "granted", "ts", "identifier", "identifier_type", "source"]
+        consents = _rows(wh.to_pandas(k.select(*cols)))
+
+    return {
+        "customer": customer,
+        "records": records,
+        "orders": orders,
+        "recent_events": recent,
+        "consents": consents,
+    }

@@ -1,0 +1,292 @@
+"""Probabilistic record linkage with Splink 4 (Fellegi–Sunter), on Splink's DuckDB backend.
+
+Records that share no linking identifier may still be one person: same name (perhaps with
+a typo, or pinyin against Chinese characters), same birth date, same city.  The model
+compares four attributes:
+
+========== =========================================================================
+name       exact name key · Damerau-Levenshtein ≤ 1 on the key · ≤ 1 on the written
+           name (one Chinese character) · Jaro-Winkler ≥ 0.9 on the key · else
+birth_date exact · else
+city       exact · else
+gender     exact · else
+========== =========================================================================
+
+The match weight of a pair is ``log2(λ/(1-λ)) + Σ log2(m_k/u_k)`` over the comparison
+levels the pair falls in (Fellegi & Sunter 1969), and the match probability is
+``2^w / (1 + 2^w)``.  Parameters:
+
+* **u** (chance agreement among non-matches) by random sampling of record pairs
+  (``estimate_u_using_random_sampling`` with a fixed seed);
+* **m** (agreement among matches) from the pairs the deterministic graph already joined
+  (``estimate_m_from_label_column`` on the component label): these are true matches
+  whose attributes were typed independently, exactly what m describes;
+* both are shrunk towards documented priors (:data:`PRIORS`) with the weight of
+  :data:`PRIOR_PAIRS_M` / :data:`PRIOR_PAIRS_U` pseudo-pairs, so that a small input (or a
+  level never observed) gives a sensible model instead of a zero or infinite Bayes factor;
+* λ, the probability that two random records match, is the share of record pairs that
+  the deterministic graph already joined (a lower bound, which errs towards precision).
+
+Only pairs in different deterministic components are scored; blocking is on the same
+birth date, or the same name key and city.  Splink runs on an in-memory single-threaded
+DuckDB over the extract whatever the warehouse backend, so results are identical on DuckDB
+and Spark; its logging is silenced and nothing is printed on stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from loupe.identity.names import name_key
+
+SEED = 42
+U_MAX_PAIRS = 2e6
+PRIOR_PAIRS_M = 20.0
+PRIOR_PAIRS_U = 10_000.0
+
+#: Prior (m, u) per non-null comparison level, in level order.
+PRIORS: dict[str, list[tuple[float, float]]] = {
+    "name": [(0.80, 2e-4), (0.08, 5e-4), (0.05, 2e-3), (0.04, 5e-3), (0.03, 0.9923)],
+    "birth_date": [(0.95, 5e-5), (0.05, 0.99995)],
+    "city": [(0.90, 0.05), (0.10, 0.95)],
+    "gender": [(0.97, 0.5), (0.03, 0.5)],
+}
+
+COLUMNS = ("record", "component", "name", "birth_date", "city", "gender")
+
+
+@dataclass(frozen=True)
+class MatchLevel:
+    """One comparison level of the fitted model."""
+
+    comparison: str
+    level: str
+    m: float
+    u: float
+
+    @property
+    def bayes_factor(self) -> float:
+        return self.m / self.u
+
+    @property
+    def match_weight(self) -> float:
+        return math.log2(self.bayes_factor)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "comparison": self.comparison,
+            "level": self.level,
+            "m": self.m,
+            "u": self.u,
+            "bayes_factor": self.bayes_factor,
+            "match_weight": self.match_weight,
+        }
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Pairs linked by the model, and the model itself."""
+
+    pairs: pd.DataFrame
+    """``record_l``, ``record_r``, ``match_probability``, ``match_weight``."""
+    levels: tuple[MatchLevel, ...]
+    prior_match: float
+    labelled_pairs: int
+    candidate_pairs: int
+
+
+def _plain(name: Any) -> str | None:
+    if name is None or (isinstance(name, float) and math.isnan(name)):
+        return None
+    text = unicodedata.normalize("NFKC", str(name)).lower()
+    return "".join(text.split()) or None
+
+
+def prepare(records: pd.DataFrame) -> pd.DataFrame:
+    """The extract Splink sees: one row per record, comparison columns normalised."""
+    df = records.loc[:, list(COLUMNS)].copy()
+    df["name_key"] = [name_key(n) if isinstance(n, str) else None for n in df["name"]]
+    df["name_plain"] = [_plain(n) for n in df["name"]]
+    df["birth_date"] = [None if pd.isna(d) else str(d)[:10] for d in df["birth_date"]]
+    for col in ("city", "gender"):
+        df[col] = [
+            None if pd.isna(v) or not str(v).strip() else str(v).strip().lower() for v in df[col]
+        ]
+    df = df.drop(columns=["name"]).astype(object).where(lambda d: d.notna(), None)
+    return df.sort_values("record", kind="stable").reset_index(drop=True)
+
+
+def _comparisons(m_u: dict[str, list[tuple[float, float]]] | None) -> list[Any]:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    name = cl.CustomComparison(
+        output_column_name="name",
+        comparison_levels=[
+            cll.Or(cll.NullLevel("name_key"), cll.NullLevel("name_plain")),
+            cll.ExactMatchLevel("name_key"),
+            cll.DamerauLevenshteinLevel("name_key", 1),
+            cll.DamerauLevenshteinLevel("name_plain", 1),
+            cll.JaroWinklerLevel("name_key", 0.9),
+            cll.ElseLevel(),
+        ],
+    )
+    comps = [
+        name,
+        cl.ExactMatch("birth_date"),
+        cl.ExactMatch("city"),
+        cl.ExactMatch("gender"),
+    ]
+    if m_u is not None:
+        for comp, key in zip(comps, ("name", "birth_date", "city", "gender"), strict=True):
+            comp.configure(
+                m_probabilities=[m for m, _ in m_u[key]],
+                u_probabilities=[u for _, u in m_u[key]],
+            )
+    return comps
+
+
+def _settings(m_u: dict[str, list[tuple[float, float]]] | None, prior: float) -> Any:
+    from splink import SettingsCreator
+
+    rules = [
+        "l.birth_date = r.birth_date and l.component <> r.component",
+        "l.name_key = r.name_key and l.city = r.city and l.component <> r.component",
+    ]
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record",
+        comparisons=_comparisons(m_u),
+        blocking_rules_to_generate_predictions=[
+            {"blocking_rule": r, "sql_dialect": "duckdb"} for r in rules
+        ],
+        probability_two_random_records_match=prior,
+        additional_columns_to_retain=["component"],
+        retain_matching_columns=False,
+    )
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """Silence Splink: no log lines, nothing on stdout (``--json`` must stay clean)."""
+    logger = logging.getLogger("splink")
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.setLevel(logging.CRITICAL)
+    logger.propagate = False
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+
+
+def _linker(df: pd.DataFrame, settings: Any) -> Any:
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    con.execute("SET enable_progress_bar = false")
+    con.register("extract_df", df)
+    casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in df.columns)
+    con.execute(f"CREATE TABLE identity_extract AS SELECT {casts} FROM extract_df")
+    con.unregister("extract_df")
+    return Linker("identity_extract", settings, db_api=DuckDBAPI(connection=con))
+
+
+def _trained(model: dict[str, Any]) -> dict[str, list[tuple[float | None, float | None]]]:
+    """Per comparison, the (m, u) of each non-null level from a saved Splink model."""
+    out: dict[str, list[tuple[float | None, float | None]]] = {}
+    for comp in model["comparisons"]:
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        out[comp["output_column_name"]] = [
+            (lv.get("m_probability"), lv.get("u_probability")) for lv in levels
+        ]
+    return out
+
+
+def _shrink(
+    trained: dict[str, list[tuple[float | None, float | None]]], n_m: int, n_u: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Posterior means under Dirichlet priors centred on :data:`PRIORS`."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for key, prior in PRIORS.items():
+        levels = trained.get(key, [(None, None)] * len(prior))
+        ms = [
+            (n_m * (m or 0.0) + PRIOR_PAIRS_M * pm) / (n_m + PRIOR_PAIRS_M)
+            for (m, _), (pm, _) in zip(levels, prior, strict=True)
+        ]
+        us = [
+            (n_u * (u or 0.0) + PRIOR_PAIRS_U * pu) / (n_u + PRIOR_PAIRS_U)
+            for (_, u), (_, pu) in zip(levels, prior, strict=True)
+        ]
+        sm, su = sum(ms), sum(us)
+        out[key] = [(m / sm, u / su) for m, u in zip(ms, us, strict=True)]
+    return out
+
+
+def _labels(df: pd.DataFrame) -> int:
+    sizes = df.groupby("component").size()
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def match_records(records: pd.DataFrame, *, threshold: float, seed: int = SEED) -> MatchResult:
+    """Score record pairs from different components and keep those above ``threshold``.
+
+    ``records`` has the columns :data:`COLUMNS` (``component`` is the deterministic label).
+    """
+    df = prepare(records)
+    n = len(df)
+    total_pairs = n * (n - 1) // 2
+    labelled = _labels(df) if n else 0
+    empty = pd.DataFrame(
+        {"record_l": [], "record_r": [], "match_probability": [], "match_weight": []}
+    )
+    if n < 2:
+        return MatchResult(empty, (), 0.0, labelled, 0)
+    prior = max(labelled, 1) / total_pairs
+    prior = min(prior, 0.5)
+    with _quiet():
+        trainer = _linker(df, _settings(None, prior))
+        trainer.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
+        if labelled:
+            trainer.training.estimate_m_from_label_column("component")
+        trained = _trained(trainer.misc.save_model_to_json())
+        n_u = int(min(U_MAX_PAIRS, total_pairs))
+        m_u = _shrink(trained, labelled, n_u)
+        linker = _linker(df, _settings(m_u, prior))
+        scored = linker.inference.predict(threshold_match_probability=threshold)
+        pairs = scored.as_pandas_dataframe()
+        model = linker.misc.save_model_to_json()
+    levels = _levels(model, m_u)
+    if len(pairs):
+        pairs = pairs[pairs["component_l"] != pairs["component_r"]]
+        pairs = pairs.rename(columns={"record_l": "record_l", "record_r": "record_r"})
+        pairs = pairs[["record_l", "record_r", "match_probability", "match_weight"]]
+        pairs = pairs.sort_values(["record_l", "record_r"]).reset_index(drop=True)
+    else:
+        pairs = empty
+    return MatchResult(pairs, levels, prior, labelled, total_pairs)
+
+
+def _levels(
+    model: dict[str, Any], m_u: dict[str, list[tuple[float, float]]]
+) -> tuple[MatchLevel, ...]:
+    out = []
+    for comp in model["comparisons"]:
+        key = comp["output_column_name"]
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        for lv, (m, u) in zip(levels, m_u[key], strict=True):
+            out.append(
+                MatchLevel(key, str(lv.get("label_for_charts") or lv["sql_condition"]), m, u)
+            )
+    return tuple(out)

@@ -1,0 +1,260 @@
+"""``resolve_identities``: the identity stage from canonical tables to customers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from loupe.identity import components as comp
+from loupe.identity.attach import events_with_customers, orders_with_customers
+from loupe.identity.golden import golden_records
+from loupe.identity.graph import linking_edges, record_identifiers, record_key, shared_identifiers
+from loupe.identity.ids import assign_customer_ids
+from loupe.identity.probabilistic import match_records
+from loupe.warehouse import Warehouse, stage_run
+from loupe.warehouse.schemas import CUSTOMERS, IDENTITY_LINKS, schema
+
+Progress = Callable[[str, int, int], None]
+
+SHARED_SCHEMA = ibis.schema({"id_type": "string", "id_value": "string", "records": "int64"})
+MATCHES_SCHEMA = ibis.schema(
+    {
+        "record_l": "string",
+        "record_r": "string",
+        "match_probability": "float64",
+        "match_weight": "float64",
+    }
+)
+WORK_TABLES = (
+    comp.LABELS,
+    comp.NEXT,
+    "identity_work_ids",
+    "identity_work_edges",
+    "identity_work_previous",
+    "identity_work_records",
+)
+TOP_SHARED = 20
+
+
+@dataclass(frozen=True)
+class IdentityReport:
+    """What one identity run did."""
+
+    records: int
+    customers: int
+    duplicates_merged: int
+    links_by_type: dict[str, int]
+    shared_identifiers: int
+    shared_top: list[dict[str, Any]]
+    probabilistic_links: int
+    match_weights: list[dict[str, Any]]
+    prior_match_probability: float
+    iterations: int
+    converged: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self.last, 3)
+        self.last = now
+
+    def total(self) -> dict[str, float]:
+        return {**self.seconds, "total": round(time.perf_counter() - self.start, 3)}
+
+
+def _previous_ids(wh: Warehouse) -> ir.Table:
+    """``(record, old_id)`` from the last run's ``identity_links``."""
+    if wh.exists("identity_links"):
+        links = wh.table("identity_links")
+        prev = links.filter(links.id_type == "record").select(
+            record=links.id_value, old_id=links.customer_id
+        )
+    else:
+        prev = ibis.memtable(
+            pd.DataFrame({"record": [], "old_id": []}),
+            schema=ibis.schema({"record": "string", "old_id": "string"}),
+        )
+    return wh.replace("identity_work_previous", prev)
+
+
+def _probabilistic(wh: Warehouse, contacts: ir.Table, threshold: float) -> tuple[pd.DataFrame, Any]:
+    labels = wh.table(comp.LABELS)
+    c = contacts.mutate(record=record_key(contacts))
+    extract = c.join(labels, "record").select(
+        "record",
+        component=labels.label,
+        name=c.name,
+        birth_date=c.birth_date,
+        city=c.city,
+        gender=c.gender,
+    )
+    df = wh.to_pandas(extract)
+    result = match_records(df, threshold=threshold)
+    return result.pairs, result
+
+
+def _match_edges(pairs: pd.DataFrame) -> ir.Table:
+    node = "match:" + pairs["record_l"] + "|" + pairs["record_r"]
+    df = pd.DataFrame(
+        {
+            "record": list(pairs["record_l"]) + list(pairs["record_r"]),
+            "node": list(node) + list(node),
+        }
+    )
+    return ibis.memtable(df, schema=ibis.schema({"record": "string", "node": "string"}))
+
+
+def _identity_links(edges: ir.Table, record_customers: ir.Table) -> ir.Table:
+    ids = edges.join(record_customers, "record")
+    ids = ids.select("id_type", "id_value", "customer_id").distinct()
+    recs = record_customers.select(
+        id_type=ibis.literal("record"), id_value=record_customers.record, customer_id="customer_id"
+    )
+    return ibis.union(ids, recs).cast(schema(IDENTITY_LINKS))
+
+
+def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> IdentityReport:
+    """Resolve ``contacts`` into customers; write ``identity_links`` and ``customers``.
+
+    Also writes ``shared_identifiers`` (identifiers the over-merge guard refused) and
+    ``identity_matches`` (record pairs linked by the probabilistic model).
+
+    Parameters
+    ----------
+    wh
+        The open warehouse; ``wh.settings.identity`` holds the settings.
+    progress
+        Optional ``progress(step, done, total)`` callback.
+    """
+    cfg = wh.settings.identity
+    tick = progress or (lambda step, done, total: None)
+    clock = _Clock()
+    inputs = ["contacts", "events", "orders"]
+    outputs = ["identity_links", "customers", "shared_identifiers", "identity_matches"]
+    with stage_run(wh, "identity", inputs, outputs) as run:
+        steps = 6
+        tick("identity", 0, steps)
+        contacts = wh.table("contacts")
+        events = wh.table("events") if wh.exists("events") else None
+        records = wh.replace(
+            "identity_work_records", contacts.select(record=record_key(contacts)).distinct()
+        )
+        n_records = wh.count(records)
+        run.rows_in = n_records
+
+        all_edges = record_identifiers(contacts, events)
+        shared = wh.replace(
+            "shared_identifiers",
+            shared_identifiers(all_edges, contacts, events, cfg.max_records_per_identifier).cast(
+                SHARED_SCHEMA
+            ),
+        )
+        edges = wh.replace("identity_work_edges", linking_edges(all_edges, shared))
+        clock.lap("graph")
+        tick("identity", 1, steps)
+
+        nodes = edges.select("record", node=edges.id_type.concat(":", edges.id_value))
+        wh.replace(comp.LABELS, comp.initial_labels(records))
+        prop = comp.propagate_labels(
+            wh, nodes, max_iterations=cfg.max_iterations, progress=progress
+        )
+        iterations, converged = prop.iterations, prop.converged
+        clock.lap("components")
+        tick("identity", 2, steps)
+
+        pairs = pd.DataFrame(columns=list(MATCHES_SCHEMA.names))
+        model = None
+        if cfg.probabilistic and n_records > 1:
+            pairs, model = _probabilistic(wh, contacts, cfg.match_threshold)
+            if len(pairs):
+                more = comp.propagate_labels(
+                    wh,
+                    ibis.union(nodes, _match_edges(pairs)),
+                    max_iterations=max(cfg.max_iterations - iterations, 1),
+                    progress=progress,
+                    step_name="components (probabilistic)",
+                )
+                iterations += more.iterations
+                converged = more.converged
+        wh.replace("identity_matches", ibis.memtable(pairs, schema=MATCHES_SCHEMA))
+        clock.lap("probabilistic")
+        tick("identity", 3, steps)
+
+        previous = _previous_ids(wh)
+        labels = wh.table(comp.LABELS)
+        ids = wh.replace("identity_work_ids", assign_customer_ids(labels, previous))
+        record_customers = labels.join(ids, "label").select("record", "customer_id")
+        links = wh.replace("identity_links", _identity_links(edges, record_customers))
+        clock.lap("ids")
+        tick("identity", 4, steps)
+
+        rc = links.filter(links.id_type == "record").select(
+            record=links.id_value, customer_id=links.customer_id
+        )
+        orders = orders_with_customers(wh.table("orders"), links) if wh.exists("orders") else None
+        ev = events_with_customers(events, links) if events is not None else None
+        customers = wh.replace(
+            "customers",
+            golden_records(contacts, rc, cfg.source_priority, orders, ev).cast(schema(CUSTOMERS)),
+        )
+        clock.lap("golden")
+        tick("identity", 5, steps)
+
+        report = _report(wh, links, customers, shared, n_records, pairs, model)
+        for name in WORK_TABLES:
+            wh.drop(name)
+        run.rows_out = report["customers"]
+        tick("identity", steps, steps)
+    return IdentityReport(
+        **report,
+        iterations=iterations,
+        converged=converged,
+        seconds=clock.total(),
+    )
+
+
+def _report(
+    wh: Warehouse,
+    links: ir.Table,
+    customers: ir.Table,
+    shared: ir.Table,
+    n_records: int,
+    pairs: pd.DataFrame,
+    model: Any,
+) -> dict[str, Any]:
+    by_type = wh.to_pandas(links.group_by("id_type").agg(n=links.count()))
+    n_customers = wh.count(customers)
+    top = wh.to_pandas(
+        shared.order_by([ibis.desc("records"), "id_type", "id_value"]).limit(TOP_SHARED)
+    )
+    return {
+        "records": n_records,
+        "customers": n_customers,
+        "duplicates_merged": n_records - n_customers,
+        "links_by_type": {
+            str(k): int(v) for k, v in sorted(zip(by_type.id_type, by_type.n, strict=True))
+        },
+        "shared_identifiers": wh.count(shared),
+        "shared_top": [
+            {"id_type": r.id_type, "id_value": r.id_value, "records": int(r.records)}
+            for r in top.itertuples()
+        ],
+        "probabilistic_links": len(pairs),
+        "match_weights": [lv.to_dict() for lv in model.levels] if model is not None else [],
+        "prior_match_probability": float(model.prior_match) if model is not None else 0.0,
+    }

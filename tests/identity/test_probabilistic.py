@@ -1,0 +1,124 @@
+"""Splink matching: typos link, a shared surname does not."""
+
+from __future__ import annotations
+
+from identity_data import load, person
+
+from loupe.identity import resolve_identities
+from loupe.identity.names import name_key
+
+
+def background() -> list[dict]:
+    """Unrelated people, and one deterministic pair so the model sees a known match."""
+    rows = [
+        person(
+            "crm",
+            f"bg{i}",
+            name=n,
+            birth_date=f"19{70 + i}-0{1 + i % 9}-1{i % 9}",
+            city=c,
+            gender=g,
+        )
+        for i, (n, c, g) in enumerate(
+            [
+                ("赵磊", "北京", "M"),
+                ("钱静", "深圳", "F"),
+                ("孙强", "成都", "M"),
+                ("周娜", "杭州", "F"),
+                ("吴军", "武汉", "M"),
+                ("郑丽", "南京", "F"),
+                ("冯涛", "西安", "M"),
+                ("陈艳", "重庆", "F"),
+            ]
+        )
+    ]
+    rows += [
+        person(
+            "crm",
+            "k1",
+            email="k@x.com",
+            name="黄杰",
+            birth_date="1991-02-03",
+            city="广州",
+            gender="M",
+        ),
+        person(
+            "eshop_accounts",
+            "k1",
+            email="k@x.com",
+            name="Jie Huang",
+            birth_date="1991-02-03",
+            city="广州",
+            gender="M",
+        ),
+    ]
+    return rows
+
+
+def test_name_key_reads_chinese_and_pinyin_alike():
+    assert name_key("王伟民") == name_key("Weimin Wang") == name_key("WANG Weimin") == "wangweimin"
+    assert name_key(None) is None
+
+
+def test_typo_with_same_birth_date_and_city_links(wh):
+    rows = [
+        *background(),
+        person(
+            "crm",
+            "a",
+            email="a@x.com",
+            name="Weimin Wang",
+            birth_date="1990-01-02",
+            city="上海",
+            gender="M",
+        ),
+        person(
+            "pos_members",
+            "a",
+            phone="+8613800000001",
+            name="Wiemin Wang",
+            birth_date="1990-01-02",
+            city="上海",
+            gender="M",
+        ),
+        person("app", "a", name="王伟民", birth_date="1990-01-02", city="上海", gender="M"),
+    ]
+    load(wh, contacts=rows)
+    report = resolve_identities(wh)
+    assert report.probabilistic_links >= 2
+    links = wh.to_pandas(wh.table("identity_links"))
+    recs = links[links.id_type == "record"].set_index("id_value").customer_id
+    assert recs["crm:a"] == recs["pos_members:a"] == recs["app:a"]
+    assert report.customers == len(rows) - 3
+    weights = {(w["comparison"], w["level"]): w for w in report.match_weights}
+    assert weights[("birth_date", "Exact match on birth_date")]["match_weight"] > 5
+
+
+def test_common_surname_alone_does_not_link(wh):
+    rows = [
+        *background(),
+        person("crm", "w1", name="王伟", birth_date="1988-05-06", city="上海", gender="M"),
+        person("pos_members", "w2", name="王芳", birth_date="1993-07-08", city="上海", gender="F"),
+        person("app", "w3", name="王伟", birth_date="1979-11-12", city="北京", gender="M"),
+    ]
+    load(wh, contacts=rows)
+    report = resolve_identities(wh)
+    assert report.probabilistic_links == 0
+    assert report.customers == len(rows) - 1
+
+
+def test_matching_can_be_switched_off(tmp_path):
+    from identity_data import make_settings
+
+    from loupe.warehouse import Warehouse
+
+    w = Warehouse.open(make_settings(tmp_path, identity={"probabilistic": False}))
+    rows = [
+        person("crm", "a", name="Weimin Wang", birth_date="1990-01-02", city="上海", gender="M"),
+        person("app", "a", name="王伟民", birth_date="1990-01-02", city="上海", gender="M"),
+    ]
+    load(w, contacts=rows)
+    report = resolve_identities(w)
+    assert report.customers == 2
+    assert report.match_weights == []
+    w.close()

@@ -1,0 +1,203 @@
+"""resolve_identities: guard, identify events, stable ids, order invariance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from identity_data import load, make_settings, person
+
+from loupe.identity import resolve_identities
+from loupe.warehouse import Warehouse
+
+
+def groups(wh) -> set[frozenset[str]]:
+    """Records grouped by customer (ignores the ids themselves)."""
+    links = wh.to_pandas(wh.table("identity_links"))
+    recs = links[links.id_type == "record"]
+    return {frozenset(g.id_value) for _, g in recs.groupby("customer_id")}
+
+
+def record_ids(wh) -> dict[str, str]:
+    links = wh.to_pandas(wh.table("identity_links"))
+    recs = links[links.id_type == "record"]
+    return dict(zip(recs.id_value, recs.customer_id, strict=True))
+
+
+@pytest.fixture
+def det(tmp_path: Path):
+    """A warehouse with probabilistic matching off (pure deterministic graph)."""
+    w = Warehouse.open(make_settings(tmp_path, identity={"probabilistic": False}))
+    yield w
+    w.close()
+
+
+def test_shared_phone_above_limit_does_not_merge(det):
+    store = "+862100000000"
+    rows = [person("pos_members", str(i), phone=store, email=f"p{i}@x.com") for i in range(6)]
+    load(det, contacts=rows)
+    report = resolve_identities(det)
+    assert report.customers == 6
+    assert report.shared_identifiers == 1
+    assert report.shared_top[0] == {"id_type": "phone", "id_value": store, "records": 6}
+    shared = det.to_pandas(det.table("shared_identifiers"))
+    assert list(shared.id_value) == [store]
+    links = det.to_pandas(det.table("identity_links"))
+    assert store not in set(links.id_value)
+
+
+def test_phone_at_the_limit_merges(det):
+    family = "+8613900000000"
+    load(det, contacts=[person("crm", str(i), phone=family) for i in range(5)])
+    report = resolve_identities(det)
+    assert report.customers == 1
+    assert report.duplicates_merged == 4
+    assert report.shared_identifiers == 0
+
+
+def test_family_tablet_does_not_merge_users(det):
+    load(
+        det,
+        contacts=[person("web", "a", user_id="u1"), person("web", "b", user_id="u2")],
+        events=[
+            {
+                "source": "web",
+                "event_id": f"e{i}",
+                "type": "identify",
+                "anonymous_id": "tablet",
+                "user_id": u,
+                "ts": datetime(2024, 1, 1),
+            }
+            for i, u in enumerate(["u1", "u2"])
+        ],
+    )
+    report = resolve_identities(det)
+    assert report.customers == 2
+    assert {s["id_value"] for s in report.shared_top} == {"tablet"}
+
+
+def test_identify_event_links_anonymous_id(det):
+    load(
+        det,
+        contacts=[
+            person("eshop_accounts", "1", user_id="u1", email="a@x.com"),
+            person("web", "v9", anonymous_id="anon-9"),
+        ],
+        events=[
+            {
+                "source": "web",
+                "event_id": "e1",
+                "type": "identify",
+                "anonymous_id": "anon-9",
+                "user_id": "u1",
+                "ts": datetime(2024, 1, 1),
+            }
+        ],
+    )
+    report = resolve_identities(det)
+    assert report.customers == 1
+    assert groups(det) == {frozenset({"eshop_accounts:1", "web:v9"})}
+    links = det.to_pandas(det.table("identity_links"))
+    assert set(links.id_type) == {"user_id", "email", "anonymous_id", "record"}
+
+
+def test_chain_of_identifiers_is_one_customer(det):
+    rows = [
+        person("crm", f"{i:02d}", email=f"e{i}@x.com", phone=f"+86138000000{i:02d}")
+        for i in range(10)
+    ]
+    for i in range(1, 10):  # record i also carries record i-1's e-mail through user ids
+        rows[i]["user_id"] = f"u{i}"
+    rows += [
+        person("app", f"{i:02d}", user_id=f"u{i}", email=f"e{i - 1}@x.com") for i in range(1, 10)
+    ]
+    load(det, contacts=rows)
+    report = resolve_identities(det)
+    assert report.customers == 1
+    assert report.converged
+
+
+def test_ids_are_stable_across_runs_and_additions(det):
+    rows = [
+        person("crm", "1", email="a@x.com"),
+        person("web", "1", email="a@x.com"),
+        person("crm", "2", phone="+8613800000002"),
+    ]
+    load(det, contacts=rows)
+    resolve_identities(det)
+    first = record_ids(det)
+    resolve_identities(det)
+    assert record_ids(det) == first
+    load(det, contacts=[*rows, person("app", "0", email="new@x.com")])
+    resolve_identities(det)
+    again = record_ids(det)
+    assert {k: again[k] for k in first} == first
+    assert again["app:0"] not in first.values()
+
+
+def test_merge_keeps_larger_id_and_split_keeps_id_in_larger_part(det):
+    big = [person("crm", str(i), email="a@x.com") for i in range(3)]
+    small = [person("web", "9", phone="+8613800000009")]
+    load(det, contacts=big + small)
+    resolve_identities(det)
+    before = record_ids(det)
+    bridge = person("app", "b", email="a@x.com", phone="+8613800000009")
+    load(det, contacts=[*big, *small, bridge])
+    resolve_identities(det)
+    merged = record_ids(det)
+    assert set(merged.values()) == {before["crm:0"]}
+    # remove the bridge again: the big part keeps the id, the small one gets a new one
+    load(det, contacts=big + small)
+    resolve_identities(det)
+    split = record_ids(det)
+    assert split["crm:0"] == before["crm:0"]
+    assert split["web:9"] != before["crm:0"]
+
+
+def test_new_ids_do_not_depend_on_processing_order(tmp_path_factory):
+    rows = [person("crm", str(i), email=f"{i % 3}@x.com") for i in range(9)]
+    out = []
+    for order in (rows, rows[::-1]):
+        w = Warehouse.open(
+            make_settings(tmp_path_factory.mktemp("o"), identity={"probabilistic": False})
+        )
+        load(w, contacts=order)
+        resolve_identities(w)
+        out.append(record_ids(w))
+        w.close()
+    assert out[0] == out[1]
+
+
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_resolution_does_not_depend_on_record_order(tmp_path_factory, data):
+    n = data.draw(st.integers(2, 8))
+    emails = data.draw(
+        st.lists(st.sampled_from(["a@x.com", "b@x.com", None]), min_size=n, max_size=n)
+    )
+    phones = data.draw(st.lists(st.sampled_from(["+8613800000001", None]), min_size=n, max_size=n))
+    rows = [
+        person("crm", f"{i}", email=e, phone=p)
+        for i, (e, p) in enumerate(zip(emails, phones, strict=True))
+    ]
+    perm = data.draw(st.permutations(rows))
+    results = []
+    for order in (rows, perm):
+        w = Warehouse.open(
+            make_settings(tmp_path_factory.mktemp("p"), identity={"probabilistic": False})
+        )
+        load(w, contacts=list(order))
+        resolve_identities(w)
+        results.append(
+            pd.DataFrame(w.to_pandas(w.table("identity_links")))
+            .sort_values(["id_type", "id_value"])
+            .reset_index(drop=True)
+        )
+        w.close()
+    pd.testing.assert_frame_equal(results[0], results[1])
