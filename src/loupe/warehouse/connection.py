@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -173,6 +174,7 @@ class _SparkWarehouse(Warehouse):
                 fix='install the spark extra: pip install "loupe[spark]"',
             ) from None
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use our packages
         root = settings.resolve(settings.warehouse.spark_dir)
         root.mkdir(parents=True, exist_ok=True)
         session = (
