@@ -1,0 +1,277 @@
+"""Market basket: frequent itemsets and association rules over order lines, in the engine.
+
+A basket is the set of distinct items (products, or their categories) of one order in
+``order_items``.  Itemsets are counted level by level (Apriori): level-*k* candidates are a
+frequent (k-1)-itemset of a basket joined with a later item of the same basket (items kept
+in sorted order, so each itemset is found once), kept only if every (k-1)-subset is frequent.
+
+For a rule ``A → C`` over ``N`` baskets, with ``s(X)`` the share of baskets containing X:
+
+* support ``s(A ∪ C)``; confidence ``s(A ∪ C) / s(A)``; lift ``confidence / s(C)``;
+* leverage ``s(A ∪ C) - s(A) s(C)``; conviction ``(1 - s(C)) / (1 - confidence)``, NULL
+  (infinite) when confidence is 1.
+
+These are the definitions of Agrawal, Imieliński & Swami (1993) and Brin et al. (1997), as
+mlxtend's ``association_rules`` computes them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+
+from loupe.analytics.people import Tables
+from loupe.analytics.spec import Condition
+from loupe.errors import LoupeError
+
+Level = Literal["product", "category"]
+SEP = "\x1f"
+MAX_LEN = 4
+
+
+@dataclass(frozen=True)
+class BasketSpec:
+    """Thresholds and what an item is.
+
+    Parameters
+    ----------
+    min_support
+        Minimum share of baskets an itemset must appear in (0 < s ≤ 1).
+    min_confidence
+        Minimum confidence of a rule.
+    max_len
+        Largest itemset (2 = pairs, 3 = triples; at most 4).
+    level
+        ``"product"`` (``product_id``) or ``"category"`` (``products.category``).
+    order_filter
+        Conditions on ``orders`` columns (``channel=online``, ``status!=cancelled``) that
+        choose which orders are baskets; empty means every order in ``order_items``.
+    """
+
+    min_support: float = 0.01
+    min_confidence: float = 0.5
+    max_len: int = 2
+    level: Level = "product"
+    order_filter: tuple[Condition, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_support <= 1:
+            raise LoupeError(
+                f"min_support must be in (0, 1], not {self.min_support}", where="--min-support"
+            )
+        if not 0 <= self.min_confidence <= 1:
+            raise LoupeError(
+                f"min_confidence must be in [0, 1], not {self.min_confidence}",
+                where="--min-confidence",
+            )
+        if not 2 <= self.max_len <= MAX_LEN:
+            raise LoupeError(
+                f"max_len must be between 2 and {MAX_LEN}, not {self.max_len}", where="--max-len"
+            )
+        if self.level not in ("product", "category"):
+            raise LoupeError(
+                f"level must be product or category, not {self.level!r}", where="--level"
+            )
+
+
+def baskets(tables: Tables, spec: BasketSpec) -> ir.Table:
+    """``(basket, item)``: the distinct items of every chosen order."""
+    items = tables["order_items"]
+    items = items.filter(items.order_id.notnull() & items.product_id.notnull())
+    if spec.order_filter:
+        orders = tables["orders"]
+        cond = ibis.literal(True)
+        for c in spec.order_filter:
+            if c.key not in orders.columns:
+                raise LoupeError(f"orders has no column {c.key!r}", where="basket filter")
+            col = orders[c.key].cast("string")
+            cond &= (col == c.value) if c.op == "=" else (col.isnull() | (col != c.value))
+        chosen = orders.filter(cond).select(_o=orders.order_id, _s=orders.source)
+        items = items.semi_join(
+            chosen,
+            [items.order_id == chosen._o, items.source.fill_null("") == chosen._s.fill_null("")],
+        )
+    basket = items.source.fill_null("").concat(SEP, items.order_id)
+    if spec.level == "category":
+        products = tables["products"]
+        cat = products.filter(products.category.notnull()).select(
+            _pid=products.product_id, _cat=products.category
+        )
+        j = items.join(cat, items.product_id == cat._pid)
+        out = j.select(basket=j.source.fill_null("").concat(SEP, j.order_id), item=j._cat)
+    else:
+        out = items.select(basket=basket, item=items.product_id)
+    return out.distinct()
+
+
+def _n_baskets(b: ir.Table) -> ir.Table:
+    return b.agg(_n=b.basket.nunique())
+
+
+def frequent_itemsets(tables: Tables, spec: BasketSpec) -> ir.Table:
+    """``(key, size, i1 … i<max_len>, count, support)`` for every frequent itemset.
+
+    ``key`` joins the sorted items with ``\\x1f``; ``i<j>`` past ``size`` are NULL.
+    """
+    b = baskets(tables, spec)
+    n = _n_baskets(b)
+
+    def frequent(counts: ir.Table) -> ir.Table:
+        j = counts.cross_join(n)
+        sup = j["count"].cast("float64") / j._n.cast("float64")
+        return j.mutate(support=sup).filter(sup >= spec.min_support).drop("_n")
+
+    cols = [f"i{j}" for j in range(1, spec.max_len + 1)]
+    level = frequent(b.group_by(i1=b.item).agg(count=b.count()))
+    levels = [level]
+    l1v = level.view()
+    l1 = l1v.select(_f=l1v.i1)
+    freq_items = b.semi_join(l1, b.item == l1._f)
+    inst = freq_items.select(basket=freq_items.basket, i1=freq_items.item)
+    for k in range(2, spec.max_len + 1):
+        fv = freq_items.view()
+        other = fv.select(_b=fv.basket, _i=fv.item)
+        cand = inst.join(other, (inst.basket == other._b) & (other._i > inst[f"i{k - 1}"]))
+        cand = cand.select("basket", *cols[: k - 1], **{f"i{k}": cand._i})
+        # Apriori pruning: every (k-1)-subset must be frequent (the one without i_k is).
+        for drop in range(1, k):
+            keep = [c for j, c in enumerate(cols[:k], start=1) if j != drop]
+            pv = levels[-1].view()
+            prev = pv.select(**{f"_p{j}": pv[cols[j]] for j in range(k - 1)})
+            cand = cand.semi_join(prev, [cand[c] == prev[f"_p{j}"] for j, c in enumerate(keep)])
+        level = frequent(cand.group_by(*cols[:k]).agg(count=cand.count()))
+        levels.append(level)
+        lvv = level.view()
+        lv = lvv.select(**{f"_l{j}": lvv[c] for j, c in enumerate(cols[:k])})
+        inst = cand.semi_join(lv, [cand[c] == lv[f"_l{j}"] for j, c in enumerate(cols[:k])])
+    parts = []
+    for k, lv in enumerate(levels, start=1):
+        items = [lv[c] for c in cols[:k]]
+        pad = {c: ibis.null("string") for c in cols[k:]}
+        parts.append(
+            lv.select(
+                key=ibis.literal(SEP).join(items) if k > 1 else lv.i1,
+                size=ibis.literal(k),
+                **{c: lv[c] for c in cols[:k]},
+                **pad,
+                count=lv["count"],
+                support=lv.support,
+            )
+        )
+    return ibis.union(*parts, distinct=False)
+
+
+def association_rules(tables: Tables, spec: BasketSpec) -> ir.Table:
+    """Rules ``A → C`` from the frequent itemsets with confidence ≥ ``min_confidence``.
+
+    Columns: ``antecedents``, ``consequents`` (arrays of items), ``antecedent_support``,
+    ``consequent_support``, ``support``, ``confidence``, ``lift``, ``leverage``,
+    ``conviction`` (NULL where confidence is 1: infinite) and ``count``.
+    """
+    fi = frequent_itemsets(tables, spec)
+    sup = fi.select(_key=fi.key, _s=fi.support)
+    parts = []
+    for size in range(2, spec.max_len + 1):
+        f = fi.filter(fi.size == size)
+        pos = [f[f"i{j}"] for j in range(1, size + 1)]
+        for r in range(1, size):
+            for ante in itertools.combinations(range(size), r):
+                cons = [j for j in range(size) if j not in ante]
+                a_items, c_items = [pos[j] for j in ante], [pos[j] for j in cons]
+                parts.append(
+                    f.select(
+                        antecedents=ibis.array(a_items),
+                        consequents=ibis.array(c_items),
+                        a_key=ibis.literal(SEP).join(a_items) if r > 1 else a_items[0],
+                        c_key=ibis.literal(SEP).join(c_items) if len(cons) > 1 else c_items[0],
+                        support=f.support,
+                        count=f["count"],
+                    )
+                )
+    if not parts:
+        raise LoupeError("max_len must be at least 2", where="--max-len")
+    rules = ibis.union(*parts, distinct=False)
+    sa = sup.select(a_key=sup._key, antecedent_support=sup._s)
+    sc = sup.select(c_key=sup._key, consequent_support=sup._s)
+    j = rules.join(sa, "a_key").join(sc, "c_key")
+    conf = j.support / j.antecedent_support
+    out = j.select(
+        "antecedents",
+        "consequents",
+        "antecedent_support",
+        "consequent_support",
+        "support",
+        confidence=conf,
+        lift=conf / j.consequent_support,
+        leverage=j.support - j.antecedent_support * j.consequent_support,
+        conviction=ibis.ifelse(
+            conf >= 1.0, ibis.null("float64"), (1.0 - j.consequent_support) / (1.0 - conf)
+        ),
+        count="count",
+    )
+    return out.filter(out.confidence >= spec.min_confidence)
+
+
+def bought_together(
+    tables: Tables, spec: BasketSpec, top: int = 10, min_count: int = 2
+) -> ir.Table:
+    """``(item, other, rank, count, confidence, lift)``: the items most often in the same basket.
+
+    For every item, the ``top`` other items by co-occurrence count (ties by lift), with the
+    confidence ``P(other | item)`` and lift.  ``min_support``/``min_confidence`` are ignored:
+    only ``min_count`` shared baskets are required.
+    """
+    b = baskets(tables, spec)
+    n = _n_baskets(b)
+    per_item = b.group_by(_item=b.item).agg(_c=b.count())
+    bv = b.view()
+    x = bv.select(_b=bv.basket, _o=bv.item)
+    pairs = b.join(x, (b.basket == x._b) & (b.item != x._o))
+    pc = pairs.group_by(item=pairs.item, other=pairs._o).agg(count=pairs.count())
+    pc = pc.filter(pc["count"] >= min_count)
+    j = pc.join(per_item, pc.item == per_item._item).drop("_item").rename(item_count="_c")
+    po = per_item.select(_other=per_item._item, other_count=per_item._c)
+    j = j.join(po, j.other == po._other).drop("_other").cross_join(n)
+    conf = j["count"].cast("float64") / j.item_count
+    lift = conf / (j.other_count.cast("float64") / j._n)
+    j = j.mutate(confidence=conf, lift=lift)
+    w = ibis.window(group_by=j.item, order_by=[ibis.desc(j["count"]), ibis.desc(j.lift), j.other])
+    j = j.mutate(rank=ibis.row_number().over(w) + 1)
+    return j.filter(j["rank"] <= top).select("item", "other", "rank", "count", "confidence", "lift")
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def basket_rules(wh: Any, spec: BasketSpec) -> list[dict[str, Any]]:
+    """Run :func:`association_rules` on ``wh``; rules sorted by lift, then confidence.
+
+    Items inside ``antecedents``/``consequents`` are sorted; ``conviction`` is ``None`` where
+    it is infinite.
+    """
+    names = ["order_items", "orders", "products"]
+    tables = {t: wh.table(t) for t in names if wh.exists(t)}
+    df = wh.to_pandas(association_rules(tables, spec))
+    rules: list[dict[str, Any]] = []
+    for r in df.itertuples(index=False):
+        conv = r.conviction
+        rules.append(
+            {
+                "antecedents": sorted(r.antecedents),
+                "consequents": sorted(r.consequents),
+                "antecedent_support": float(r.antecedent_support),
+                "consequent_support": float(r.consequent_support),
+                "support": float(r.support),
+                "confidence": float(r.confidence),
+                "lift": float(r.lift),
+                "leverage": float(r.leverage),
+                "conviction": None if conv is None or conv != conv else float(conv),
+                "count": int(r.count),
+            }
+        )
+    rules.sort(key=lambda d: (-d["lift"], -d["confidence"], d["antecedents"], d["consequents"]))
+    return rules

@@ -1,0 +1,172 @@
+"""Paths: what people do after (or before) a chosen event.
+
+Every occurrence of the start event opens a path: the next ``max_len`` events of the same
+session (``window=None``) or of the same person within ``window`` of the start, in time
+order (ties broken by ``event_id``).  With ``direction="before"`` the path runs backwards:
+step 1 is the event just before the start.  A path that ends before ``max_len`` steps ends
+in ``(end)``: the session (or window) ended there.
+
+From the path table the engine derives the most frequent paths, Sankey links
+``(source, target, value)`` between ``"<position>:<event>"`` nodes, the top exits (the last
+event before ``(end)``) and loops (an event directly followed by itself, and paths that
+return to the start event).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+
+from loupe.analytics.people import Tables, event_people
+from loupe.analytics.spec import parse_duration, parse_step, step_condition
+from loupe.errors import LoupeError
+
+Direction = Literal["after", "before"]
+END = "(end)"
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """Where paths start and how far they go.
+
+    Parameters
+    ----------
+    start
+        The start event, optionally with filters: ``Product Viewed[category=美妆]``.
+    direction
+        ``after`` or ``before`` the start event.
+    max_len
+        Steps per path (1..10).
+    window
+        ``None`` to stay within the session; else a duration (``30m``) around the start,
+        across sessions of the same person.
+    """
+
+    start: str
+    direction: Direction = "after"
+    max_len: int = 4
+    window: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("after", "before"):
+            raise LoupeError(
+                f"direction must be after or before, not {self.direction!r}",
+                where="--direction",
+            )
+        if not 1 <= self.max_len <= 10:
+            raise LoupeError(
+                f"max_len must be between 1 and 10, not {self.max_len}", where="--max-len"
+            )
+        if self.window is not None:
+            object.__setattr__(self, "window", parse_duration(self.window))
+
+
+def path_table(tables: Tables, spec: PathSpec, backend: str = "duckdb") -> ir.Table:
+    """``(person_id, ts, s1 … s<max_len>)``: one row per start occurrence."""
+    e = event_people(tables["events"], tables["identity_links"])
+    e = e.filter(e.person_id.notnull() & e.ts.notnull() & e.event.notnull())
+    step = parse_step(spec.start, "--start")
+    e = e.mutate(_is_start=step_condition(e, step, backend).fill_null(False))
+    if spec.window is None:
+        key = e.session_id.coalesce(ibis.literal("p:").concat(e.person_id))
+    else:
+        key = e.person_id
+    e = e.mutate(_key=key)
+    w = ibis.window(group_by=e._key, order_by=[e.ts, e.event_id])
+    shift = (
+        (lambda col, j: col.lead(j)) if spec.direction == "after" else (lambda col, j: col.lag(j))
+    )
+    cols: dict[str, Any] = {}
+    for j in range(1, spec.max_len + 1):
+        ev, ts = shift(e.event, j).over(w), shift(e.ts, j).over(w)
+        ok = ev.notnull()
+        if spec.window is not None:
+            secs = spec.window.total_seconds()
+            gap = (ts.epoch_seconds() - e.ts.epoch_seconds()).abs()
+            ok &= gap <= secs
+        cols[f"s{j}"] = ibis.ifelse(ok, ev, ibis.null("string"))
+    p = e.mutate(**cols).filter(lambda t: t._is_start)
+    # the first missing step is the end of the path; later ones stay empty
+    out: dict[str, Any] = {}
+    ended = ibis.literal(False)
+    for j in range(1, spec.max_len + 1):
+        s = p[f"s{j}"]
+        out[f"s{j}"] = ibis.cases((ended, ibis.null("string")), (s.isnull(), END), else_=s)
+        ended = ended | s.isnull()
+    return p.select("person_id", "ts", **out)
+
+
+def top_paths(tables: Tables, spec: PathSpec, backend: str = "duckdb") -> ir.Table:
+    """``(path, steps, count, people)``: the paths by number of occurrences."""
+    p = path_table(tables, spec, backend)
+    steps = [p[f"s{j}"] for j in range(1, spec.max_len + 1)]
+    p = p.mutate(
+        path=ibis.literal(" > ").join([s.fill_null("") for s in steps]).re_replace(r"( > )+$", "")
+    )
+    return (
+        p.group_by("path")
+        .agg(count=p.count(), people=p.person_id.nunique())
+        .order_by(ibis.desc("count"), "path")
+    )
+
+
+def sankey(tables: Tables, spec: PathSpec, backend: str = "duckdb") -> ir.Table:
+    """``(source, target, value)`` links between ``"<position>:<event>"`` nodes (0 = start)."""
+    p = path_table(tables, spec, backend)
+    sign = "" if spec.direction == "after" else "-"
+    parts = []
+    prev = ibis.literal(f"0:{spec.start}")
+    for j in range(1, spec.max_len + 1):
+        s = p[f"s{j}"]
+        link = p.filter(s.notnull()).select(
+            source=prev if j == 1 else ibis.literal(f"{sign}{j - 1}:").concat(p[f"s{j - 1}"]),
+            target=ibis.literal(f"{sign}{j}:").concat(s),
+        )
+        parts.append(link)
+    u = ibis.union(*parts, distinct=False)
+    return u.group_by("source", "target").agg(value=u.count()).order_by(ibis.desc("value"))
+
+
+def exits_and_loops(tables: Tables, spec: PathSpec, backend: str = "duckdb") -> ir.Table:
+    """``(kind, event, count)``: ``exit`` = last event before ``(end)``; ``loop`` = an event
+    directly repeated; ``return`` = the path comes back to the start event."""
+    p = path_table(tables, spec, backend)
+    start_event = parse_step(spec.start, "--start").event
+    parts = []
+    for j in range(1, spec.max_len + 1):
+        s, before = p[f"s{j}"], (p[f"s{j - 1}"] if j > 1 else ibis.literal(start_event))
+        parts.append(p.filter(s == END).select(kind=ibis.literal("exit"), event=before))
+        nxt = p[f"s{j + 1}"] if j < spec.max_len else ibis.null("string")
+        parts.append(p.filter((s == nxt) & (s != END)).select(kind=ibis.literal("loop"), event=s))
+    returns = ibis.literal(False)
+    for j in range(1, spec.max_len + 1):
+        returns |= (p[f"s{j}"] == start_event).fill_null(False)
+    parts.append(
+        p.filter(returns).select(kind=ibis.literal("return"), event=ibis.literal(start_event))
+    )
+    u = ibis.union(*parts, distinct=False)
+    return u.group_by("kind", "event").agg(count=u.count()).order_by("kind", ibis.desc("count"))
+
+
+def paths(wh: Any, spec: PathSpec, top: int = 20) -> dict[str, Any]:
+    """Run the path analyses on ``wh``: top paths, Sankey links, exits and loops."""
+    tables = {"events": wh.table("events"), "identity_links": wh.table("identity_links")}
+    tp = wh.to_pandas(top_paths(tables, spec, wh.backend).limit(top))
+    sk = wh.to_pandas(sankey(tables, spec, wh.backend))
+    el = wh.to_pandas(exits_and_loops(tables, spec, wh.backend))
+    starts = int(tp["count"].sum()) if len(tp) else 0
+    return {
+        "start": spec.start,
+        "direction": spec.direction,
+        "max_len": spec.max_len,
+        "within": "session" if spec.window is None else spec.window.total_seconds(),
+        "paths": tp.to_dict("records"),
+        "sankey": sk.to_dict("records"),
+        "exits": el[el["kind"] == "exit"].drop(columns="kind").head(top).to_dict("records"),
+        "loops": el[el["kind"] != "exit"].head(top).to_dict("records"),
+        "shown_occurrences": starts,
+    }

@@ -1,0 +1,141 @@
+"""Market basket: rules equal mlxtend's fpgrowth + association_rules on the same baskets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loupe.analytics import BasketSpec, association_rules, basket_rules, bought_together
+from loupe.analytics.spec import Condition
+from loupe.errors import LoupeError
+from tests.analytics.conftest import canonical, put
+
+mlxtend = pytest.importorskip("mlxtend")
+from mlxtend.frequent_patterns import association_rules as mlx_rules  # noqa: E402
+from mlxtend.frequent_patterns import fpgrowth  # noqa: E402
+
+
+def generated_lines(n_orders: int = 400, seed: int = 7) -> list[dict]:
+    """Orders with planted co-purchases (a→b, c+d→e) and duplicate lines."""
+    rng = np.random.default_rng(seed)
+    products = [f"P{i:02d}" for i in range(12)]
+    rows = []
+    for o in range(n_orders):
+        k = rng.integers(1, 5)
+        items = list(rng.choice(products, size=k, replace=True))  # repeats = duplicate lines
+        if "P00" in items and rng.random() < 0.7:
+            items.append("P01")
+        if {"P02", "P03"} <= set(items) or rng.random() < 0.08:
+            items += ["P02", "P03", "P04"] if rng.random() < 0.8 else ["P02", "P03"]
+        for line, p in enumerate(items):
+            rows.append(
+                {
+                    "order_id": f"o{o}",
+                    "source": "shop",
+                    "line_no": line,
+                    "product_id": p,
+                    "quantity": 1,
+                }
+            )
+    return rows
+
+
+def reference(lines: list[dict], min_support: float, min_conf: float, max_len: int) -> dict:
+    df = pd.DataFrame(lines)
+    onehot = pd.crosstab(df["order_id"], df["product_id"]).astype(bool)
+    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_len)
+    rules = mlx_rules(
+        itemsets, num_itemsets=len(onehot), metric="confidence", min_threshold=min_conf
+    )
+    return {
+        (tuple(sorted(r.antecedents)), tuple(sorted(r.consequents))): r
+        for r in rules.itertuples(index=False)
+    }
+
+
+@pytest.mark.parametrize(("min_support", "min_conf", "max_len"), [(0.02, 0.1, 2), (0.01, 0.3, 3)])
+def test_rules_equal_mlxtend(wh, min_support, min_conf, max_len):
+    lines = generated_lines()
+    put(wh, order_items=canonical("order_items", lines))
+    spec = BasketSpec(min_support=min_support, min_confidence=min_conf, max_len=max_len)
+    ours = {(tuple(r["antecedents"]), tuple(r["consequents"])): r for r in basket_rules(wh, spec)}
+    ref = reference(lines, min_support, min_conf, max_len)
+    assert set(ours) == set(ref)
+    assert any(len(a) + len(c) == max_len for a, c in ours)
+    for key, r in ref.items():
+        mine = ours[key]
+        for metric in ("support", "confidence", "lift", "leverage"):
+            assert mine[metric] == pytest.approx(getattr(r, metric), abs=1e-9, rel=1e-9)
+        if math.isinf(r.conviction):
+            assert mine["conviction"] is None
+        else:
+            assert mine["conviction"] == pytest.approx(r.conviction, abs=1e-9, rel=1e-9)
+
+
+def test_category_level_filter_and_bought_together(wh):
+    lines = [
+        ("o1", "lip"), ("o1", "eye"), ("o1", "tee"),
+        ("o2", "lip"), ("o2", "cream"),
+        ("o3", "tee"), ("o3", "jeans"),
+        ("o4", "lip"), ("o4", "eye"),
+    ]  # fmt: skip
+    put(
+        wh,
+        order_items=canonical(
+            "order_items",
+            [{"order_id": o, "source": "s", "product_id": p, "quantity": 1} for o, p in lines],
+        ),
+        products=canonical(
+            "products",
+            [
+                {"product_id": p, "category": c}
+                for p, c in [
+                    ("lip", "美妆"),
+                    ("eye", "美妆"),
+                    ("cream", "美妆"),
+                    ("tee", "服装"),
+                    ("jeans", "服装"),
+                ]
+            ],
+        ),
+        orders=canonical(
+            "orders",
+            [
+                {"order_id": o, "source": "s", "channel": ch}
+                for o, ch in [("o1", "app"), ("o2", "app"), ("o3", "store"), ("o4", "store")]
+            ],
+        ),
+    )
+    cat = basket_rules(wh, BasketSpec(min_support=0.2, min_confidence=0.1, level="category"))
+    assert {(tuple(r["antecedents"]), tuple(r["consequents"])) for r in cat} == {
+        (("美妆",), ("服装",)),
+        (("服装",), ("美妆",)),
+    }
+    app = basket_rules(
+        wh,
+        BasketSpec(
+            min_support=0.5, min_confidence=0.5, order_filter=(Condition("channel", "=", "app"),)
+        ),
+    )
+    app_rules = {(tuple(r["antecedents"]), tuple(r["consequents"])): r for r in app}
+    assert not any("jeans" in a + c for a, c in app_rules)  # a store-only product
+    assert app_rules[(("cream",), ("lip",))]["confidence"] == 1.0
+    assert app_rules[(("cream",), ("lip",))]["conviction"] is None
+    tables = {t: wh.table(t) for t in ("order_items", "orders", "products")}
+    bt = wh.to_pandas(bought_together(tables, BasketSpec(), top=2, min_count=1))
+    lip = bt[bt["item"] == "lip"].sort_values("rank")
+    assert list(lip["other"]) == ["eye", "cream"]
+    assert lip["confidence"].iloc[0] == pytest.approx(2 / 3)
+    assert lip["lift"].iloc[0] == pytest.approx((2 / 3) / (2 / 4))
+    sql = str(association_rules(tables, BasketSpec(max_len=3)).compile())
+    assert "JOIN" in sql.upper()
+
+
+def test_bad_thresholds():
+    with pytest.raises(LoupeError, match="min_support"):
+        BasketSpec(min_support=0)
+    with pytest.raises(LoupeError, match="max_len"):
+        BasketSpec(max_len=7)

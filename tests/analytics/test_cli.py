@@ -1,0 +1,72 @@
+"""The analytics verbs print one JSON document with the contract keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from loupe.cli import analytics as cli
+from loupe.cli import common
+from loupe.warehouse import Warehouse
+from tests.analytics.conftest import canonical, put
+
+
+@pytest.fixture
+def app(settings, monkeypatch):
+    T0 = datetime(2024, 1, 1)
+    ev = [
+        {"event_id": f"e{i}", "anonymous_id": a, "session_id": a, "event": e,
+         "ts": T0 + timedelta(minutes=i)}
+        for i, (a, e) in enumerate([("a", "View"), ("a", "Buy"), ("b", "View"), ("c", "View")])
+    ]  # fmt: skip
+    lines = [
+        {"order_id": o, "source": "s", "line_no": i, "product_id": p, "quantity": 1}
+        for i, (o, p) in enumerate(
+            [("o1", "x"), ("o1", "y"), ("o2", "x"), ("o2", "y"), ("o3", "x")]
+        )
+    ]
+    with Warehouse.open(settings) as wh:
+        put(wh, events=canonical("events", ev), order_items=canonical("order_items", lines))
+    monkeypatch.setattr(common.state, "warehouse", lambda: Warehouse.open(settings))
+    root = typer.Typer()
+
+    @root.callback()
+    def _cb() -> None: ...
+
+    cli.register(root)
+    return root
+
+
+def _run(app, *args):
+    res = CliRunner().invoke(app, list(args))
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_funnel_and_basket_contract(app):
+    doc = _run(app, "funnel", "--steps", "View,Buy", "--window", "7d", "--json")
+    assert [(s["event"], s["count"]) for s in doc["steps"]] == [("View", 3), ("Buy", 1)]
+    doc = _run(app, "funnel", "--steps", "View,Buy", "--dropoff", "1", "--json")
+    assert sorted(doc["dropoff"]["people"]) == ["b", "c"]
+    doc = _run(app, "basket", "--min-support", "0.5", "--min-confidence", "0.6", "--json")
+    rules = {(tuple(r["antecedents"]), tuple(r["consequents"])): r for r in doc["rules"]}
+    assert set(rules) == {(("x",), ("y",)), (("y",), ("x",))}
+    assert rules[(("y",), ("x",))]["conviction"] is None  # confidence 1: infinite
+    assert set(rules[(("x",), ("y",))]) >= {
+        "support",
+        "confidence",
+        "lift",
+        "leverage",
+        "conviction",
+    }
+
+
+def test_retention_and_paths(app):
+    doc = _run(app, "retention", "--period", "week", "--json")
+    assert doc["cohorts"][0]["size"] == 3 and doc["cohorts"][0]["retention"][0] == 1.0
+    doc = _run(app, "paths", "--start", "View", "--json")
+    assert {p["path"]: p["count"] for p in doc["paths"]} == {"Buy > (end)": 1, "(end)": 2}

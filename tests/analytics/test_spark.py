@@ -1,0 +1,36 @@
+"""The funnel and basket expressions give the same answer on PySpark as on DuckDB."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from loupe.analytics import BasketSpec, FunnelSpec, basket_rules, funnel, parse_steps
+from loupe.warehouse import Warehouse
+from tests.analytics.conftest import canonical, put
+from tests.conftest import make_settings
+
+
+@pytest.mark.spark
+def test_funnel_and_rules_on_spark(tmp_path, wh):
+    pytest.importorskip("pyspark")
+    t0 = datetime(2024, 1, 1)
+    seq = [("a", "A", 0), ("a", "B", 0), ("a", "B", 2), ("a", "C", 3), ("b", "A", 0), ("b", "B", 9)]
+    ev = canonical("events", [
+        {"event_id": str(i), "anonymous_id": p, "event": e, "ts": t0 + timedelta(hours=h)}
+        for i, (p, e, h) in enumerate(seq)
+    ])  # fmt: skip
+    lines = canonical("order_items", [
+        {"order_id": o, "source": "s", "line_no": 0, "product_id": p, "quantity": 1}
+        for o, p in [("1", "x"), ("1", "y"), ("2", "x"), ("2", "y"), ("3", "x")]
+    ])  # fmt: skip
+    spark = Warehouse.open(make_settings(tmp_path / "spark", warehouse={"backend": "pyspark"}))
+    spec = FunnelSpec(parse_steps("A,B,C"), window=timedelta(hours=5))
+    bspec = BasketSpec(min_support=0.3, min_confidence=0.5)
+    results = []
+    for w in (wh, spark):
+        put(w, events=ev, order_items=lines)
+        results.append(([s["count"] for s in funnel(w, spec).steps], basket_rules(w, bspec)))
+    assert results[0] == results[1]
+    assert results[0][0] == [2, 1, 1]  # b: B is 9 h after A, outside the 5 h window
