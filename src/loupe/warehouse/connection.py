@@ -144,6 +144,31 @@ def _as_input(obj: TableLike) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__}")
 
 
+def _patch_spark_trim() -> None:
+    """Make Ibis's ``strip()`` correct on Spark.
+
+    Ibis 12 compiles ``strip`` to a TRIM whose character list is written with the escapes
+    backslash-v and backslash-f; Spark's SQL parser reads those as the letters v and f, so
+    "false" was trimmed to "als".  Trim only the whitespace Spark's literals can express.
+    """
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    spaces = " \t\n\r"
+
+    def strip(self: Any, op: Any, *, arg: Any) -> Any:
+        return self.f.trim(arg, spaces)
+
+    def lstrip(self: Any, op: Any, *, arg: Any) -> Any:
+        return self.f.ltrim(arg, spaces)
+
+    def rstrip(self: Any, op: Any, *, arg: Any) -> Any:
+        return self.f.rtrim(arg, spaces)
+
+    PySparkCompiler.visit_Strip = strip  # type: ignore[method-assign]
+    PySparkCompiler.visit_LStrip = lstrip  # type: ignore[method-assign]
+    PySparkCompiler.visit_RStrip = rstrip  # type: ignore[method-assign]
+
+
 def _arrow_register(con: Any) -> Any:
     """Register in-memory tables through Arrow (Spark 4 accepts Arrow tables).
 
@@ -194,6 +219,7 @@ class _SparkWarehouse(Warehouse):
             .getOrCreate()
         )
         session.sparkContext.setLogLevel("ERROR")
+        _patch_spark_trim()
         con = ibis.pyspark.connect(session)
         con._register_in_memory_table = _arrow_register(con)  # type: ignore[method-assign]
         wh = cls(settings, con)
