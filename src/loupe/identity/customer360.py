@@ -76,7 +76,10 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for row in df.to_dict(orient="records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
+        plain = {str(k): _plain(v) for k, v in row.items()}
+        if hasattr(plain.get("birth_date"), "date"):  # a calendar date, not a timestamp
+            plain["birth_date"] = plain["birth_date"].date()
+        out.append(plain)
     return out
 
 
