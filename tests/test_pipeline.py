@@ -82,9 +82,9 @@ def test_reingest_loads_nothing(company):
 
 def test_identity_precision_and_recall_clear_the_bar(company):
     root, wh, _ = company
-    links = wh.to_pandas(
-        wh.table("identity_links").filter(lambda t: t.id_type == "record")
-    ).rename(columns={"id_value": "record"})
+    links = wh.to_pandas(wh.table("identity_links").filter(lambda t: t.id_type == "record")).rename(
+        columns={"id_value": "record"}
+    )
     truth = pd.read_csv(root / "data" / "truth" / "records.csv", dtype=str)
     truth["record"] = truth["source"] + ":" + truth["source_key"]
     assert set(truth["record"]) <= set(links["record"])

@@ -11,7 +11,7 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
-def open(path: str | Path = "loupe.toml"):  # noqa: A001 - mirrors the documented API
+def open(path: str | Path = "loupe.toml"):  # mirrors the documented API: loupe.open
     """Open the project whose ``loupe.toml`` is ``path`` (or lies in folder ``path``)."""
     from loupe.config import load_settings
     from loupe.warehouse import Warehouse
