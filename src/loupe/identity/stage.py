@@ -18,19 +18,18 @@ from loupe.identity.graph import linking_edges, record_identifiers, record_key, 
 from loupe.identity.ids import assign_customer_ids
 from loupe.identity.probabilistic import match_records
 from loupe.warehouse import Warehouse, stage_run
-from loupe.warehouse.schemas import CUSTOMERS, IDENTITY_LINKS, schema
+from loupe.warehouse.schemas import (
+    CUSTOMERS,
+    IDENTITY_LINKS,
+    IDENTITY_MATCHES,
+    SHARED_IDENTIFIERS,
+    schema,
+)
 
 Progress = Callable[[str, int, int], None]
 
-SHARED_SCHEMA = ibis.schema({"id_type": "string", "id_value": "string", "records": "int64"})
-MATCHES_SCHEMA = ibis.schema(
-    {
-        "record_l": "string",
-        "record_r": "string",
-        "match_probability": "float64",
-        "match_weight": "float64",
-    }
-)
+SHARED_SCHEMA = schema(SHARED_IDENTIFIERS)
+MATCHES_SCHEMA = schema(IDENTITY_MATCHES)
 WORK_TABLES = (
     comp.LABELS,
     comp.NEXT,

@@ -30,15 +30,7 @@ Progress = Callable[[str, int, int], None]
 TABLES: tuple[str, ...] = tuple(schemas.RAW_COLUMNS)
 
 METRICS_TABLE = "quality_metrics"
-METRICS_SCHEMA = schemas.schema(
-    {
-        "table": "string",
-        "column": "string",
-        "metric": "string",
-        "value": "float64",
-        "computed_at": "timestamp",
-    }
-)
+METRICS_SCHEMA = schemas.schema(schemas.QUALITY_METRICS)
 
 
 def _noop(step: str, done: int, total: int) -> None:

@@ -39,10 +39,17 @@ def _v3_audit(wh: Warehouse) -> None:
     wh.create_empty("audit_log", s.schema(s.AUDIT_LOG))
 
 
+def _v4_stage_outputs(wh: Warehouse) -> None:
+    wh.create_empty("quality_metrics", s.schema(s.QUALITY_METRICS))
+    wh.create_empty("shared_identifiers", s.schema(s.SHARED_IDENTIFIERS))
+    wh.create_empty("identity_matches", s.schema(s.IDENTITY_MATCHES))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (1, "canonical and raw tables, quarantine, lineage", _v1_canonical),
     (2, "identity links and customers", _v2_identity),
     (3, "audit log", _v3_audit),
+    (4, "quality metrics, shared identifiers, identity matches", _v4_stage_outputs),
 ]
 
 

@@ -249,6 +249,23 @@ INGESTED_FILES: dict[str, str] = {
     "loaded_at": "timestamp",
 }
 
+QUALITY_METRICS: dict[str, str] = {
+    "table": "string",
+    "column": "string",
+    "metric": "string",
+    "value": "float64",
+    "computed_at": "timestamp",
+}
+
+SHARED_IDENTIFIERS: dict[str, str] = {"id_type": "string", "id_value": "string", "records": "int64"}
+
+IDENTITY_MATCHES: dict[str, str] = {
+    "record_l": "string",
+    "record_r": "string",
+    "match_probability": "float64",
+    "match_weight": "float64",
+}
+
 AUDIT_LOG: dict[str, str] = {
     "ts": "timestamp",
     "actor": "string",
