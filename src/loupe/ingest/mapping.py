@@ -149,58 +149,102 @@ _EVENT_NAMES = {
 }
 
 
-def segment_texts(staged: ir.Table, backend: str) -> dict[str, ir.StringValue]:
+#: What Loupe reads from a Segment message (tracking spec v2): one parse per message.
+SEGMENT_FIELDS: fn.JsonFields = {
+    "type": "string",
+    "messageId": "string",
+    "event": "string",
+    "name": "string",
+    "anonymousId": "string",
+    "userId": "string",
+    "timestamp": "string",
+    "originalTimestamp": "string",
+    "sentAt": "string",
+    "receivedAt": "string",
+    "context": {
+        "sessionId": "string",
+        "session_id": "string",
+        "page": {"url": "string", "referrer": "string"},
+        "campaign": {"source": "string", "medium": "string", "name": "string"},
+        "traits": "json",
+    },
+    "properties": "json",
+    "traits": "json",
+}
+PROPERTY_FIELDS: fn.JsonFields = dict.fromkeys(
+    ("product_id", "sku", "order_id", "revenue", "total", "session_id", "url", "referrer"),
+    "string",
+)
+TRAIT_FIELDS: fn.JsonFields = {
+    **dict.fromkeys(
+        (
+            "email",
+            "phone",
+            "mobile",
+            "name",
+            "real_name",
+            "gender",
+            "birthday",
+            "birth_date",
+            "city",
+            "province",
+            "state",
+            "country",
+            "createdAt",
+            "created_at",
+        ),
+        "string",
+    ),
+    "address": dict.fromkeys(("city", "state", "province", "country"), "string"),
+}
+
+
+def segment_texts(staged: ir.Table, backend: str) -> dict[str, ir.Value]:
     """Text of each events column, read from Segment tracking-spec JSON in ``_raw``."""
     raw = staged[RAW_TEXT]
-
-    def get(*paths: str) -> ir.StringValue:
-        return ibis.coalesce(*[fn.json_get(raw, p, backend) for p in paths])
-
-    kind = get("$.type").lower()
-    event = ibis.coalesce(
-        get("$.event"),
-        kind.cases(*_EVENT_NAMES.items(), else_=ibis.null("string")),
-    )
+    m = fn.json_struct(raw, SEGMENT_FIELDS, backend)
+    ctx = m["context"]
+    props_text = m["properties"].cast("string")
+    props = fn.json_struct(props_text, PROPERTY_FIELDS, backend)
+    kind = m["type"].lower()
+    event = ibis.coalesce(m["event"], kind.cases(*_EVENT_NAMES.items(), else_=ibis.null("string")))
     return {
-        "event_id": ibis.coalesce(get("$.messageId"), raw.hexdigest("md5")),
+        "event_id": ibis.coalesce(m["messageId"], raw.hexdigest("md5")),
         "type": kind,
         "event": event,
-        "anonymous_id": get("$.anonymousId"),
-        "user_id": get("$.userId"),
-        "ts": get("$.timestamp", "$.originalTimestamp", "$.sentAt", "$.receivedAt"),
-        "session_id": get("$.context.sessionId", "$.properties.session_id", "$.context.session_id"),
-        "url": get("$.context.page.url", "$.properties.url"),
-        "screen": ibis.ifelse(kind == "screen", get("$.name"), ibis.null("string")),
-        "referrer": get("$.context.page.referrer", "$.properties.referrer"),
-        "product_id": get("$.properties.product_id", "$.properties.sku"),
-        "order_id": get("$.properties.order_id"),
-        "revenue": get("$.properties.revenue", "$.properties.total"),
-        "utm_source": get("$.context.campaign.source"),
-        "utm_medium": get("$.context.campaign.medium"),
-        "utm_campaign": get("$.context.campaign.name"),
-        "properties": get("$.properties"),
-        "traits": get("$.traits", "$.context.traits"),
+        "anonymous_id": m["anonymousId"],
+        "user_id": m["userId"],
+        "ts": ibis.coalesce(m["timestamp"], m["originalTimestamp"], m["sentAt"], m["receivedAt"]),
+        "session_id": ibis.coalesce(ctx["sessionId"], ctx["session_id"], props["session_id"]),
+        "url": ibis.coalesce(ctx["page"]["url"], props["url"]),
+        "screen": ibis.ifelse(kind == "screen", m["name"], ibis.null("string")),
+        "referrer": ibis.coalesce(ctx["page"]["referrer"], props["referrer"]),
+        "product_id": ibis.coalesce(props["product_id"], props["sku"]),
+        "order_id": props["order_id"],
+        "revenue": ibis.coalesce(props["revenue"], props["total"]),
+        "utm_source": ctx["campaign"]["source"],
+        "utm_medium": ctx["campaign"]["medium"],
+        "utm_campaign": ctx["campaign"]["name"],
+        "properties": props_text,
+        "traits": ibis.coalesce(m["traits"].cast("string"), ctx["traits"].cast("string")),
     }
 
 
-def segment_profile_texts(events: ir.Table, backend: str) -> dict[str, ir.StringValue]:
+def segment_profile_texts(events: ir.Table, backend: str) -> dict[str, ir.Value]:
     """Contact columns from the traits of identify calls (one profile version per call)."""
-    traits = events["traits"]
-
-    def get(*paths: str) -> ir.StringValue:
-        return ibis.coalesce(*[fn.json_get(traits, p, backend) for p in paths])
-
+    t = fn.json_struct(events["traits"], TRAIT_FIELDS, backend)
+    address = t["address"]
     return {
         "source_key": events["user_id"],
         "user_id": events["user_id"],
         "anonymous_id": events["anonymous_id"],
-        "email": get("$.email"),
-        "phone": get("$.phone", "$.mobile"),
-        "name": get("$.name", "$.real_name"),
-        "gender": get("$.gender"),
-        "birth_date": get("$.birthday", "$.birth_date"),
-        "city": get("$.address.city", "$.city"),
-        "region": get("$.address.state", "$.address.province", "$.province"),
-        "country": get("$.address.country", "$.country"),
-        "signup_at": get("$.createdAt", "$.created_at"),
+        "email": t["email"],
+        "phone": ibis.coalesce(t["phone"], t["mobile"]),
+        "name": ibis.coalesce(t["name"], t["real_name"]),
+        "gender": t["gender"],
+        "birth_date": ibis.coalesce(t["birthday"], t["birth_date"]),
+        "city": ibis.coalesce(address["city"], t["city"]),
+        "region": ibis.coalesce(address["state"], address["province"], t["province"], t["state"]),
+        "country": ibis.coalesce(address["country"], t["country"]),
+        "signup_at": ibis.coalesce(t["createdAt"], t["created_at"]),
     }
