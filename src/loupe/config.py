@@ -54,7 +54,8 @@ class WarehouseSettings(StrictModel):
     spark_dir: str = "spark"
     """Folder (under the project) where the PySpark backend keeps its Parquet tables."""
     threads: int | None = None
-    memory_limit: str | None = None
+    memory_limit: str | None = "5GB"
+    """DuckDB's memory limit (it spills to disk beyond it); None leaves DuckDB's default."""
 
 
 class SourceSettings(StrictModel):

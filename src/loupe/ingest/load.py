@@ -192,7 +192,7 @@ def _flush(wh: Warehouse, pending: list[pa.Table], staged: bool) -> bool:
     if staged:
         wh.append(STAGE, rows, count=False)
     else:
-        wh.replace(STAGE, rows)
+        wh.scratch(STAGE, rows)
     return True
 
 
@@ -235,8 +235,7 @@ def _load_source(
         typed = mapping.map_columns(valid, source, wh.settings, backend, texts)
     else:
         typed = mapping.map_columns(staged, source, wh.settings, backend)
-    wh.replace(TYPED, typed)
-    typed = wh.table(TYPED)
+    typed = wh.scratch(TYPED, typed)
     loaded, dupes, bad = _commit(wh, typed, source, source.target_table, batch)
     rep.loaded += loaded
     rep.duplicates += dupes

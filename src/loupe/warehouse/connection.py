@@ -114,6 +114,15 @@ class Warehouse:
         self.con.create_table(name, _as_input(obj), overwrite=True)
         return self.con.table(name)
 
+    def scratch(self, name: str, obj: TableLike) -> ir.Table:
+        """Materialise ``obj`` as a work table that lives only for this connection.
+
+        DuckDB keeps it in memory (spilling to disk when needed) and skips the compression
+        and checkpointing a stored table costs, which dominate on wide text staging tables.
+        """
+        self.con.create_table(name, _as_input(obj), temp=True, overwrite=True)
+        return self.con.table(name)
+
     def append(self, name: str, obj: TableLike, *, count: bool = True) -> int:
         """Append the rows of ``obj`` to table ``name`` (columns matched by name).
 
@@ -281,6 +290,9 @@ class _SparkWarehouse(Warehouse):
         part = self._write_part(name, expr)
         self._save(name, [part], expr.schema())
         return self.con.table(name)
+
+    def scratch(self, name: str, obj: TableLike) -> ir.Table:
+        return self.replace(name, obj)
 
     def append(self, name: str, obj: TableLike, *, count: bool = True) -> int:
         target = self.table(name)
