@@ -12,6 +12,8 @@ from collections.abc import Mapping
 import ibis
 import ibis.expr.types as ir
 
+from loupe.identity.attach import orders_with_customers
+
 #: What every analysis reads: canonical tables by name.
 Tables = Mapping[str, ir.Table]
 
@@ -51,21 +53,8 @@ def order_people(orders: ir.Table, links: ir.Table) -> ir.Table:
     else its ``user_id``, then e-mail, then phone.  A guest order that matches nothing keeps
     a NULL ``person_id``.
     """
-    has_record = orders.contact_source.notnull() & orders.source_key.notnull()
-    o = orders.mutate(
-        _rec=ibis.ifelse(
-            has_record, orders.contact_source.concat(":", orders.source_key), ibis.null("string")
-        )
-    )
-    rec, uid = _links(links, "record", "rec"), _links(links, "user_id", "uid")
-    em, ph = _links(links, "email", "em"), _links(links, "phone", "ph")
-    j = (
-        o.left_join(rec, o._rec == rec.rec_value)
-        .left_join(uid, o.user_id == uid.uid_value)
-        .left_join(em, o.email == em.em_value)
-        .left_join(ph, o.phone == ph.ph_value)
-    )
-    return j.select(*orders.columns, person_id=j.rec_cid.coalesce(j.uid_cid, j.em_cid, j.ph_cid))
+    t = orders_with_customers(orders, links)
+    return t.rename(person_id="customer_id")
 
 
 def tables_of(wh, names: list[str]) -> dict[str, ir.Table]:
