@@ -32,16 +32,34 @@ T2,1,SKU1,1,9.90
 """
 
 EVENTS = [
-    {"type": "identify", "messageId": "m1", "anonymousId": "a1", "userId": "U1",
-     "traits": {"email": "Wang@QQ.com", "phone": "13800138000", "name": "王伟"},
-     "timestamp": "2024-03-05T02:00:00Z"},
-    {"type": "track", "messageId": "m2", "anonymousId": "a1", "userId": "U1",
-     "event": "Product Viewed", "properties": {"product_id": "SKU1"},
-     "context": {"campaign": {"source": "douyin", "medium": "cpc", "name": "spring"},
-                 "page": {"url": "https://shop/p/1"}},
-     "timestamp": "2024-03-05T02:01:00Z"},
-    {"type": "page", "messageId": "m3", "anonymousId": "a2", "name": "Home",
-     "timestamp": "2024-03-05T10:02:00+08:00"},
+    {
+        "type": "identify",
+        "messageId": "m1",
+        "anonymousId": "a1",
+        "userId": "U1",
+        "traits": {"email": "Wang@QQ.com", "phone": "13800138000", "name": "王伟"},
+        "timestamp": "2024-03-05T02:00:00Z",
+    },
+    {
+        "type": "track",
+        "messageId": "m2",
+        "anonymousId": "a1",
+        "userId": "U1",
+        "event": "Product Viewed",
+        "properties": {"product_id": "SKU1"},
+        "context": {
+            "campaign": {"source": "douyin", "medium": "cpc", "name": "spring"},
+            "page": {"url": "https://shop/p/1"},
+        },
+        "timestamp": "2024-03-05T02:01:00Z",
+    },
+    {
+        "type": "page",
+        "messageId": "m3",
+        "anonymousId": "a2",
+        "name": "Home",
+        "timestamp": "2024-03-05T10:02:00+08:00",
+    },
 ]
 
 
@@ -51,10 +69,17 @@ def _project(tmp_path: Path, sources: list[dict]) -> Warehouse:
 
 def _orders_source(path: str = "orders*.csv") -> dict:
     return {
-        "name": "shop", "table": "orders", "format": "csv", "path": path,
-        "columns": {"order_id": "order_no", "user_id": "account_id",
-                    "ordered_at": "order_time", "amount": "total_amount",
-                    "currency": "currency"},
+        "name": "shop",
+        "table": "orders",
+        "format": "csv",
+        "path": path,
+        "columns": {
+            "order_id": "order_no",
+            "user_id": "account_id",
+            "ordered_at": "order_time",
+            "amount": "total_amount",
+            "currency": "currency",
+        },
     }
 
 
@@ -103,12 +128,25 @@ def test_reingest_loads_nothing_and_new_files_are_picked_up(tmp_path):
 
 def test_gbk_file_with_negative_quantity(tmp_path):
     (tmp_path / "lines.csv").write_bytes(LINES_CSV.encode("gbk"))
-    wh = _project(tmp_path, [{
-        "name": "pos_lines", "table": "order_items", "format": "csv", "path": "lines.csv",
-        "encoding": "gbk",
-        "columns": {"order_id": "小票号", "line_no": "行号", "product_id": "商品编码",
-                    "quantity": "数量", "unit_price": "单价"},
-    }])
+    wh = _project(
+        tmp_path,
+        [
+            {
+                "name": "pos_lines",
+                "table": "order_items",
+                "format": "csv",
+                "path": "lines.csv",
+                "encoding": "gbk",
+                "columns": {
+                    "order_id": "小票号",
+                    "line_no": "行号",
+                    "product_id": "商品编码",
+                    "quantity": "数量",
+                    "unit_price": "单价",
+                },
+            }
+        ],
+    )
     rep = ingest(wh).sources["pos_lines"]
     assert (rep.read, rep.loaded, rep.quarantined) == (3, 2, 1)
     q = _quarantine(wh)
@@ -147,13 +185,26 @@ def test_parquet_and_sql_sources(tmp_path):
     con = ibis.duckdb.connect(str(db))
     con.create_table("items", ibis.memtable(df))
     con.disconnect()
-    wh = _project(tmp_path, [
-        {"name": "pq", "table": "products", "format": "parquet", "path": "products.parquet",
-         "columns": {"product_id": "sku", "name": "title", "price": "price"}},
-        {"name": "erp", "table": "products", "format": "sql",
-         "connection": f"duckdb://{db}", "sql_table": "items",
-         "columns": {"product_id": "sku", "name": "title", "price": "price"}},
-    ])
+    wh = _project(
+        tmp_path,
+        [
+            {
+                "name": "pq",
+                "table": "products",
+                "format": "parquet",
+                "path": "products.parquet",
+                "columns": {"product_id": "sku", "name": "title", "price": "price"},
+            },
+            {
+                "name": "erp",
+                "table": "products",
+                "format": "sql",
+                "connection": f"duckdb://{db}",
+                "sql_table": "items",
+                "columns": {"product_id": "sku", "name": "title", "price": "price"},
+            },
+        ],
+    )
     rep = ingest(wh).to_dict()["sources"]
     for name in ("pq", "erp"):
         assert (rep[name]["read"], rep[name]["loaded"], rep[name]["quarantined"]) == (2, 1, 1)
