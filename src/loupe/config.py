@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loupe.errors import ConfigError
+from loupe.profile.settings import ProfileSettings
+from loupe.segments.settings import SegmentSettings
 
 CONFIG_NAME = "loupe.toml"
 
@@ -129,6 +131,8 @@ class Settings(StrictModel):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     sources: list[SourceSettings] = Field(default_factory=list)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    segments: list[SegmentSettings] = Field(default_factory=list)
 
     root: Path = Field(default=Path("."), exclude=True)
     """Folder of the project (where ``loupe.toml`` lives); paths are relative to it."""

@@ -31,10 +31,24 @@ def _identity(wh: Warehouse, progress: Progress | None) -> Any:
     return resolve_identities(wh, progress=progress)
 
 
+def _profile(wh: Warehouse, progress: Progress | None) -> Any:
+    from loupe.profile import build_profile
+
+    return build_profile(wh, progress=progress)
+
+
+def _segments(wh: Warehouse, progress: Progress | None) -> Any:
+    from loupe.segments import refresh_segments
+
+    return refresh_segments(wh, progress)
+
+
 STAGES: dict[str, Callable[[Warehouse, Progress | None], Any]] = {
     "ingest": _ingest,
     "quality": _quality,
     "identity": _identity,
+    "profile": _profile,
+    "segments": _segments,
 }
 
 

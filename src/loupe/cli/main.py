@@ -51,9 +51,19 @@ def _register() -> None:
     """Add every stage's verbs to the root app (once per process)."""
     if _registered:
         return
-    from loupe.cli import analytics, clv, identity, ingest, project, quality, synth
+    from loupe.cli import (
+        analytics,
+        clv,
+        identity,
+        ingest,
+        profile,
+        project,
+        quality,
+        segments,
+        synth,
+    )
 
-    for module in (project, synth, ingest, quality, identity, analytics, clv):
+    for module in (project, synth, ingest, quality, identity, profile, segments, analytics, clv):
         module.register(app)
     _registered.append(True)
 

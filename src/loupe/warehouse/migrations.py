@@ -45,11 +45,22 @@ def _v4_stage_outputs(wh: Warehouse) -> None:
     wh.create_empty("identity_matches", s.schema(s.IDENTITY_MATCHES))
 
 
+def _v5_profile(wh: Warehouse) -> None:
+    for name, columns in (
+        ("customer_tags", s.CUSTOMER_TAGS),
+        ("lifecycle_history", s.LIFECYCLE_HISTORY),
+        ("segments", s.SEGMENTS),
+        ("segment_members", s.SEGMENT_MEMBERS),
+    ):
+        wh.create_empty(name, s.schema(columns))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (1, "canonical and raw tables, quarantine, lineage", _v1_canonical),
     (2, "identity links and customers", _v2_identity),
     (3, "audit log", _v3_audit),
     (4, "quality metrics, shared identifiers, identity matches", _v4_stage_outputs),
+    (5, "customer tags, lifecycle history, segments and their members", _v5_profile),
 ]
 
 

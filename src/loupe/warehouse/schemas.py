@@ -266,6 +266,33 @@ IDENTITY_MATCHES: dict[str, str] = {
     "match_weight": "float64",
 }
 
+CUSTOMER_TAGS: dict[str, str] = {
+    "customer_id": "string",
+    "tag": "string",
+    "value": "string",
+    "computed_at": "timestamp",
+}
+
+LIFECYCLE_HISTORY: dict[str, str] = {
+    "customer_id": "string",
+    "stage": "string",
+    "since": "date",
+    "computed_at": "timestamp",
+}
+
+SEGMENTS: dict[str, str] = {
+    "name": "string",
+    "expr": "string",
+    "description": "string",
+    "created_at": "timestamp",
+}
+
+SEGMENT_MEMBERS: dict[str, str] = {
+    "segment": "string",
+    "customer_id": "string",
+    "computed_at": "timestamp",
+}
+
 AUDIT_LOG: dict[str, str] = {
     "ts": "timestamp",
     "actor": "string",

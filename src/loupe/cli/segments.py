@@ -1,0 +1,260 @@
+"""CLI verbs of the segments stage: ``loupe segments …`` and ``loupe cluster``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from loupe.cli import common
+
+segments_app = typer.Typer(help="Saved audiences in the segment language.", no_args_is_help=True)
+
+
+def _with_wh(fn: Any) -> Any:
+    wh = common.state.warehouse()
+    try:
+        return fn(wh)
+    finally:
+        wh.close()
+
+
+@segments_app.command("preview")
+def preview(
+    expr: str = typer.Argument(
+        ..., help="A condition, e.g. 'orders_90d >= 2 and city == \"上海\"'."
+    ),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Size of a segment without saving it; a bad expression shows where it is wrong."""
+    from loupe.segments import preview as run
+
+    doc = _with_wh(lambda wh: run(wh, expr))
+    if json_:
+        common.print_json(doc)
+        return
+    common.out.print(
+        f"[bold]{doc['size']:,}[/] of {doc['population']:,} customers ({doc['share']:.1%}), "
+        f"{doc['revenue_share']:.1%} of revenue"
+    )
+    if doc["sample"]:
+        common.out.print("e.g. " + ", ".join(doc["sample"][:5]))
+
+
+@segments_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Segment name."),
+    expr: str = typer.Argument(..., help="The condition."),
+    description: str = typer.Option("", "--description", "-d", help="What the segment is for."),
+    replace: bool = typer.Option(False, "--replace", help="Redefine an existing segment."),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Check, save and compute a segment."""
+    from loupe.segments import create_segment
+
+    doc = _with_wh(lambda wh: create_segment(wh, name, expr, description, replace_existing=replace))
+    if json_:
+        common.print_json(doc)
+        return
+    common.out.print(f"saved [bold]{name}[/]: {doc['size']:,} customers ({doc['share']:.1%})")
+
+
+@segments_app.command("list")
+def list_(json_: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Saved segments with their latest size."""
+    from loupe.segments import list_segments
+
+    rows = _with_wh(list_segments)
+    if json_:
+        common.print_json({"data": rows, "count": len(rows)})
+        return
+    table = Table("segment", "size", "expression", "computed at")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            f"{r['size']:,}",
+            r["expr"] or "[dim](static)[/]",
+            str(r["computed_at"] or ""),
+        )
+    common.out.print(table)
+
+
+@segments_app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Segment name."),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """A segment's definition, size, and how its members differ from everyone."""
+    from loupe.segments import show_segment
+
+    doc = _with_wh(lambda wh: show_segment(wh, name))
+    if json_:
+        common.print_json(doc)
+        return
+    out = common.out
+    out.print(f"[bold]{doc['name']}[/]: {doc['expr'] or '(static)'}")
+    if doc["description"]:
+        out.print(doc["description"])
+    out.print(f"{doc['size']:,} of {doc['population']:,} customers")
+    table = Table("feature", "segment", "everyone", "lift")
+    for p in doc["profile"]:
+        lift = f"{p['lift']:.2f}" if p["lift"] is not None else ""
+        table.add_row(p["feature"], _num(p["segment"]), _num(p["population"]), lift)
+    out.print(table)
+    out.print("lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in doc["lifecycle"].items()))
+
+
+def _num(v: Any) -> str:
+    try:
+        return f"{float(v):,.2f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+@segments_app.command("overlap")
+def overlap(
+    names: list[str] | None = typer.Argument(None, help="Segments (default: all)."),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Customers shared by each pair of segments (and the Jaccard index)."""
+    from loupe.segments import overlap as run
+
+    doc = _with_wh(lambda wh: run(wh, names or None))
+    if json_:
+        common.print_json(doc)
+        return
+    table = Table("", *doc["segments"], title="shared customers (Jaccard)")
+    for i, a in enumerate(doc["segments"]):
+        table.add_row(
+            a,
+            *[
+                f"{doc['shared'][i][j]:,} ({doc['jaccard'][i][j]:.2f})"
+                for j in range(len(doc["segments"]))
+            ],
+        )
+    common.out.print(table)
+
+
+@segments_app.command("export")
+def export(
+    name: str = typer.Argument(..., help="Segment name."),
+    path: Path = typer.Argument(..., help="Output file (.csv, .parquet or .json)."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="csv, parquet or json (default: from the file name)."
+    ),
+    consent: str | None = typer.Option(
+        None,
+        "--consent",
+        help="Only customers who consented to this purpose (email, sms, push, ads …).",
+    ),
+    columns: str = typer.Option(
+        "customer_id,email,phone,name", "--columns", help="Columns of customers to write."
+    ),
+    json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Write a segment's members to a file."""
+    from loupe.errors import LoupeError
+    from loupe.segments import export_members
+
+    if fmt is not None and fmt not in ("csv", "parquet", "json"):
+        raise LoupeError(f"--format must be csv, parquet or json, not {fmt!r}", where="--format")
+    cols = tuple(c.strip() for c in columns.split(",") if c.strip())
+    doc = _with_wh(
+        lambda wh: export_members(wh, name, path, fmt=fmt, consent=consent, columns=cols)  # type: ignore[arg-type]
+    )
+    if json_:
+        common.print_json(doc)
+        return
+    extra = (
+        f" ({doc['excluded_without_consent']:,} without {consent} consent left out)"
+        if consent
+        else ""
+    )
+    common.out.print(
+        f"wrote {doc['exported']:,} of {doc['members']:,} members to {doc['path']}{extra}"
+    )
+
+
+@segments_app.command("refresh")
+def refresh(json_: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Save [[segments]] from loupe.toml and recompute every segment's members."""
+    from loupe.segments import refresh_segments
+
+    report = _with_wh(refresh_segments)
+    if json_:
+        common.print_json(report.to_dict())
+        return
+    for k, v in report.sizes.items():
+        common.out.print(f"{k}: {v:,}")
+
+
+def cluster(
+    k: int | None = typer.Option(
+        None, "--k", help="Number of clusters (default: best silhouette, 2-8)."
+    ),
+    features: str | None = typer.Option(
+        None, "--features", help="Comma-separated feature columns or globs (cat_share_*)."
+    ),
+    min_orders: int = typer.Option(
+        2, "--min-orders", help="Cluster customers with at least this many purchases."
+    ),
+    save: bool = typer.Option(
+        False, "--save-as-segments", help="Save each cluster as a static segment."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of k-means."),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """k-means on standardised customer features, with a profile and a name per cluster."""
+    from loupe.segments import ClusterSpec, cluster_customers, save_clusters
+
+    spec = ClusterSpec(k=k, min_orders=min_orders, seed=seed)
+    if features:
+        spec = ClusterSpec(
+            features=tuple(f.strip() for f in features.split(",") if f.strip()),
+            k=k,
+            min_orders=min_orders,
+            seed=seed,
+        )
+
+    def run(wh: Any) -> dict[str, Any]:
+        result = cluster_customers(wh, spec)
+        doc = result.to_dict()
+        if save:
+            doc["saved_segments"] = save_clusters(wh, result)
+        return doc
+
+    doc = _with_wh(run)
+    if json_:
+        common.print_json(doc)
+        return
+    out = common.out
+    sil = ", ".join(f"k={k_}: {v:.3f}" for k_, v in doc["silhouette"].items())
+    out.print(
+        f"[bold]{doc['k']}[/] clusters of {doc['customers']:,} customers"
+        + (f" (silhouette {sil})" if sil else "")
+    )
+    table = Table("#", "name", "size", "revenue", "stands out", "top tags")
+    for c in doc["clusters"]:
+        stand = ", ".join(f"{s['feature']} ×{s['lift']:.2f}" for s in c["standout"][:3])
+        tags = ", ".join(f"{t['tag']} {t['share']:.0%}" for t in c["top_tags"][:3])
+        table.add_row(
+            str(c["cluster"] + 1),
+            c["name"],
+            f"{c['size']:,} ({c['share']:.0%})",
+            f"{c['revenue_share']:.0%}",
+            stand,
+            tags,
+        )
+    out.print(table)
+    for name in doc.get("saved_segments", []):
+        out.print(f"saved segment {name}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the segments verbs to the root app (once)."""
+    if any(g.name == "segments" for g in app.registered_groups):
+        return
+    app.add_typer(segments_app, name="segments")
+    app.command("cluster")(cluster)

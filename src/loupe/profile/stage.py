@@ -1,0 +1,280 @@
+"""The profile stage on a warehouse: ``customer_features`` (with RFM and lifecycle),
+``lifecycle_history`` and ``customer_tags``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import ibis.expr.types as ir
+
+from loupe.expr import CompileContext
+from loupe.profile.audience import audience_table
+from loupe.profile.features import (
+    FeatureSpec,
+    customer_features,
+    line_spend,
+    order_facts,
+    spend_by,
+)
+from loupe.profile.lifecycle import HISTORY_SCHEMA, lifecycle_stages, transitions
+from loupe.profile.rfm import rfm_cells, rfm_report, rfm_scores
+from loupe.profile.settings import ProfileSettings, profile_settings
+from loupe.profile.tables import (
+    PROFILE_INPUTS,
+    categories,
+    default_as_of,
+    profile_tables,
+    utc_offset_minutes,
+)
+from loupe.profile.tags import TAGS_SCHEMA, evaluate_tags
+from loupe.warehouse import Warehouse, stage_run, utcnow
+
+Progress = Callable[[str, int, int], None]
+
+FEATURES = "customer_features"
+WORK_FACTS = "profile_work_orders"
+"""The order facts of the last features run (one row per order before its as-of date)."""
+WORK_FEATURES = "profile_work_features"
+WORK_LINES = "profile_work_lines"
+HISTORY = "lifecycle_history"
+TAGS = "customer_tags"
+SEGMENT_MEMBERS = "segment_members"
+SEGMENT_MEMBERS_SCHEMA = {"segment": "string", "customer_id": "string", "computed_at": "timestamp"}
+
+
+@dataclass(frozen=True)
+class FeaturesReport:
+    """What one features run wrote."""
+
+    as_of: date
+    customers: int
+    buyers: int
+    columns: list[str]
+    lifecycle: dict[str, int]
+    rfm_groups: dict[str, int]
+    transitions: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TagsReport:
+    """What one tags run appended."""
+
+    computed_at: datetime
+    tags: dict[str, int]
+    skipped: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    features: FeaturesReport
+    tags: TagsReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": self.features.to_dict(), "tags": self.tags.to_dict()}
+
+
+def feature_spec(wh: Warehouse, as_of: date | None = None) -> FeatureSpec:
+    """The :class:`FeatureSpec` of this project for ``as_of`` (default: the day after the
+    latest order)."""
+    settings = profile_settings(wh.settings)
+    day = as_of or default_as_of(wh)
+    return FeatureSpec.from_settings(
+        settings,
+        day,
+        categories=categories(wh),
+        utc_offset_minutes=utc_offset_minutes(wh.settings.project.timezone, day),
+    )
+
+
+def scored_features(
+    tables: dict[str, ir.Table], spec: FeatureSpec, settings: ProfileSettings
+) -> ir.Table:
+    """Features plus RFM scores and lifecycle stage (pure: nothing is executed)."""
+    features = customer_features(tables, spec)
+    return score(features, settings)
+
+
+def score(features: ir.Table, settings: ProfileSettings) -> ir.Table:
+    """RFM scores and lifecycle stage on top of :func:`customer_features`."""
+    return lifecycle_stages(rfm_scores(features, settings.rfm), settings.lifecycle)
+
+
+def stash(wh: Warehouse, name: str, expr: ir.Table) -> ir.Table:
+    """Store an intermediate result that is read several times.
+
+    On DuckDB a temporary (in-memory, per-connection) table: writing it to the file would
+    cost more than computing it.  Elsewhere an ordinary table.
+    """
+    if wh.backend == "duckdb":
+        return wh.con.create_table(name, expr, temp=True, overwrite=True)
+    return wh.replace(name, expr)
+
+
+def work_facts(wh: Warehouse, spec: FeatureSpec, tables: dict[str, ir.Table]) -> ir.Table:
+    """The stashed order facts of this connection's last features run, or the expression."""
+    try:
+        return wh.con.table(WORK_FACTS)
+    except Exception:  # not stashed on this connection
+        return order_facts(tables["orders"], spec)
+
+
+def ensure_tables(wh: Warehouse) -> None:
+    """Create the profile tables a fresh warehouse does not have yet."""
+    import ibis
+
+    wh.create_empty(HISTORY, HISTORY_SCHEMA)
+    wh.create_empty(TAGS, TAGS_SCHEMA)
+    wh.create_empty(SEGMENT_MEMBERS, ibis.schema(SEGMENT_MEMBERS_SCHEMA))
+
+
+def build_features(
+    wh: Warehouse, as_of: date | None = None, progress: Progress | None = None
+) -> FeaturesReport:
+    """Write ``customer_features`` as of ``as_of`` and append lifecycle transitions."""
+    start = time.perf_counter()
+    settings = profile_settings(wh.settings)
+    spec = feature_spec(wh, as_of)
+    ensure_tables(wh)
+    if progress:
+        progress("features", 0, 3)
+    with stage_run(wh, "features", PROFILE_INPUTS, [FEATURES, HISTORY]) as run:
+        # Stored in steps: the order facts and the plain features are each read several
+        # times by what follows, and engines do not reliably reuse a shared subexpression.
+        tables = profile_tables(wh)
+        facts = stash(wh, WORK_FACTS, order_facts(tables["orders"], spec))
+        lines = stash(wh, WORK_LINES, line_spend(facts, tables["order_items"], tables["products"]))
+        plain = stash(wh, WORK_FEATURES, customer_features(tables, spec, facts=facts, lines=lines))
+        if progress:
+            progress("features", 1, 3)
+        wh.replace(FEATURES, score(plain, settings))
+        features = wh.table(FEATURES)
+        if progress:
+            progress("features", 2, 3)
+        at = utcnow()
+        wh.append(HISTORY, transitions(features, wh.table(HISTORY), at), count=False)
+        history = wh.table(HISTORY)
+        moved = wh.count(history.filter(history.computed_at == at))
+        stages = wh.to_pandas(features.lifecycle_stage.value_counts())
+        groups = wh.to_pandas(features.rfm_group.value_counts())
+        customers = int(stages.iloc[:, 1].sum())
+        run.rows_in = customers
+        run.rows_out = customers
+        if progress:
+            progress("features", 3, 3)
+    gcounts = {str(k): int(v) for k, v in zip(groups.iloc[:, 0], groups.iloc[:, 1], strict=True)}
+    return FeaturesReport(
+        as_of=spec.as_of,
+        customers=customers,
+        buyers=sum(v for k, v in gcounts.items() if k not in ("None", "nan")),
+        columns=list(features.columns),
+        lifecycle={
+            str(k): int(v) for k, v in zip(stages.iloc[:, 0], stages.iloc[:, 1], strict=True)
+        },
+        rfm_groups={k: v for k, v in gcounts.items() if k not in ("None", "nan")},
+        transitions=moved,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+def tag_context(wh: Warehouse, tables: dict[str, ir.Table], as_of: date) -> CompileContext:
+    """What tag and segment expressions are compiled against on this warehouse."""
+    return CompileContext.as_of(
+        as_of,
+        tags=wh.table(TAGS) if wh.exists(TAGS) else None,
+        segments=wh.table(SEGMENT_MEMBERS) if wh.exists(SEGMENT_MEMBERS) else None,
+        orders=tables["orders"].filter(tables["orders"].customer_id.notnull()),
+        events=tables["events"].filter(tables["events"].customer_id.notnull()),
+    )
+
+
+def build_tags(wh: Warehouse, progress: Progress | None = None) -> TagsReport:
+    """Evaluate ``[[profile.tags]]`` against ``customer_features`` and append the rows."""
+    start = time.perf_counter()
+    settings = profile_settings(wh.settings)
+    ensure_tables(wh)
+    features = wh.table(FEATURES)
+    as_of = _as_of_of(wh, features)
+    spec = feature_spec(wh, as_of)
+    tables = profile_tables(wh)
+    facts = work_facts(wh, spec, tables)
+    try:
+        lines = wh.con.table(WORK_LINES)
+    except Exception:  # not stashed on this connection
+        lines = line_spend(facts, tables["order_items"], tables["products"])
+    affinity = {
+        src: spend_by(facts, tables["order_items"], tables["products"], src, lines=lines)
+        for src in ("category", "brand")
+    }
+    audience = audience_table(wh.table("customers"), features)
+    at = utcnow()
+    with stage_run(wh, "tags", [FEATURES, "customers", TAGS], [TAGS]) as run:
+        result = evaluate_tags(
+            settings.tags,
+            audience,
+            context=tag_context(wh, tables, as_of),
+            affinity=affinity,
+            computed_at=at,
+        )
+        counts: dict[str, int] = {}
+        rows = 0
+        if result.rows is not None:
+            wh.append(TAGS, result.rows, count=False)
+            t = wh.table(TAGS)
+            df = wh.to_pandas(
+                t.filter(t.computed_at == at).group_by("tag").aggregate(n=t.customer_id.count())
+            )
+            counts = {str(k): int(v) for k, v in zip(df["tag"], df["n"], strict=True)}
+            rows = sum(counts.values())
+        run.rows_in = wh.count(features)
+        run.rows_out = rows
+        if progress:
+            progress("tags", 1, 1)
+    return TagsReport(
+        computed_at=at,
+        tags={name: counts.get(name, 0) for name in result.evaluated},
+        skipped=result.skipped,
+        rows=rows,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+def build_profile(
+    wh: Warehouse, as_of: date | None = None, progress: Progress | None = None
+) -> ProfileReport:
+    """The whole profile stage: features (with RFM and lifecycle), then tags."""
+    return ProfileReport(build_features(wh, as_of, progress), build_tags(wh, progress))
+
+
+def rfm(wh: Warehouse) -> dict[str, Any]:
+    """The RFM grid and groups of the current ``customer_features``."""
+    settings = profile_settings(wh.settings).rfm
+    cells = wh.to_pandas(rfm_cells(wh.table(FEATURES), settings))
+    doc = rfm_report(cells, settings)
+    doc["as_of"] = _as_of_of(wh, wh.table(FEATURES))
+    return doc
+
+
+def _as_of_of(wh: Warehouse, features: ir.Table) -> date:
+    value = wh.scalar(features.as_of.max())
+    if value is None or value != value:
+        from loupe.errors import LoupeError
+
+        raise LoupeError(
+            "customer_features is empty",
+            where=FEATURES,
+            fix="run `loupe profile` (or `loupe run`) after identity resolution",
+        )
+    return value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10])

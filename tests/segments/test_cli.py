@@ -1,0 +1,100 @@
+"""``loupe segments …``, ``loupe rfm``, ``loupe lifecycle``, ``loupe tags``, ``loupe cluster``:
+one JSON document on stdout, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loupe.cli import profile as profile_cli
+from loupe.cli import segments as segments_cli
+from loupe.cli.main import app, main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered():
+    # until cli.main registers these modules itself (see docs/segments.md)
+    profile_cli.register(app)
+    segments_cli.register(app)
+
+
+def run(capsys, root, *args):
+    code = main(["-p", str(root), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_preview_json(shop_project, capsys):
+    root, wh, _ = shop_project
+    code, out, _ = run(capsys, root, "segments", "preview", "frequency >= 2", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    f = wh.to_pandas(wh.table("customer_features"))
+    assert doc["size"] == (f.frequency >= 2).sum()
+    assert set(doc) >= {"size", "population", "share", "revenue_share", "sample"}
+
+
+def test_bad_expression_exits_non_zero_with_the_caret(shop_project, capsys):
+    root, _, _ = shop_project
+    code, out, err = run(capsys, root, "segments", "preview", "frequency >= ", "--json")
+    assert code != 0 and out == ""
+    assert "^" in err and "Traceback" not in err
+
+
+def test_create_list_show_overlap_export(shop_project, capsys, tmp_path):
+    root, _, _ = shop_project
+    assert run(capsys, root, "segments", "create", "c_a", "frequency >= 2", "--json")[0] == 0
+    assert run(capsys, root, "segments", "create", "c_b", "monetary > 500", "--json")[0] == 0
+    code, out, _ = run(capsys, root, "segments", "list", "--json")
+    names = {s["name"] for s in json.loads(out)["data"]}
+    assert {"c_a", "c_b"} <= names
+    code, out, _ = run(capsys, root, "segments", "show", "c_a", "--json")
+    assert json.loads(out)["name"] == "c_a"
+    code, out, _ = run(capsys, root, "segments", "overlap", "c_a", "c_b", "--json")
+    doc = json.loads(out)
+    assert doc["segments"] == ["c_a", "c_b"] and len(doc["shared"]) == 2
+    target = tmp_path / "a.csv"
+    code, out, _ = run(
+        capsys, root, "segments", "export", "c_a", str(target), "--consent", "email", "--json"
+    )
+    assert code == 0 and target.exists() and json.loads(out)["consent"] == "email"
+    code, _, err = run(capsys, root, "segments", "show", "missing", "--json")
+    assert code != 0 and "No segment named" in err
+
+
+def test_rfm_lifecycle_tags_json(shop_project, capsys):
+    root, _, _ = shop_project
+    code, out, _ = run(capsys, root, "rfm", "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["grid"]) == 5 and doc["groups"]
+    code, out, _ = run(capsys, root, "lifecycle", "--json", "--days", "30")
+    doc = json.loads(out)
+    assert code == 0 and sum(doc["stages"].values()) > 0
+    code, out, _ = run(capsys, root, "tags", "list", "--json")
+    doc = json.loads(out)
+    assert code == 0 and any(
+        t["name"] == "熬夜党" and t["label_en"] == "night owl" for t in doc["tags"]
+    )
+
+
+def test_cluster_json_and_save(shop_project, capsys):
+    root, _, _ = shop_project
+    code, out, _ = run(capsys, root, "cluster", "--k", "3", "--save-as-segments", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["k"] == 3 and len(doc["clusters"]) == 3
+    assert sum(c["size"] for c in doc["clusters"]) == doc["customers"]
+    assert sum(c["revenue_share"] for c in doc["clusters"]) == pytest.approx(1.0)
+    saved = doc["saved_segments"]
+    code, out, _ = run(capsys, root, "segments", "list", "--json")
+    listed = {s["name"]: s for s in json.loads(out)["data"]}
+    assert all(listed[n]["size"] > 0 for n in saved)
+
+
+def test_profile_json(shop_project, capsys):
+    root, _, _ = shop_project
+    code, out, _ = run(capsys, root, "profile", "--as-of", "2025-12-01", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["features"]["as_of"] == "2025-12-01"
+    code, _, err = run(capsys, root, "profile", "--as-of", "yesterday", "--json")
+    assert code != 0 and "YYYY-MM-DD" in err
