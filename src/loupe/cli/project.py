@@ -37,7 +37,7 @@ def run(
     stage: list[str] = typer.Option(None, "--stage", help="Only these stages (repeatable)."),
     json: bool = typer.Option(False, "--json", help="Print the stage reports as JSON."),
 ) -> None:
-    """Run the pipeline: ingest → quality → identity (and later stages)."""
+    """Run the pipeline: ingest → quality → identity → profile → segments."""
     from loupe.pipeline import run_pipeline
 
     wh = common.state.warehouse()
