@@ -56,7 +56,7 @@ class WarehouseSettings(StrictModel):
     spark_dir: str = "spark"
     """Folder (under the project) where the PySpark backend keeps its Parquet tables."""
     threads: int | None = None
-    memory_limit: str | None = "5GB"
+    memory_limit: str | None = "4GB"
     """DuckDB's memory limit (it spills to disk beyond it); None leaves DuckDB's default."""
 
 

@@ -14,6 +14,7 @@ and its pieces are quarantined as rows with the wrong number of fields.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import hashlib
@@ -30,6 +31,10 @@ from loupe.config import SourceSettings
 from loupe.errors import SourceError
 
 BLOCK_BYTES = 64 << 20
+
+# Give freed Arrow buffers back to the system at once: blocks come and go by the hundred.
+with contextlib.suppress(AttributeError, NotImplementedError, pa.ArrowNotImplementedError):
+    pa.jemalloc_set_decay_ms(0)
 LINE = "_line"
 
 
