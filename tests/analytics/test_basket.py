@@ -7,15 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from mlxtend.frequent_patterns import association_rules as mlx_rules
+from mlxtend.frequent_patterns import fpgrowth
 
 from loupe.analytics import BasketSpec, association_rules, basket_rules, bought_together
 from loupe.analytics.spec import Condition
 from loupe.errors import LoupeError
 from tests.analytics.conftest import canonical, put
-
-mlxtend = pytest.importorskip("mlxtend")
-from mlxtend.frequent_patterns import association_rules as mlx_rules  # noqa: E402
-from mlxtend.frequent_patterns import fpgrowth  # noqa: E402
 
 
 def generated_lines(n_orders: int = 400, seed: int = 7) -> list[dict]:

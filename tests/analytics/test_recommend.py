@@ -56,7 +56,6 @@ def shop(wh):
 
 @pytest.mark.slow
 def test_both_models_beat_popularity(shop):
-    pytest.importorskip("implicit")
     scores = evaluate(shop, T0 + timedelta(days=80), k=5, factors=16, iterations=10)
     pop = scores["popularity"]
     for model in ("cooccurrence", "als"):

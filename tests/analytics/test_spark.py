@@ -14,7 +14,6 @@ from tests.conftest import make_settings
 
 @pytest.mark.spark
 def test_funnel_and_rules_on_spark(tmp_path, wh):
-    pytest.importorskip("pyspark")
     t0 = datetime(2024, 1, 1)
     seq = [("a", "A", 0), ("a", "B", 0), ("a", "B", 2), ("a", "C", 3), ("b", "A", 0), ("b", "B", 9)]
     ev = canonical("events", [
