@@ -29,7 +29,7 @@ from loupe.config import Settings, load_settings
 from loupe.warehouse import Warehouse
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never re-wrap caret messages
 
 
 @dataclass

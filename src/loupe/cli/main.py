@@ -74,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except LoupeError as exc:
-        common.err.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
+        text = exc.render()
+        # A multi-line message (an expression with a caret under it) starts on its own line,
+        # so the caret stays under the character it points at.
+        sep = "\n" if "\n" in text else " "
+        common.err.print(f"[bold red]error:[/]{sep}", end="", highlight=False)
+        common.err.print(text, markup=False, highlight=False)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
