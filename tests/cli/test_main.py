@@ -40,3 +40,25 @@ def test_ingest_json_is_one_document(tmp_path, capsys):
         "quarantined": 1,
         "duplicates": 1,
     }
+
+
+def test_demo_builds_a_project_and_run_json_is_one_document(tmp_path, capsys):
+    target = tmp_path / "demo"
+    assert (
+        main(["demo", "--customers", "150", "--seed", "3", "--dir", str(target), "--no-serve"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "customers resolved" in out and "rows quarantined" in out
+    assert (target / "loupe.toml").exists() and (target / "loupe.duckdb").exists()
+    assert (target / "data" / "truth" / "records.csv").exists()
+
+    assert main(["-p", str(target), "run", "--stage", "ingest", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ingest"]["total"]["loaded"] == 0  # everything was loaded by the demo
+
+    # A demo folder is rebuilt on request; any other non-empty folder is refused.
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    assert main(["demo", "--customers", "50", "--dir", str(other), "--no-serve"]) != 0
+    assert (other / "notes.txt").read_text() == "keep me"
