@@ -124,4 +124,10 @@ def _summary(wh: Any, doc: dict[str, Any]) -> Any:
                 value = len(value)
             if value is not None:
                 table.add_row(label, f"{value:,}")
+    features = (doc.get("profile") or {}).get("features") or {}
+    if features.get("customers") is not None:
+        table.add_row("customers profiled", f"{features['customers']:,}")
+    tags = ((doc.get("profile") or {}).get("tags") or {}).get("tags") or {}
+    for tag, count in list(tags.items())[:5]:
+        table.add_row(f"  tag {tag}", f"{count:,}")
     return Panel.fit(table)
