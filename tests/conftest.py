@@ -6,11 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from loupe.config import Settings, parse_settings
 from loupe.warehouse import Warehouse
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+# CI replays the same examples every run (a red CI must mean a real regression); local runs
+# keep exploring new ones.  Failures found locally belong in @example(...) on the test.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def make_settings(root: Path, **sections) -> Settings:

@@ -284,7 +284,11 @@ class _Compiler:
             case Between(operand, low, high, negated):
                 ov, lo, hi = self.unify([operand, low, high], tbl, source)
                 test = ov.between(lo, hi)
-                return ~test if negated else test
+                if not negated:
+                    return test
+                # NOT BETWEEN with a missing bound can be true in SQL's logic (x > hi makes
+                # the BETWEEN false); like every comparison with a missing value, it is false.
+                return ~test & ov.notnull() & lo.notnull() & hi.notnull()
             case IsNull(operand, negated):
                 if self.kind(operand, source) == "boolean" and not isinstance(operand, Field):
                     missing = ibis.literal(False)  # conditions are never missing
