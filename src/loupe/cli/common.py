@@ -7,7 +7,6 @@ document on stdout and nothing else (progress and messages go to stderr).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from rich.progress import (
 )
 
 from loupe.config import Settings, load_settings
+from loupe.jsonable import json_ready
 from loupe.warehouse import Warehouse
 
 out = Console(soft_wrap=True)
@@ -62,20 +62,9 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _clean(o: Any) -> Any:
-    """NaN → null, recursively, so the output is strict JSON."""
-    if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
-        return None
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    return o
-
-
 def print_json(doc: Any) -> None:
     """Print one JSON document on stdout (UTF-8, Chinese kept readable)."""
-    text = json.dumps(_clean(json.loads(json.dumps(doc, default=_default))), ensure_ascii=False)
+    text = json.dumps(json_ready(json.loads(json.dumps(doc, default=_default))), ensure_ascii=False)
     print(text)
 
 

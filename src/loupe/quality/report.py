@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from loupe.jsonable import json_ready
 from loupe.quality.canonical import VALIDATORS
 from loupe.quality.checks import CheckResult
 from loupe.quality.dedupe import DedupeCounts
@@ -106,7 +107,7 @@ class QualityReport:
             doc["newest"] = t.newest.isoformat() if t.newest else None
             doc["checks"] = [{**asdict(c), "passing_share": c.passing_share} for c in t.checks]
             tables.append(doc)
-        return _clean(
+        return json_ready(
             {
                 "computed_at": self.computed_at.isoformat(),
                 "settings": {
@@ -196,18 +197,6 @@ class QualityReport:
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
-        return None
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    if isinstance(o, datetime):
-        return o.isoformat()
-    return o
 
 
 def _share(num: float, den: float) -> float | None:
