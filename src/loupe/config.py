@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loupe.errors import ConfigError
+from loupe.models.settings import ModelsSettings
 from loupe.profile.settings import ProfileSettings
 from loupe.segments.settings import SegmentSettings
 
@@ -133,6 +134,7 @@ class Settings(StrictModel):
     sources: list[SourceSettings] = Field(default_factory=list)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     segments: list[SegmentSettings] = Field(default_factory=list)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
 
     root: Path = Field(default=Path("."), exclude=True)
     """Folder of the project (where ``loupe.toml`` lives); paths are relative to it."""

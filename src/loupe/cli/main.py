@@ -56,6 +56,7 @@ def _register() -> None:
         clv,
         identity,
         ingest,
+        models,
         profile,
         project,
         quality,
@@ -63,7 +64,18 @@ def _register() -> None:
         synth,
     )
 
-    for module in (project, synth, ingest, quality, identity, profile, segments, analytics, clv):
+    for module in (
+        project,
+        synth,
+        ingest,
+        quality,
+        identity,
+        profile,
+        segments,
+        analytics,
+        clv,
+        models,
+    ):
         module.register(app)
     _registered.append(True)
 

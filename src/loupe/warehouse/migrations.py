@@ -55,12 +55,23 @@ def _v5_profile(wh: Warehouse) -> None:
         wh.create_empty(name, s.schema(columns))
 
 
+def _v6_models(wh: Warehouse) -> None:
+    for name, columns in (
+        ("model_registry", s.MODEL_REGISTRY),
+        ("model_scores", s.MODEL_SCORES),
+        ("purchase_due", s.PURCHASE_DUE),
+        ("demand_forecasts", s.DEMAND_FORECASTS),
+    ):
+        wh.create_empty(name, s.schema(columns))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (1, "canonical and raw tables, quarantine, lineage", _v1_canonical),
     (2, "identity links and customers", _v2_identity),
     (3, "audit log", _v3_audit),
     (4, "quality metrics, shared identifiers, identity matches", _v4_stage_outputs),
     (5, "customer tags, lifecycle history, segments and their members", _v5_profile),
+    (6, "model registry, model scores, purchase due dates, demand forecasts", _v6_models),
 ]
 
 

@@ -293,6 +293,59 @@ SEGMENT_MEMBERS: dict[str, str] = {
     "computed_at": "timestamp",
 }
 
+MODEL_REGISTRY: dict[str, str] = {
+    "name": "string",
+    "version": "string",
+    "kind": "string",
+    "target": "string",
+    "trained_at": "timestamp",
+    "train_start": "date",
+    "train_end": "date",
+    "features": "string",
+    "metrics": "string",
+    "params": "string",
+    "libraries": "string",
+    "content_hash": "string",
+    "path": "string",
+}
+"""One row per trained model version; JSON text in ``features``, ``metrics``, ``params``,
+``libraries``; the artefact itself is a file at ``path`` (relative to the project)."""
+
+MODEL_SCORES: dict[str, str] = {
+    "customer_id": "string",
+    "model": "string",
+    "version": "string",
+    "score": "float64",
+    "decile": "int64",
+    "drivers": "string",
+    "scored_at": "timestamp",
+}
+"""One row per customer per scoring run; ``drivers`` is JSON: the top contributions."""
+
+PURCHASE_DUE: dict[str, str] = {
+    "customer_id": "string",
+    "category": "string",
+    "last_purchase": "date",
+    "expected_date": "date",
+    "low_date": "date",
+    "high_date": "date",
+    "purchases": "int64",
+    "basis": "string",
+    "computed_at": "timestamp",
+}
+"""Next purchase per customer and category; ``basis`` says whose cadence was used."""
+
+DEMAND_FORECASTS: dict[str, str] = {
+    "category": "string",
+    "freq": "string",
+    "period_start": "date",
+    "model": "string",
+    "forecast": "float64",
+    "low": "float64",
+    "high": "float64",
+    "computed_at": "timestamp",
+}
+
 AUDIT_LOG: dict[str, str] = {
     "ts": "timestamp",
     "actor": "string",
