@@ -11,6 +11,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+ForecastModel = Literal["AutoETS", "AutoARIMA"]
+FORECAST_MODELS: tuple[ForecastModel, ...] = ("AutoETS", "AutoARIMA")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,9 +78,7 @@ class ForecastSettings(_Strict):
 
     freq: Literal["D", "W"] = "W"
     horizon: int = Field(8, gt=0)
-    models: list[Literal["AutoETS", "AutoARIMA"]] = Field(
-        default_factory=lambda: ["AutoETS", "AutoARIMA"]
-    )
+    models: list[ForecastModel] = Field(default_factory=lambda: list(FORECAST_MODELS))
     backtest_windows: int = Field(3, gt=0)
     level: int = Field(80, gt=0, lt=100)
 
@@ -92,10 +94,10 @@ class ClvSettings(_Strict):
 
 class ModelsSettings(_Strict):
     labels: list[LabelSettings] = Field(default_factory=_default_labels)
-    propensity: PropensitySettings = Field(default_factory=PropensitySettings)
-    due: DueSettings = Field(default_factory=DueSettings)
-    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
-    clv: ClvSettings = Field(default_factory=ClvSettings)
+    propensity: PropensitySettings = PropensitySettings()
+    due: DueSettings = DueSettings()
+    forecast: ForecastSettings = ForecastSettings()
+    clv: ClvSettings = ClvSettings()
 
     @model_validator(mode="after")
     def _unique_labels(self) -> ModelsSettings:
