@@ -10,7 +10,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
 ForecastModel = Literal["AutoETS", "AutoARIMA"]
 FORECAST_MODELS: tuple[ForecastModel, ...] = ("AutoETS", "AutoARIMA")
 
