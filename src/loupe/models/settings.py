@@ -28,7 +28,7 @@ class LabelSettings(_Strict):
 
     name: str
     kind: Literal["churn", "purchase"]
-    horizon_days: int = Field(90, gt=0)
+    horizon_days: int = Field(default=90, gt=0)
     category: str | None = None
     description: str = ""
 
@@ -56,9 +56,9 @@ class PropensitySettings(_Strict):
     features: list[str] = Field(default_factory=list)
     """Columns (or globs) of ``customer_features``; empty means every numeric feature."""
     booster: Literal["lightgbm", "xgboost"] = "lightgbm"
-    validation_days: int = Field(90, gt=0)
+    validation_days: int = Field(default=90, gt=0)
     """The training cutoff lies this many days before the validation cutoff."""
-    top_drivers: int = Field(5, gt=0)
+    top_drivers: int = Field(default=5, gt=0)
     fairness_attribute: str = "gender"
 
 
@@ -66,9 +66,9 @@ class DueSettings(_Strict):
     """Next-purchase dates per customer and category."""
 
     level: Literal["category", "all"] = "category"
-    min_purchases: int = Field(3, ge=2)
+    min_purchases: int = Field(default=3, ge=2)
     """Customers with fewer purchases lean on the population's cadence."""
-    interval: float = Field(0.8, gt=0, lt=1)
+    interval: float = Field(default=0.8, gt=0, lt=1)
     """Coverage of the interval around the expected date."""
 
 
@@ -76,10 +76,10 @@ class ForecastSettings(_Strict):
     """Demand forecast per category."""
 
     freq: Literal["D", "W"] = "W"
-    horizon: int = Field(8, gt=0)
+    horizon: int = Field(default=8, gt=0)
     models: list[ForecastModel] = Field(default_factory=lambda: list(FORECAST_MODELS))
-    backtest_windows: int = Field(3, gt=0)
-    level: int = Field(80, gt=0, lt=100)
+    backtest_windows: int = Field(default=3, gt=0)
+    level: int = Field(default=80, gt=0, lt=100)
 
 
 class ClvSettings(_Strict):
@@ -87,8 +87,8 @@ class ClvSettings(_Strict):
 
     transaction_model: Literal["bgnbd", "pareto_nbd"] = "bgnbd"
     time_unit: Literal["day", "week", "month"] = "week"
-    horizon_months: int = Field(12, gt=0)
-    annual_discount_rate: float = Field(0.10, ge=0)
+    horizon_months: int = Field(default=12, gt=0)
+    annual_discount_rate: float = Field(default=0.10, ge=0)
 
 
 class ModelsSettings(_Strict):
