@@ -99,3 +99,67 @@ def test_row_hash_distinguishes_null_from_text(wh):
     )
     hashes = list(wh.to_pandas(t.select(h=fn.row_hash([t.a, t.b])))["h"])
     assert hashes[0] == hashes[2] != hashes[1]
+
+
+_digits = st.integers(0, 99).map(str)
+_stamp = st.builds(
+    lambda y, mo, d, sep, time, frac, zone, pad: (
+        pad + f"{y}{sep}{mo}{sep}{d}" + time + frac + zone + pad
+    ),
+    st.integers(1990, 2040).map(str),
+    st.one_of(st.integers(0, 13).map(lambda m: f"{m:02d}"), st.integers(1, 12).map(str)),
+    st.one_of(st.integers(0, 32).map(lambda d: f"{d:02d}"), st.integers(1, 31).map(str)),
+    st.sampled_from(["-", "/", ".", ""]),
+    st.one_of(
+        st.just(""),
+        st.builds(
+            lambda t, h, m, sec: f"{t}{h}:{m}{sec}",
+            st.sampled_from(["T", " ", "  "]),
+            st.integers(0, 25).map(lambda h: f"{h:02d}"),
+            st.integers(0, 61).map(lambda m: f"{m:02d}"),
+            st.one_of(st.just(""), st.integers(0, 61).map(lambda s: f":{s:02d}")),
+        ),
+    ),
+    st.sampled_from(["", ".123", ".5"]),
+    st.sampled_from(["", "Z", "+08:00", "-05:00", "+0530", " +08:00", "+8"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+
+
+_common = st.builds(
+    lambda d, form: d.strftime(form),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 12, 31)),
+    st.sampled_from(
+        [
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M:%SZ",
+            "%Y-%m-%dT%H:%M:%S.%fZ",
+            "%Y-%m-%dT%H:%M:%S+08:00",
+            "%Y-%m-%dT%H:%M:%S-05:30",
+            "%Y-%m-%d",
+            "%Y/%m/%d %H:%M",
+        ]
+    ),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.one_of(_common, _stamp, st.text(max_size=30)), min_size=1, max_size=300))
+def test_duckdb_macros_agree_with_the_portable_expressions(tmp_path_factory, values):
+    """The DuckDB macros are an optimisation of the Ibis expressions Spark runs: same results."""
+    wh = _shared_wh(tmp_path_factory)
+    t = ibis.memtable({"s": pd.Series(values, dtype="string")})
+    pairs = {"date": (fn.parse_date(t.s, "duckdb"), fn.parse_date_expr(t.s))}
+    for zone in ("Asia/Shanghai", "America/New_York"):
+        pairs[zone] = (
+            fn.parse_timestamp(t.s, zone, "duckdb"),
+            fn.parse_timestamp_expr(t.s, zone, "duckdb"),
+        )
+    columns = {f"{k}_{i}": e for k, pair in pairs.items() for i, e in enumerate(pair)}
+    got = wh.to_pandas(t.select(**columns))
+    for key in pairs:
+        left, right = got[f"{key}_0"].astype(object), got[f"{key}_1"].astype(object)
+        same = (left.isna() & right.isna()) | (left == right)
+        assert same.all(), [
+            (v, a, b) for v, a, b, ok in zip(values, left, right, same, strict=True) if not ok
+        ]

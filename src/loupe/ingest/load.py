@@ -35,6 +35,7 @@ from loupe.warehouse.schemas import LINEAGE, QUARANTINE, RAW_COLUMNS, schema
 Progress = Callable[[str, int, int], None]
 STAGE = "_ingest_stage"
 TYPED = "_ingest_typed"
+PARSED = "_ingest_parsed"
 STAGE_BYTES = 256 << 20
 
 
@@ -99,7 +100,7 @@ def ingest(
             progress("ingest", len(sources), len(sources))
         run.rows_in = sum(s.read for s in report.sources.values())
         run.rows_out = sum(s.loaded for s in report.sources.values())
-        for name in (STAGE, TYPED):
+        for name in (STAGE, PARSED, TYPED):
             wh.drop(name)
     return report
 
@@ -231,8 +232,16 @@ def _load_source(
             "quarantine",
             _quarantine_rows_expr(source.name, broken, ibis.literal("broken JSON"), batch),
         )
-        texts = mapping.segment_texts(valid, backend)
-        typed = mapping.map_columns(valid, source, wh.settings, backend, texts)
+        # Parse the JSON into text columns once, in a table of its own: typing then reads
+        # plain columns (DuckDB would otherwise re-extract a field in every CASE branch).
+        parsed = wh.scratch(
+            PARSED,
+            valid.select(
+                "_file", "_line", mapping.RAW_TEXT, **mapping.segment_texts(valid, backend)
+            ),
+        )
+        texts = {name: parsed[name] for name in mapping.SEGMENT_COLUMNS}
+        typed = mapping.map_columns(parsed, source, wh.settings, backend, texts)
     else:
         typed = mapping.map_columns(staged, source, wh.settings, backend)
     typed = wh.scratch(TYPED, typed)

@@ -57,7 +57,7 @@ def _typed(kind: str, text: ir.StringValue, zone: str, backend: str) -> ir.Value
     if kind == "timestamp":
         return fn.parse_timestamp(text, zone, backend)
     if kind == "date":
-        return fn.parse_date(text)
+        return fn.parse_date(text, backend)
     if kind == "float64":
         return fn.parse_number(text)
     if kind == "int64":
@@ -197,6 +197,29 @@ TRAIT_FIELDS: fn.JsonFields = {
     ),
     "address": dict.fromkeys(("city", "state", "province", "country"), "string"),
 }
+
+
+#: The events columns :func:`segment_texts` fills.
+SEGMENT_COLUMNS = (
+    "event_id",
+    "type",
+    "event",
+    "anonymous_id",
+    "user_id",
+    "ts",
+    "session_id",
+    "url",
+    "screen",
+    "referrer",
+    "product_id",
+    "order_id",
+    "revenue",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "properties",
+    "traits",
+)
 
 
 def segment_texts(staged: ir.Table, backend: str) -> dict[str, ir.Value]:

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from loupe.errors import WarehouseError
+from loupe.warehouse.functions import install_duckdb_macros
 
 if TYPE_CHECKING:
     from loupe.config import Settings
@@ -59,6 +60,7 @@ class Warehouse:
                     fix="close other programs using this file, or point [warehouse] path elsewhere",
                 ) from None
             con.raw_sql("SET TimeZone = 'UTC'")
+            install_duckdb_macros(con)
             if ws.threads:
                 con.raw_sql(f"SET threads = {int(ws.threads)}")
             if ws.memory_limit:
