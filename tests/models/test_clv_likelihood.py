@@ -130,3 +130,45 @@ def test_gamma_gamma_loglik_matches_naive_density() -> None:
         )[0]
         assert ll[i] == pytest.approx(math.log(dens), rel=1e-7)
     assert callable(got)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        (BetaGeoModel(), np.array([0.24, 4.4, 0.79, 2.4])),
+        (BetaGeoModel(), np.array([2.0, 0.5, 3.0, 0.3])),
+        (GammaGammaModel(), np.array([6.25, 3.74, 15.44])),
+        (GammaGammaModel(), np.array([0.8, 1.5, 200.0])),
+        (ParetoNBDModel(), np.array([0.55, 10.6, 0.61, 11.7])),
+    ],
+)
+def test_one_pass_total_equals_weighted_sum_of_rows(model, params) -> None:
+    """The fast ``_total`` (per-frequency terms, cached logs) against the per-row functions."""
+    keep = X > 0 if isinstance(model, GammaGammaModel) else np.ones(N, dtype=bool)
+    w = np.random.default_rng(3).integers(1, 50, N).astype(float)[keep]
+    ll, grad = model._total(params, model._arrays(DATA), w)
+    rows = model._arrays(DATA)
+    assert ll == pytest.approx(float(w @ model._loglik(params, rows)), rel=1e-12)
+    row_grad = model._loglik_grad(params, rows)
+    if row_grad is None:
+        assert grad is None
+    else:
+        np.testing.assert_allclose(grad, w @ row_grad, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel, GammaGammaModel])
+def test_fit_on_grouped_rows_with_weights_equals_fit_on_customers(cls, cdnow_summary) -> None:
+    cols = list(cls.columns)
+    counts = cdnow_summary.groupby(cols).size().rename("n").reset_index()
+    assert len(counts) < len(cdnow_summary)
+    grouped = cls().fit(counts, weights=counts["n"])
+    plain = cls().fit(cdnow_summary)
+    assert grouped.n_customers_ == plain.n_customers_
+    assert grouped.loglik_ == pytest.approx(plain.loglik_, abs=1e-6)
+    for name in cls.param_names:
+        assert grouped.params_[name] == pytest.approx(plain.params_[name], rel=1e-5)
+
+
+def test_weights_must_match_the_rows() -> None:
+    with pytest.raises(ValueError, match="one value per row"):
+        BetaGeoModel().fit(DATA, weights=[1.0, 2.0])

@@ -106,3 +106,23 @@ def test_bad_spec_is_refused() -> None:
         SummarySpec(calibration_end=dt.date(2024, 3, 1), time_unit="year")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         SummarySpec(calibration_end=dt.date(2024, 3, 1), holdout_end=dt.date(2024, 2, 1))
+
+
+def test_sufficient_statistics_fit_reproduces_cdnow(cdnow_summary) -> None:
+    """``fit_clv_models`` fits on what the engine returns (distinct tuples with counts and the
+    repeat customers' spend) and lands on the published CDNOW parameters."""
+    from loupe.models import fit_clv_models, summary_counts
+
+    table = CON.create_table(
+        "cdnow_summary", cdnow_summary.reset_index(), temp=True, overwrite=True
+    )
+    counts = CON.execute(summary_counts(table))
+    assert counts["n_customers"].sum() == 2357 and len(counts) < 2357
+    bg, gg = fit_clv_models(CON.execute, table)
+    assert bg.params_["r"] == pytest.approx(0.2426, abs=5e-5)
+    assert bg.params_["alpha"] == pytest.approx(4.4136, abs=5e-4)
+    assert bg.loglik_ == pytest.approx(-9582.43, abs=0.01)
+    assert gg.n_customers_ == 946
+    assert gg.params_["p"] == pytest.approx(6.2496, abs=5e-4)
+    pnbd, _ = fit_clv_models(CON.execute, table, transaction_model="pareto_nbd")
+    assert pnbd.loglik_ == pytest.approx(-9594.98, abs=0.01)

@@ -1,4 +1,9 @@
-"""``loupe clv``: fit customer-lifetime-value models on a transactions file, no project needed."""
+"""``loupe clv``: customer lifetime value.
+
+``loupe clv fit`` fits the models on any transactions file, no project needed; ``loupe clv
+score`` fits them on the project's orders and writes the ``clv_*`` columns of
+``customer_features``.
+"""
 
 from __future__ import annotations
 
@@ -129,6 +134,44 @@ def fit(
         common.print_json(doc)
     else:
         _print_tables(doc, fitted, holdout, plot)
+
+
+@clv_app.command("score")
+def score(
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Orders before this day count (default: the day after the last order).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Fit the CLV models on the project's orders and write clv_* columns to customer_features."""
+    from loupe.models.clv_project import run_clv
+
+    day = _date(as_of, "--as-of") if as_of is not None else None
+    wh = common.state.warehouse()
+    try:
+        with common.progress_bar(enabled=not as_json) as bar:
+            report = run_clv(wh, day, progress=common.StepProgress(bar))
+    finally:
+        wh.close()
+    if as_json:
+        common.print_json(report)
+        return
+    out = common.out
+    tm = report["transaction_model"]
+    params = ", ".join(f"{k} = {v:.4g}" for k, v in report["params"][tm].items())
+    spend = ", ".join(f"{k} = {v:.4g}" for k, v in report["params"]["gamma_gamma"].items())
+    out.print(
+        f"[bold]{report['scored']:,}[/] customers scored as of {report['as_of']} "
+        f"with {report['version']} in {report['seconds']:.1f}s"
+    )
+    out.print(f"{tm}: {params}")
+    out.print(f"gamma_gamma ({report['repeat_customers']:,} repeat customers): {spend}")
+    out.print(
+        f"CLV over {report['horizon_months']} months at {report['annual_discount_rate']:.0%} "
+        f"a year: total {report['total_clv']:,.0f}, mean {report['mean_clv']:,.2f}"
+    )
 
 
 def _fit_all(summary: Any) -> dict[str, Any]:

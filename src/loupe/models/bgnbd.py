@@ -14,6 +14,14 @@ repeat purchases, the last at ``t_x``, observed for ``T`` (all from the first pu
         \\frac{\\Gamma(r+x)\\,\\alpha^r}{\\Gamma(r)(\\alpha+t_x)^{r+x}}
 
 evaluated in log space (``logaddexp`` of the two terms) with an analytic gradient.
+
+Speed: the fit sees one row per distinct ``(x, t_x, T)`` with its count as weight (see
+:mod:`loupe.models.base`).  ``_total`` computes the weighted log-likelihood and gradient in one
+pass: the functions of ``x`` alone (``gammaln``, ``betaln``, ``digamma``) once per distinct
+``x`` (a few dozen values), summed with ``bincount`` weights; per row only two logs, one
+``logaddexp`` and a few products remain, and the two mixture weights sum to one so the second
+is never exponentiated.  At 1M simulated customers (~150k distinct rows) an iteration costs a
+few milliseconds.
 """
 
 from __future__ import annotations
@@ -24,7 +32,17 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from loupe.models.base import Arrays, MLEModel
+from loupe.models.base import Arrays, MLEModel, wsum
+
+
+def _logaddexp_share(a2: np.ndarray, a3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log(e^a2 + e^a3)`` and the share ``e^a2 / (e^a2 + e^a3)`` with one exp and one log
+    (``np.logaddexp`` plus a second exp cost twice as much); ``a3`` may be ``-inf``."""
+    diff = a3 - a2
+    e = np.exp(-np.abs(diff))
+    lse = np.maximum(a2, a3) + np.log(1.0 + e)
+    share = 1.0 / (1.0 + e)
+    return lse, np.where(diff <= 0, share, e * share)
 
 
 class BetaGeoModel(MLEModel):
@@ -96,9 +114,57 @@ class BetaGeoModel(MLEModel):
         grad[:, 3] = w2 * d2b + w3 * d3b
         return grad
 
+    def _total(self, params: np.ndarray, d: Arrays, w: np.ndarray) -> tuple[float, np.ndarray]:
+        r, alpha, a, b = params
+        x, tx, T = d["frequency"], d["recency"], d["T"]
+        xu, inv = self._by_x(d)
+        if "_w_x" not in d:
+            d["_w_x"] = np.bincount(inv, weights=w, minlength=len(xu))
+            d["_rep"] = x > 0
+            # T and t_x take few distinct values (whole days): logs are taken on those
+            d["_T_u"], d["_T_inv"] = np.unique(T, return_inverse=True)
+            d["_tx_u"], d["_tx_inv"] = np.unique(tx, return_inverse=True)
+        w_x, rep = d["_w_x"], d["_rep"]
+        total_w = float(w_x.sum())
+        rx = r + x
+        t_inv, tx_inv = d["_T_inv"], d["_tx_inv"]
+        at, atx = alpha + d["_T_u"], alpha + d["_tx_u"]
+        log_at, log_atx = np.log(at)[t_inv], np.log(atx)[tx_inv]
+        base_ab = betaln(a, b)
+        b2 = betaln(a, b + xu) - base_ab
+        with np.errstate(invalid="ignore", divide="ignore"):
+            b3 = np.where(xu > 0, betaln(a + 1, np.maximum(b + xu - 1, 1e-300)) - base_ab, -np.inf)
+        a2 = b2[inv] - rx * log_at
+        a3 = np.where(rep, b3[inv] - rx * log_atx, -np.inf)
+        lse, w2 = _logaddexp_share(a2, a3)
+        w3 = 1.0 - w2
+        per_x = gammaln(r + xu) - gammaln(r)
+        ll = float(w_x @ per_x) + total_w * r * np.log(alpha) + wsum(w, lse)
+        # gradient
+        psi_ab, psi_abx = digamma(a + b), digamma(a + b + xu)
+        d1r = digamma(r + xu) - digamma(r)
+        d2a = psi_ab - psi_abx
+        d3a = digamma(a + 1) - psi_abx - digamma(a) + psi_ab
+        d2b = digamma(b + xu) - psi_abx - digamma(b) + psi_ab
+        d3b = np.where(xu > 0, digamma(np.maximum(b + xu - 1, 1e-300)) - psi_abx, 0.0)
+        d3b = np.where(xu > 0, d3b - digamma(b) + psi_ab, 0.0)
+        ww2 = w * w2
+        w2_x = np.bincount(inv, weights=ww2, minlength=len(xu))
+        w3_x = w_x - w2_x
+        ww3 = w - ww2
+        grad = np.array(
+            [
+                float(w_x @ d1r) + total_w * np.log(alpha) - wsum(ww2, log_at) - wsum(ww3, log_atx),
+                total_w * r / alpha - wsum(w * rx, w2 / at[t_inv] + w3 / atx[tx_inv]),
+                float(w2_x @ d2a + w3_x @ d3a),
+                float(w2_x @ d2b + w3_x @ d3b),
+            ]
+        )
+        return ll, grad
+
     def _start(self, d: Arrays, w: np.ndarray) -> list[np.ndarray]:
-        mean_x = float(w @ d["frequency"]) / w.sum()
-        mean_T = float(w @ d["T"]) / w.sum()
+        mean_x = wsum(w, d["frequency"]) / w.sum()
+        mean_T = wsum(w, d["T"]) / w.sum()
         rate = max(mean_x, 1e-3) / max(mean_T, 1e-3)
         return [np.array([1.0, 1.0 / rate, 1.0, 1.0]), np.array([0.5, 0.5 / rate, 0.5, 2.0])]
 
