@@ -2,4 +2,199 @@
 
 from __future__ import annotations
 
-from loupe.cli.models import models_app  # noqa: F401
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from loupe.cli import common
+from loupe.cli.models import models_app
+from loupe.errors import LoupeError
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise LoupeError(
+            f"{option} must be a date YYYY-MM-DD, not {value!r}", where=option
+        ) from None
+
+
+def _days(text: str) -> int:
+    from loupe.analytics.spec import parse_duration
+
+    span = parse_duration(text, where="--within")
+    days = span.total_seconds() / 86400
+    if days < 1 or days != int(days):
+        raise LoupeError(
+            f"--within must be a whole number of days, not {text!r}",
+            where="--within",
+            fix="write e.g. 14d, 2w or 30",
+        )
+    return int(days)
+
+
+@models_app.command("due")
+def due(
+    within: str = typer.Option("14d", "--within", help="Window from the as-of day: 14d, 2w, 30."),
+    category: str | None = typer.Option(None, "--category", help="Only this product category."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Day to list for (YYYY-MM-DD); default: the stored computation."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Customers to print (default: all with --json, 50 otherwise)."
+    ),
+    refresh: bool = typer.Option(
+        False, "--refresh", help="Recompute purchase_due (as of --as-of) and store it first."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Who is due to buy again: the expected next purchase falls within the window.
+
+    Lists customers whose interval of likely next purchase overlaps the window, soonest first;
+    overdue ones (expected date passed, interval still open) are flagged.
+    """
+    from loupe.models.due import due_list
+
+    days = _days(within)
+    day = _date(as_of, "--as-of")
+    shown = limit if limit is not None or as_json else 50
+    wh = common.state.warehouse()
+    with wh, common.progress_bar(not as_json) as bar:
+        task = bar.add_task("due dates", total=None)
+        doc = due_list(wh, days, category=category, as_of=day, refresh=refresh, limit=shown)
+        bar.update(task, total=1, completed=1)
+    if as_json:
+        common.print_json(doc)
+        return
+    title = (
+        f"Due within {days} days of {doc['as_of']}"
+        + (f" in {category}" if category else "")
+        + f": {doc['count']} ({doc['overdue']} overdue)"
+    )
+    table = Table(title=title)
+    for col in (
+        "customer",
+        "category",
+        "last purchase",
+        "expected",
+        "interval",
+        "in days",
+        "basis",
+    ):
+        table.add_column(col, justify="right" if col == "in days" else "left")
+    for c in doc["customers"]:
+        days_until = f"{c['days_until']}" + (" overdue" if c["overdue"] else "")
+        table.add_row(
+            c["customer_id"],
+            c["category"],
+            str(c["last_purchase"]),
+            str(c["expected_date"]),
+            f"{c['low_date']} … {c['high_date']}",
+            days_until,
+            c["basis"],
+        )
+    common.out.print(table)
+    if doc["count"] > len(doc["customers"]):
+        common.out.print(f"… and {doc['count'] - len(doc['customers'])} more (--limit, --json)")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) >= 100 else f"{v:.3g}"
+    return str(v)
+
+
+@models_app.command("forecast")
+def forecast(
+    freq: str | None = typer.Option(None, "--freq", help="D (daily) or W (weekly)."),
+    horizon: int | None = typer.Option(None, "--horizon", min=1, help="Periods ahead."),
+    metric: list[str] = typer.Option(
+        [], "--metric", help="revenue or units (repeatable; default from [models.forecast])."
+    ),
+    html_file: Path | None = typer.Option(
+        None, "--html", help="Write a standalone HTML chart of sales and forecast."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Forecast sales per category: backtest AutoETS/AutoARIMA against a seasonal-naive
+    baseline, then store the best model's forecast in demand_forecasts."""
+    from loupe.models.forecast import forecast_chart_html, forecast_run, forecast_spec
+
+    if freq is not None and freq.upper() not in ("D", "W"):
+        raise LoupeError(f"--freq must be D or W, not {freq!r}", where="--freq")
+    bad = [m for m in metric if m not in ("revenue", "units")]
+    if bad:
+        raise LoupeError(f"--metric must be revenue or units, not {bad[0]!r}", where="--metric")
+    wh = common.state.warehouse()
+    with wh, common.progress_bar(not as_json) as bar:
+        spec = forecast_spec(
+            wh,
+            freq=freq.upper() if freq else None,
+            horizon=horizon,
+            metrics=list(dict.fromkeys(metric)) or None,
+        )
+        run = forecast_run(wh, spec, common.StepProgress(bar))
+    doc = run.to_dict()
+    if html_file is not None:
+        html_file.write_text(forecast_chart_html(run), encoding="utf-8")
+        doc["html"] = str(html_file)
+    if as_json:
+        common.print_json(doc)
+        return
+    unit = "days" if spec.freq == "D" else "weeks"
+    bt = Table(
+        title=f"Backtest: {spec.backtest_windows} windows of {spec.horizon} {unit}, "
+        f"season length {doc['season_length']}"
+    )
+    for col in (
+        "category",
+        "metric",
+        "model",
+        "MAE",
+        "RMSE",
+        "sMAPE %",
+        "MASE",
+        "covered",
+        "vs naive",
+    ):
+        bt.add_column(col)
+    best = {(c, m): model for m, per in doc["best_by_metric"].items() for c, model in per.items()}
+    for r in doc["backtest"]:
+        mark = " *" if best.get((r["category"], r["metric"])) == r["model"] else ""
+        bt.add_row(
+            r["category"],
+            r["metric"],
+            r["model"] + mark,
+            _fmt(r["mae"]),
+            _fmt(r["rmse"]),
+            _fmt(r["smape"]),
+            _fmt(r["mase"]),
+            f"{100 * r['coverage']:.0f}%" if r["coverage"] is not None else "–",
+            _fmt(r["relative_mae"]),
+        )
+    common.out.print(bt)
+    common.out.print("* best model by backtest MAE, used for the forecast")
+    fc = Table(title=f"Forecast ({spec.level}% interval)")
+    for col in ("category", "metric", "period", "model", "forecast", "low", "high"):
+        fc.add_column(col)
+    for r in doc["forecast"]:
+        fc.add_row(
+            r["category"],
+            r["metric"],
+            str(r["period_start"]),
+            r["model"],
+            _fmt(r["forecast"]),
+            _fmt(r["low"]),
+            _fmt(r["high"]),
+        )
+    common.out.print(fc)
+    if html_file is not None:
+        common.out.print(f"chart written to {html_file}")

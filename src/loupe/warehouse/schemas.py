@@ -331,12 +331,14 @@ PURCHASE_DUE: dict[str, str] = {
     "high_date": "date",
     "purchases": "int64",
     "basis": "string",
+    "as_of": "date",
     "computed_at": "timestamp",
 }
-"""Next purchase per customer and category; ``basis`` says whose cadence was used."""
+"""Next purchase per customer and category as of ``as_of``; ``basis`` says whose cadence was used."""
 
 DEMAND_FORECASTS: dict[str, str] = {
     "category": "string",
+    "metric": "string",
     "freq": "string",
     "period_start": "date",
     "model": "string",
