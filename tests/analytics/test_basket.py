@@ -34,7 +34,7 @@ def generated_lines(n_orders: int = 400, seed: int = 7) -> list[dict]:
                     "order_id": f"o{o}",
                     "source": "shop",
                     "line_no": line,
-                    "product_id": p,
+                    "product_id": str(p),  # mlxtend 0.25 fails on numpy strings
                     "quantity": 1,
                 }
             )

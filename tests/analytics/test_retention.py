@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,6 +48,31 @@ def _idx(ts: pd.Timestamp, period: str) -> int:
     return ts.year * 12 + ts.month - 1
 
 
+MEMBERS = {"c1": ["vip"], "c2": ["vip", "new"], "c4": ["vip"], "c5": ["vip"], "c8": ["new"]}
+
+
+def _groups(person: str, channel: str, spec: RetentionSpec) -> list[str]:
+    """The split values a person's cohort row falls in (segments from MEMBERS)."""
+    if spec.split == "channel":
+        return [channel]
+    if spec.split == "segment":
+        return MEMBERS.get(person) or ["(none)"]
+    if spec.split:
+        name = spec.split.split(":", 1)[1]
+        return [name] if name in MEMBERS.get(person, []) else [f"not {name}"]
+    return ["(all)"]
+
+
+def _segment_members():
+    now, old = datetime(2024, 6, 1), datetime(2024, 5, 1)
+    rows = [(seg, c, now) for c, segs in MEMBERS.items() for seg in segs]
+    rows += [("vip", "c10", old), ("vip", "c11", old)]  # an older snapshot: ignored
+    return ibis.memtable(
+        pd.DataFrame(rows, columns=["segment", "customer_id", "computed_at"]),
+        schema={"segment": "string", "customer_id": "string", "computed_at": "timestamp"},
+    )
+
+
 def reference(events, orders, lk, spec: RetentionSpec) -> pd.DataFrame:
     ev = pd.DataFrame(events)
     ev["person"] = [lk.get(("anonymous_id", a), a) for a in ev["anonymous_id"]]
@@ -78,8 +104,8 @@ def reference(events, orders, lk, spec: RetentionSpec) -> pd.DataFrame:
     rows = []
     cohorts: dict = {}
     for person, (at, ch) in acq.items():
-        key = (_idx(at, spec.period), ch if spec.split else "(all)")
-        cohorts.setdefault(key, []).append(person)
+        for group in _groups(person, ch, spec):
+            cohorts.setdefault((_idx(at, spec.period), group), []).append(person)
     for (c_idx, ch), members in cohorts.items():
         for p in range(spec.max_periods + 1):
             if p > last - c_idx:
@@ -102,13 +128,23 @@ def reference(events, orders, lk, spec: RetentionSpec) -> pd.DataFrame:
         RetentionSpec(period="month", mode="unbounded", split="channel"),
         RetentionSpec(period="week", acquisition="order", action="purchase", split="channel"),
         RetentionSpec(period="week", action="purchase", mode="unbounded"),
+        RetentionSpec(period="week", split="segment"),
+        RetentionSpec(period="month", acquisition="order", action="purchase", split="segment:vip"),
     ],
-    ids=["week-any", "day-event", "month-unbounded-channel", "order-purchase", "purchase-unb"],
+    ids=[
+        "week-any",
+        "day-event",
+        "month-unbounded-channel",
+        "order-purchase",
+        "purchase-unb",
+        "week-segments",
+        "order-segment-vip",
+    ],
 )
 def test_matrix_matches_reference(wh, spec):
     events, orders, lk = generated()
     put(wh, events=canonical("events", events), orders=canonical("orders", orders),
-        identity_links=links(lk))  # fmt: skip
+        identity_links=links(lk), segment_members=_segment_members())  # fmt: skip
     got = retention(wh, spec)
     ref = reference(events, orders, lk, spec)
     got["c_idx"] = [_idx(pd.Timestamp(c), spec.period) for c in got["cohort"]]
@@ -119,10 +155,14 @@ def test_matrix_matches_reference(wh, spec):
     assert list(a["retained"]) == list(b["kept"])
     np.testing.assert_allclose(a["revenue"], b["rev"])
     np.testing.assert_allclose(a["retention"], b["kept"] / b["size"])
+    if spec.split and spec.split.startswith("segment"):  # the split is not trivially one group
+        assert {"vip", "(none)" if spec.split == "segment" else "not vip"} <= set(a.index.levels[1])
     doc = retention_doc(got, spec)
     assert doc["cohorts"] and len(doc["cohorts"][0]["retention"]) >= 1
 
 
-def test_bad_period():
+def test_bad_period_and_split():
     with pytest.raises(LoupeError, match="period"):
         RetentionSpec(period="year")  # type: ignore[arg-type]
+    with pytest.raises(LoupeError, match="segment:NAME"):
+        RetentionSpec(split="city")

@@ -7,6 +7,7 @@ plus a convenience function that runs it on an open warehouse.
 >>> funnel(wh, FunnelSpec(parse_steps("Product Viewed,Order Completed"))).steps  # doctest: +SKIP
 """
 
+from loupe.analytics.audiences import save_static_segment
 from loupe.analytics.basket import (
     BasketSpec,
     association_rules,
@@ -22,6 +23,8 @@ from loupe.analytics.funnel import (
     funnel_counts,
     funnel_dropoff,
     funnel_people,
+    funnel_tables,
+    save_dropoff,
     time_to_convert,
 )
 from loupe.analytics.paths import PathSpec, exits_and_loops, path_table, paths, sankey, top_paths
@@ -72,6 +75,7 @@ __all__ = [
     "funnel_counts",
     "funnel_dropoff",
     "funnel_people",
+    "funnel_tables",
     "item_similarity",
     "order_people",
     "parse_duration",
@@ -86,6 +90,8 @@ __all__ = [
     "retention_doc",
     "retention_matrix",
     "sankey",
+    "save_dropoff",
+    "save_static_segment",
     "time_to_convert",
     "top_paths",
 ]

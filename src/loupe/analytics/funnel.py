@@ -12,6 +12,15 @@ rows between current row and unbounded following)`` on the union of candidates a
 step's events — advances every candidate at once.  Candidates past the window are dropped,
 and of two candidates at the same step time the later start is kept (it dominates).
 
+What keeps it fast (each was measured on the 50M-event bench, ``bench/bench_analytics.py``):
+only the step events and the columns the steps read are scanned, and people are resolved on
+those rows only; steps without filters are numbered by one ``CASE`` over the step events rather than
+one filtered copy per step (DuckDB turned the union of copies into a slow OR-chain over
+every event; a join with a small in-memory table is as fast but cannot be cached on Spark); the breakdown column travels through the windows only when
+it is read per start; and a later step's window only holds the events of people who still
+have a live candidate.  A single sort with nested windows (or ASOF joins, DuckDB-only) was
+tried and is not cheaper: DuckDB re-sorts for each nested window.
+
 ``order="any"``: steps 2..k may happen in any order (ties allowed), each at or after a
 step-1 event at ``t1`` and no later than ``t1 + window``.
 """
@@ -25,7 +34,7 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.types as ir
 
-from loupe.analytics.people import Tables, event_people
+from loupe.analytics.people import Tables, event_people, is_segment_split, segment_split
 from loupe.analytics.spec import Step, event_value, parse_duration, step_condition
 from loupe.errors import LoupeError
 
@@ -59,9 +68,11 @@ class FunnelSpec:
         ``"strict"`` (strictly increasing times) or ``"any"`` (steps 2..k in any order).
     breakdown
         ``None``; an event column (``utm_source``, ``url`` …) or a ``properties`` key, read
-        on the step-1 event; or ``"first_touch"``: the ``utm_source`` of the person's first
-        event ever (``(direct)`` when empty).  A person whose starts carry several values
-        counts once in each group.
+        on the step-1 event; ``"first_touch"``: the ``utm_source`` of the person's first
+        event ever (``(direct)`` when empty); ``"segment"``: each saved segment the person
+        is in (latest members; ``(none)`` for people in none, anonymous visitors included);
+        or ``"segment:NAME"``: ``NAME`` for its members, ``not NAME`` for everyone else.
+        A person whose starts (or segments) carry several values counts once in each group.
     """
 
     steps: tuple[Step, ...]
@@ -77,34 +88,93 @@ class FunnelSpec:
         object.__setattr__(self, "window", parse_duration(self.window))
 
 
+def _start_breakdown(spec: FunnelSpec) -> bool:
+    """Whether the breakdown is read on the step-1 event (so each start carries it)."""
+    return spec.breakdown is not None and not is_segment_split(spec.breakdown)
+
+
 def _breakdown(people: ir.Table, spec: FunnelSpec, backend: str) -> ir.StringValue:
-    if spec.breakdown is None:
+    if spec.breakdown is None or is_segment_split(spec.breakdown):
         return ibis.literal("(all)")
     if spec.breakdown == "first_touch":
         return people._first_touch
     return event_value(people, spec.breakdown, backend).fill_null("(none)")
 
 
-def _step_matches(tables: Tables, spec: FunnelSpec, backend: str) -> ir.Table:
-    """``(person_id, ts, step, bd)``: one row per (event, step it matches)."""
-    e = event_people(tables["events"], tables["identity_links"])
-    e = e.filter(e.person_id.notnull() & e.ts.notnull())
-    if spec.breakdown == "first_touch":
-        w = ibis.window(group_by=e.person_id, order_by=[e.ts, e.event_id])
-        src = ibis.ifelse(e.utm_source == "", ibis.null("string"), e.utm_source)
-        first = e.mutate(_rn=ibis.row_number().over(w), _src=src)
-        first = first.filter(first._rn == 0).select(
-            _fp=first.person_id, _first_touch=first._src.fill_null("(direct)")
+def _step_columns(events: ir.Table, spec: FunnelSpec) -> list[str]:
+    """The event columns the steps and the breakdown read (the rest is never scanned)."""
+    keys = {c.key for s in spec.steps for c in s.where}
+    if spec.breakdown not in (None, "first_touch") and not is_segment_split(spec.breakdown):
+        keys.add(spec.breakdown)
+    cols = {"event", "ts", "anonymous_id", "user_id"}
+    for key in keys:
+        cols.add(
+            key if key in events.columns and key not in ("properties", "traits") else "properties"
         )
-        e = e.left_join(first, e.person_id == first._fp).drop("_fp")
+    return sorted(cols)
+
+
+def _step_matches(tables: Tables, spec: FunnelSpec, backend: str) -> ir.Table:
+    """``(person_id, ts, step[, bd])``: one row per (event, step it matches).
+
+    ``bd`` (the step-1 event's breakdown value) is there only for a per-start breakdown.
+    """
+    events = tables["events"]
     names = sorted({s.event for s in spec.steps})
-    e = e.filter(e.event.isin(names))
+    # Filter to the step events and the columns read *before* resolving people, so the
+    # identity joins touch only those rows.
+    e = events.filter(events.event.isin(names) & events.ts.notnull())
+    e = event_people(e.select(*_step_columns(events, spec)), tables["identity_links"])
+    e = e.filter(e.person_id.notnull())
+    if spec.breakdown == "first_touch":
+        ft = _first_touch(tables)
+        e = e.left_join(ft, e.person_id == ft._fp).drop("_fp")
+    plain = [(i, s.event) for i, s in enumerate(spec.steps) if not s.where]
     parts = []
+    first: dict[str, int] = {}
+    for i, ev_name in plain:  # the first step each plain event name stands for …
+        first.setdefault(ev_name, i)
+    if first:  # … is read with one CASE over the step events, not one filtered copy per step
+        m = e.filter(e.event.isin(list(first)))
+        step_no = ibis.cases(*[(m.event == n, i) for n, i in first.items()]).cast("int8")
+        bd = ibis.ifelse(step_no == 0, _breakdown(m, spec, backend), ibis.null("string"))
+        parts.append(m.select("person_id", "ts", step=step_no, **_bd(spec, bd)))
+    for i, ev_name in plain:  # a name repeated in later steps (A,B,A,C) adds its rows again
+        if first[ev_name] != i:
+            m = e.filter(e.event == ev_name)
+            parts.append(
+                m.select(
+                    "person_id",
+                    "ts",
+                    step=ibis.literal(i, "int8"),
+                    **_bd(spec, ibis.null("string")),
+                )
+            )
     for i, step in enumerate(spec.steps):
-        m = e.filter(step_condition(e, step, backend))
-        bd = _breakdown(m, spec, backend) if i == 0 else ibis.null("string")
-        parts.append(m.select("person_id", "ts", step=ibis.literal(i), bd=bd))
-    return ibis.union(*parts, distinct=False)
+        if step.where:
+            m = e.filter(step_condition(e, step, backend))
+            bd = _breakdown(m, spec, backend) if i == 0 else ibis.null("string")
+            parts.append(m.select("person_id", "ts", step=ibis.literal(i, "int8"), **_bd(spec, bd)))
+    return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def _bd(spec: FunnelSpec, value: ir.StringValue) -> dict[str, ir.StringValue]:
+    return {"bd": value} if _start_breakdown(spec) else {}
+
+
+def _first_touch(tables: Tables) -> ir.Table:
+    """``(_fp, _first_touch)``: the ``utm_source`` of each person's first event ever."""
+    events = tables["events"]
+    e = events.filter(events.ts.notnull()).select(
+        "event_id", "ts", "anonymous_id", "user_id", "utm_source"
+    )
+    e = event_people(e, tables["identity_links"])
+    e = e.filter(e.person_id.notnull())
+    w = ibis.window(group_by=e.person_id, order_by=[e.ts, e.event_id])
+    src = ibis.ifelse(e.utm_source == "", ibis.null("string"), e.utm_source)
+    first = e.mutate(_rn=ibis.row_number().over(w), _src=src)
+    first = first.filter(first._rn == 0)
+    return first.select(_fp=first.person_id, _first_touch=first._src.fill_null("(direct)"))
 
 
 def funnel_people(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> ir.Table:
@@ -114,50 +184,83 @@ def funnel_people(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> 
     ``seconds_to_convert`` (last step time minus step-1 time over the fastest start that
     reached the last step; NULL for people who did not).
     """
-    return _people_from_matches(_step_matches(tables, spec, backend), spec)
+    return _split_people(
+        _people_from_matches(_step_matches(tables, spec, backend), spec), tables, spec
+    )
+
+
+def _split_people(people: ir.Table, tables: Tables, spec: FunnelSpec) -> ir.Table:
+    """Per-person results regrouped by segment (a ``segment`` breakdown is per person)."""
+    if not is_segment_split(spec.breakdown):
+        return people
+    assert spec.breakdown is not None
+    if "segment_members" not in tables:
+        raise LoupeError("a segment breakdown needs the segment_members table", where="--breakdown")
+    groups, other = segment_split(tables["segment_members"], spec.breakdown)
+    j = people.left_join(groups, people.person_id == groups._sp)
+    return j.select(
+        "person_id",
+        breakdown=j._sv.fill_null(other),
+        reached=j.reached,
+        seconds_to_convert=j.seconds_to_convert,
+    )
 
 
 def _people_from_matches(matches: ir.Table, spec: FunnelSpec) -> ir.Table:
     window_s = spec.window.total_seconds()
     strict = spec.order == "strict"
     ts_type = matches.ts.type()
+    # Without a per-start breakdown the group column is not carried through the windows.
+    keys = ["person_id", "bd"] if _start_breakdown(spec) else ["person_id"]
     starts = matches.filter(matches.step == 0)
-    cands = starts.select(person_id=starts.person_id, bd=starts.bd, t1=starts.ts, t=starts.ts)
-    cands = cands.distinct()
-    levels = [cands.select("person_id", "bd", k=ibis.literal(1), secs=ibis.null("float64"))]
+    # Duplicate starts are harmless (the final aggregate is a max/min), so no DISTINCT here.
+    cands = starts.select(*keys, t1=starts.ts, t=starts.ts)
+    if not strict:
+        cands = cands.distinct()
+    levels = [cands.select(*keys, k=ibis.literal(1, "int8"), secs=ibis.null("float64"))]
     n = len(spec.steps)
     for k in range(1, n):
         ev = matches.filter(matches.step == k)
-        ev = ev.select(
-            person_id=ev.person_id, bd=ibis.null("string"), t1=ibis.null(ts_type), t=ev.ts
-        ).distinct()
-        anchor = cands.t if strict else cands.t1
+        if k > 1:  # only people with a live candidate can move on (drops most rows late)
+            live = cands.select(_lp=cands.person_id).distinct()
+            ev = ev.semi_join(live, ev.person_id == live._lp)
+        pad = {"bd": ibis.null("string")} if len(keys) == 2 else {}
+        ev = ev.select(person_id=ev.person_id, **pad, t1=ibis.null(ts_type), t=ev.ts)
         # Strict: events order before candidates at the same time, so a tie is not "after".
         c_rank, e_rank = (1, 0) if strict else (0, 1)
-        u = ibis.union(
-            cands.select("person_id", "bd", "t1", last=cands.t, t=anchor, c=ibis.literal(c_rank)),
-            ev.select("person_id", "bd", "t1", last=ev.t, t=ev.t, c=ibis.literal(e_rank)),
-            distinct=False,
-        )
+        if strict:
+            u = ibis.union(
+                cands.select(*keys, "t1", "t", c=ibis.literal(c_rank, "int8")),
+                ev.select(*keys, "t1", "t", c=ibis.literal(e_rank, "int8")),
+                distinct=False,
+            )
+        else:  # ordered on the start; ``last`` is the latest step time so far
+            u = ibis.union(
+                cands.select(*keys, "t1", last=cands.t, t=cands.t1, c=ibis.literal(c_rank, "int8")),
+                ev.select(*keys, "t1", last=ev.t, t=ev.t, c=ibis.literal(e_rank, "int8")),
+                distinct=False,
+            )
         w = ibis.window(group_by=u.person_id, order_by=[u.t, u.c], preceding=0, following=None)
         nxt = ibis.ifelse(u.c == e_rank, u.t, ibis.null(ts_type)).min().over(w)
         adv = u.mutate(nxt=nxt)
         adv = adv.filter(adv.c == c_rank)
         adv = adv.filter(adv.nxt.notnull() & (adv.nxt <= adv.t1 + ibis.interval(seconds=window_s)))
         new_t = adv.nxt if strict else ibis.greatest(adv.last, adv.nxt)
-        cands = adv.select("person_id", "bd", "t1", t=new_t)
+        cands = adv.select(*keys, "t1", t=new_t)
         if strict:  # of two starts now at the same time, the later one dominates
-            cands = cands.group_by("person_id", "bd", "t").agg(t1=cands.t1.max())
+            cands = cands.group_by(*keys, "t").agg(t1=cands.t1.max())
         secs = (
             (cands.t.epoch_seconds() - cands.t1.epoch_seconds()).cast("float64")
             if k == n - 1
             else ibis.null("float64")
         )
-        levels.append(cands.select("person_id", "bd", k=ibis.literal(k + 1), secs=secs))
+        levels.append(cands.select(*keys, k=ibis.literal(k + 1, "int8"), secs=secs))
     allv = ibis.union(*levels, distinct=False)
-    return allv.group_by(person_id=allv.person_id, breakdown=allv.bd).agg(
-        reached=allv.k.max(), seconds_to_convert=allv.secs.min()
+    bd = allv.bd if len(keys) == 2 else ibis.literal("(all)")
+    out = allv.group_by(person_id=allv.person_id, breakdown=bd).agg(
+        reached=allv.k.max().cast("int64"), seconds_to_convert=allv.secs.min()
     )
+    return out
 
 
 def funnel_counts(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> ir.Table:
@@ -184,14 +287,20 @@ def funnel_counts(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> 
 def funnel_dropoff(
     tables: Tables, spec: FunnelSpec, step: int, backend: str = "duckdb"
 ) -> ir.Table:
-    """People who reached step ``step`` (1-based) but not ``step + 1``: ``(person_id, breakdown)``."""
+    """People who reached step ``step`` (1-based) but not ``step + 1``.
+
+    Columns ``person_id``, ``breakdown`` and ``identified`` (the person is a resolved
+    customer, not an anonymous visitor; only those can join a segment).
+    """
     if not 1 <= step < len(spec.steps):
         raise LoupeError(
             f"the drop-off step must be between 1 and {len(spec.steps) - 1}, not {step}",
             where="--dropoff",
         )
     people = funnel_people(tables, spec, backend)
-    return people.filter(people.reached == step).select("person_id", "breakdown")
+    out = people.filter(people.reached == step).select("person_id", "breakdown")
+    cids = tables["identity_links"].select("customer_id").distinct()
+    return out.mutate(identified=out.person_id.isin(cids.customer_id))
 
 
 def time_to_convert(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> ir.Table:
@@ -266,12 +375,53 @@ def _with_rates(spec: FunnelSpec, counts: dict[int, int]) -> list[dict[str, Any]
     return rows
 
 
+def funnel_tables(wh: Any, spec: FunnelSpec) -> dict[str, ir.Table]:
+    """The tables a funnel reads from ``wh``."""
+    names = ["events", "identity_links"]
+    if is_segment_split(spec.breakdown):
+        names.append("segment_members")
+    return {t: wh.table(t) for t in names}
+
+
+def save_dropoff(
+    wh: Any,
+    spec: FunnelSpec,
+    step: int,
+    name: str,
+    *,
+    replace: bool = False,
+    dropoff: Any = None,
+) -> dict[str, Any]:
+    """Save the identified people who reached ``step`` but not the next as a static segment.
+
+    ``dropoff`` is the result of :func:`funnel_dropoff` already run (a DataFrame), to avoid
+    running the funnel again.  Returns ``{"segment", "size", "anonymous_skipped"}``:
+    anonymous visitors have no ``customer_id`` and cannot be in a segment, so they are
+    counted and left out.
+    """
+    from loupe.analytics.audiences import save_static_segment
+
+    if dropoff is None:
+        dropoff = wh.to_pandas(funnel_dropoff(funnel_tables(wh, spec), spec, step, wh.backend))
+    people = dropoff[["person_id", "identified"]].drop_duplicates()
+    known = sorted(str(p) for p in people.loc[people["identified"].astype(bool), "person_id"])
+    members = ibis.memtable({"customer_id": known}, schema={"customer_id": "string"})
+    labels = ", ".join(s.label for s in spec.steps)
+    description = f"funnel drop-off after step {step} ({spec.steps[step - 1].label}) of {labels}"
+    save_static_segment(wh, name, members, description, replace=replace)
+    return {
+        "segment": name,
+        "size": len(known),
+        "anonymous_skipped": int(people["person_id"].nunique() - len(set(known))),
+    }
+
+
 def funnel(wh: Any, spec: FunnelSpec) -> FunnelResult:
     """Run a funnel on the warehouse ``wh`` (tables ``events`` and ``identity_links``)."""
-    tables = {"events": wh.table("events"), "identity_links": wh.table("identity_links")}
+    tables = funnel_tables(wh, spec)
     # Materialise the step matches and the per-person result once (temporary tables).
     matches = _step_matches(tables, spec, wh.backend).cache()
-    people = _people_from_matches(matches, spec).cache()
+    people = _split_people(_people_from_matches(matches, spec), tables, spec).cache()
     n = len(spec.steps)
     counts = wh.to_pandas(
         people.group_by("breakdown").agg(

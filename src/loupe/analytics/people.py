@@ -60,3 +60,26 @@ def order_people(orders: ir.Table, links: ir.Table) -> ir.Table:
 def tables_of(wh, names: list[str]) -> dict[str, ir.Table]:
     """The canonical tables ``names`` of a warehouse, as the pure analyses take them."""
     return {name: wh.table(name) for name in names}
+
+
+def segment_split(members: ir.Table, split: str) -> tuple[ir.Table, str]:
+    """``(_sp, _sv)`` person → group for a split by segment, and the value of the others.
+
+    ``split`` is ``"segment"`` (one group per saved segment, so a person in several segments
+    counts in each; people in none are ``(none)``) or ``"segment:NAME"`` (``NAME`` for its
+    members, ``not NAME`` for everyone else).  Members are each segment's latest snapshot in
+    ``segment_members`` (the table :func:`loupe.segments.current_members` reads).
+    """
+    latest = members.computed_at.max().over(group_by=members.segment)
+    m = members.mutate(_latest=latest)
+    m = m.filter((m.computed_at == m._latest) & m.customer_id.notnull())
+    if split == "segment":
+        return m.select(_sp=m.customer_id, _sv=m.segment).distinct(), "(none)"
+    name = split.split(":", 1)[1]
+    m = m.filter(m.segment == ibis.literal(name, type="string"))
+    return m.select(_sp=m.customer_id, _sv=m.segment).distinct(), f"not {name}"
+
+
+def is_segment_split(split: str | None) -> bool:
+    """``segment`` or ``segment:NAME``."""
+    return split is not None and (split == "segment" or split.startswith("segment:"))

@@ -39,13 +39,26 @@ def funnel(
     window: str = typer.Option("7d", "--window", help="Conversion window: 7d, 12h, 30m, 2w."),
     order: str = typer.Option("strict", "--order", help="strict or any."),
     breakdown: str | None = typer.Option(
-        None, "--breakdown", help="An event column (utm_source …), a property key, or first_touch."
+        None,
+        "--breakdown",
+        help="An event column (utm_source …), a property key, first_touch, segment or segment:NAME.",
     ),
     dropoff: int | None = typer.Option(
-        None, "--dropoff", help="List the people who reached this step (1-based) but not the next."
+        None,
+        "--drop-off",
+        "--dropoff",
+        help="List the people who reached this step (1-based) but not the next.",
     ),
     export: Path | None = typer.Option(
-        None, "--export", help="With --dropoff: write the people to this CSV/Parquet file."
+        None, "--export", help="With --drop-off: write the people to this CSV/Parquet file."
+    ),
+    save_segment: str | None = typer.Option(
+        None,
+        "--save-segment",
+        help="With --drop-off: save the identified people as this static segment.",
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="With --save-segment: overwrite a static segment of that name."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -58,20 +71,31 @@ def funnel(
         order=order,  # type: ignore[arg-type]
         breakdown=breakdown,
     )
+    if save_segment is not None and dropoff is None:
+        raise LoupeError(
+            "--save-segment saves a drop-off list", where="--save-segment", fix="add --drop-off K"
+        )
     wh = common.state.warehouse()
-    with wh:
+    with wh, common.progress_bar(enabled=not as_json) as bar:
+        task = bar.add_task("funnel", total=None)
         result = analytics.funnel(wh, spec)
         doc = result.to_dict()
         if dropoff is not None:
-            tables = {"events": wh.table("events"), "identity_links": wh.table("identity_links")}
+            tables = analytics.funnel_tables(wh, spec)
             people = wh.to_pandas(analytics.funnel_dropoff(tables, spec, dropoff, wh.backend))
             if export is not None:
                 _export(people, export)
+            listed = export is None and save_segment is None
             doc["dropoff"] = {
                 "after_step": dropoff,
-                "count": len(people),
-                "people": people["person_id"].tolist() if export is None else None,
+                "count": int(people["person_id"].nunique()),
+                "people": sorted(set(people["person_id"].tolist())) if listed else None,
             }
+            if save_segment is not None:
+                doc["dropoff"]["saved"] = analytics.save_dropoff(
+                    wh, spec, dropoff, save_segment, replace=replace, dropoff=people
+                )
+        bar.update(task, total=1, completed=1)
     if as_json:
         common.print_json(doc)
         return
@@ -95,6 +119,12 @@ def funnel(
         common.out.print(f"{breakdown}={g['value']}: {counts}")
     if "dropoff" in doc:
         common.out.print(f"{doc['dropoff']['count']} people dropped off after step {dropoff}")
+        saved = doc["dropoff"].get("saved")
+        if saved:
+            common.out.print(
+                f"saved {saved['size']} customers as segment {saved['segment']!r} "
+                f"({saved['anonymous_skipped']} anonymous visitors left out)"
+            )
 
 
 def basket(
@@ -167,7 +197,9 @@ def retention(
     mode: str = typer.Option(
         "exact", "--mode", help="exact (N-period) or unbounded (on or after)."
     ),
-    split: str | None = typer.Option(None, "--split", help="channel: split cohorts by channel."),
+    split: str | None = typer.Option(
+        None, "--split", help="channel, segment or segment:NAME: split cohorts into groups."
+    ),
     max_periods: int = typer.Option(12, "--max-periods", help="Last period offset shown."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -190,13 +222,14 @@ def retention(
     width = max((len(c["retention"]) for c in doc["cohorts"]), default=0)
     table = Table(title=f"{period} retention ({action}, {mode})")
     table.add_column("cohort")
+    key = "channel" if split == "channel" else "segment"
     if split:
-        table.add_column("channel")
+        table.add_column(key)
     table.add_column("size")
     for p in range(width):
         table.add_column(str(p))
     for c in doc["cohorts"]:
-        head = [c["cohort"], *([c["channel"]] if split else []), str(c["size"])]
+        head = [c["cohort"], *([c[key]] if split else []), str(c["size"])]
         table.add_row(*head, *[_fmt(r, True) for r in c["retention"]])
     common.out.print(table)
 
