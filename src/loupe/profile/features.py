@@ -166,26 +166,40 @@ def order_facts(orders: ir.Table, spec: FeatureSpec) -> ir.Table:
 
 
 def purchase_features(facts: ir.Table, spec: FeatureSpec) -> ir.Table:
-    """RFM, windows, shares and return rate per customer from :func:`order_facts`."""
+    """RFM, windows, shares, return rate and purchase cadence per customer, in one pass.
+
+    One window (each order's previous purchase day) and one aggregate over
+    :func:`order_facts`: the gaps between consecutive purchases that are not zero are exactly
+    the intervals between consecutive purchase days, so ``purchase_days`` (1 + their count),
+    ``interval_mean``, ``interval_std`` (sample), ``n_intervals`` and ``last_interval`` (the
+    gap that ended at the last purchase day: the non-zero gap of the latest order) need no
+    DISTINCT and no second pass over the orders.
+    """
     buy = _.is_purchase
+    w = ibis.window(group_by=[facts.customer_id, facts.is_purchase], order_by=facts.ordered_at)
+    with_gaps = facts.mutate(_gap=facts.day.delta(facts.day.lag().over(w), unit="day"))
+    step = buy & (_._gap > 0)
     aggs: dict[str, Any] = {
         "frequency": _.order_id.count(where=buy),
         "monetary": _.amount.sum(where=buy),
-        "purchase_days": _.day.nunique(where=buy),
         "first_purchase_at": _.ordered_at.min(where=buy),
         "last_purchase_at": _.ordered_at.max(where=buy),
         "_returns": _.order_id.count(where=_.is_return & ~buy),
         "_discounted": _.order_id.count(where=buy & _.has_discount),
+        "n_intervals": _._gap.count(where=step),
+        "interval_mean": _._gap.cast("float64").mean(where=step),
+        "interval_std": _._gap.cast("float64").std(how="sample", where=step),
+        "last_interval": _._gap.cast("float64").argmax(_.ordered_at, where=step),
     }
-    for w in spec.windows:
-        recent = buy & (_.ordered_at >= spec.since(w))
-        aggs[f"orders_{w}d"] = _.order_id.count(where=recent)
-        aggs[f"revenue_{w}d"] = _.amount.sum(where=recent)
+    for w_days in spec.windows:
+        recent = buy & (_.ordered_at >= spec.since(w_days))
+        aggs[f"orders_{w_days}d"] = _.order_id.count(where=recent)
+        aggs[f"revenue_{w_days}d"] = _.amount.sum(where=recent)
     for name in CHANNEL_GROUPS:
         aggs[f"_ch_{name}"] = _.order_id.count(where=buy & (_.channel_group == name))
     for part in DAY_PARTS:
         aggs[f"_dp_{part}"] = _.order_id.count(where=buy & (_.day_part == part))
-    per = facts.group_by("customer_id").aggregate(**aggs)
+    per = with_gaps.group_by("customer_id").aggregate(**aggs)
     n = per.frequency.cast("float64")
     has = per.frequency > 0
 
@@ -195,16 +209,16 @@ def purchase_features(facts: ir.Table, spec: FeatureSpec) -> ir.Table:
     out: dict[str, Any] = {
         "customer_id": per.customer_id,
         "frequency": per.frequency.cast("int64"),
-        "purchase_days": per.purchase_days.cast("int64"),
+        "purchase_days": ibis.ifelse(has, per.n_intervals + 1, 0).cast("int64"),
         "monetary": per.monetary.fill_null(0.0),
         "aov": ibis.ifelse(has, per.monetary / n, ibis.null("float64")),
         "first_purchase_at": per.first_purchase_at,
         "last_purchase_at": per.last_purchase_at,
         "recency_days": _days_before(spec, per.last_purchase_at.date()),
     }
-    for w in spec.windows:
-        out[f"orders_{w}d"] = per[f"orders_{w}d"].cast("int64")
-        out[f"revenue_{w}d"] = per[f"revenue_{w}d"].fill_null(0.0)
+    for w_days in spec.windows:
+        out[f"orders_{w_days}d"] = per[f"orders_{w_days}d"].cast("int64")
+        out[f"revenue_{w_days}d"] = per[f"revenue_{w_days}d"].fill_null(0.0)
     out["discount_share"] = share(per._discounted)
     for name in CHANNEL_GROUPS:
         out[f"{name}_share"] = share(per[f"_ch_{name}"])
@@ -214,27 +228,21 @@ def purchase_features(facts: ir.Table, spec: FeatureSpec) -> ir.Table:
     out["return_rate"] = ibis.ifelse(
         tried > 0, per._returns.cast("float64") / tried, ibis.null("float64")
     )
+    out["interval_mean"] = per.interval_mean
+    out["interval_std"] = per.interval_std
+    out["n_intervals"] = per.n_intervals.cast("int64")
+    out["last_interval"] = per.last_interval
     return per.select(**out)
+
+
+INTERVAL_COLUMNS = ("interval_mean", "interval_std", "n_intervals", "last_interval")
 
 
 def interval_features(facts: ir.Table, spec: FeatureSpec) -> ir.Table:
     """``interval_mean``, ``interval_std``, ``n_intervals``, ``last_interval`` (the gap that
-    ended at the last purchase day): days between consecutive purchase days."""
-    days = facts.filter(facts.is_purchase).select("customer_id", "day").distinct()
-    w = ibis.window(group_by=days.customer_id, order_by=days.day)
-    last = days.day.max().over(ibis.window(group_by=days.customer_id))
-    gaps = days.select(
-        "customer_id",
-        gap=days.day.delta(days.day.lag().over(w), unit="day").cast("float64"),
-        is_last=days.day == last,
-    )
-    per = gaps.group_by("customer_id").aggregate(
-        interval_mean=_.gap.mean(),
-        interval_std=_.gap.std(how="sample"),
-        n_intervals=_.gap.count(),
-        last_interval=_.gap.max(where=_.is_last),
-    )
-    return per.mutate(n_intervals=per.n_intervals.cast("int64"))
+    ended at the last purchase day): days between consecutive purchase days (buyers only)."""
+    per = purchase_features(facts, spec)
+    return per.filter(per.frequency > 0).select("customer_id", *INTERVAL_COLUMNS)
 
 
 def line_spend(facts: ir.Table, order_items: ir.Table, products: ir.Table) -> ir.Table:
@@ -296,11 +304,20 @@ def affinity_features(
     spec: FeatureSpec,
     *,
     lines: ir.Table | None = None,
+    category_spend: ir.Table | None = None,
 ) -> ir.Table:
-    """``cat_share_<c>`` per category in ``spec.categories``, top category and top brand."""
+    """``cat_share_<c>`` per category in ``spec.categories``, top category and top brand.
+
+    ``category_spend`` is :func:`spend_by` ``"category"`` when already built.  The top brand
+    is the brand with the largest spend (ties: the first name) found by a join on each
+    customer's largest spend rather than by ranking every (customer, brand) pair, which
+    would sort the largest table of the stage.
+    """
     if lines is None:
         lines = line_spend(facts, order_items, products)
-    cats = spend_by(facts, order_items, products, "category", lines=lines)
+    cats = category_spend
+    if cats is None:
+        cats = spend_by(facts, order_items, products, "category", lines=lines)
     aggs: dict[str, Any] = {
         category_column(c): _.share.sum(where=_.category == c) for c in spec.categories
     }
@@ -310,9 +327,23 @@ def affinity_features(
     per_cat = per_cat.mutate(
         **{category_column(c): per_cat[category_column(c)].fill_null(0.0) for c in spec.categories}
     )
-    brands = spend_by(facts, order_items, products, "brand", lines=lines)
-    top = brands.filter(brands["rank"] == 1).select(
-        brand_customer_id="customer_id", top_brand="brand", top_brand_share="share"
+    brands = lines.group_by(["customer_id", "brand"]).aggregate(spend=_.spend.sum())
+    best = (
+        brands.group_by("customer_id")
+        .aggregate(_best=_.spend.max(), _total=_.spend.sum())
+        .rename(_bid="customer_id")
+    )
+    j = brands.join(best, brands.customer_id == best._bid)
+    top = (
+        j.filter(j.spend == j._best)
+        .group_by("customer_id")
+        .aggregate(
+            top_brand=_.brand.min(),
+            top_brand_share=ibis.ifelse(
+                _._total.max() > 0, _._best.max() / _._total.max(), ibis.null("float64")
+            ),
+        )
+        .rename(brand_customer_id="customer_id")
     )
     j = per_cat.left_join(top, per_cat.customer_id == top.brand_customer_id)
     return j.drop("brand_customer_id")
@@ -356,14 +387,19 @@ def activity_features(events: ir.Table, spec: FeatureSpec) -> ir.Table:
 
 
 # -- everything -------------------------------------------------------------------------------
-def known_customers(customers: ir.Table, facts: ir.Table, spec: FeatureSpec) -> ir.Table:
+def known_customers(
+    customers: ir.Table, facts: ir.Table, spec: FeatureSpec, *, buyers: ir.Table | None = None
+) -> ir.Table:
     """``customer_id, first_seen``: customers first seen before the cutoff, or with an order
-    before it (``first_seen`` is NULL when it is after the cutoff)."""
+    before it (``first_seen`` is NULL when it is after the cutoff).  ``buyers`` is any table
+    with one row per customer with an order (e.g. :func:`purchase_features`), which saves a
+    DISTINCT over the orders."""
     seen = customers.first_seen < _cutoff(spec)
     c = customers.select(
         "customer_id", first_seen=ibis.ifelse(seen, customers.first_seen, ibis.null("timestamp"))
     )
-    buyers = facts.select("customer_id").distinct()
+    if buyers is None:
+        buyers = facts.select("customer_id").distinct()
     keep = c.first_seen.notnull() | c.customer_id.isin(buyers.customer_id)
     return c.filter(keep)
 
@@ -374,23 +410,31 @@ def customer_features(
     *,
     facts: ir.Table | None = None,
     lines: ir.Table | None = None,
+    category_spend: ir.Table | None = None,
 ) -> ir.Table:
     """All features, one row per customer known before ``spec.cutoff``.
 
     ``tables`` holds ``customers``, ``orders`` and ``events`` (each with ``customer_id``),
     ``order_items`` and ``products``.  ``facts`` is :func:`order_facts` of the orders when the
     caller has already stored it (it is read several times), ``lines`` likewise
-    :func:`line_spend`.
+    :func:`line_spend` and ``category_spend`` :func:`spend_by` ``"category"``.
     """
     if facts is None:
         facts = order_facts(tables["orders"], spec)
     if lines is None:
         lines = line_spend(facts, tables["order_items"], tables["products"])
-    base = known_customers(tables["customers"], facts, spec)
+    purchases = purchase_features(facts, spec)
+    base = known_customers(tables["customers"], facts, spec, buyers=purchases)
     parts = [
-        purchase_features(facts, spec),
-        interval_features(facts, spec),
-        affinity_features(facts, tables["order_items"], tables["products"], spec, lines=lines),
+        purchases,
+        affinity_features(
+            facts,
+            tables["order_items"],
+            tables["products"],
+            spec,
+            lines=lines,
+            category_spend=category_spend,
+        ),
         activity_features(tables["events"], spec),
     ]
     joined = base

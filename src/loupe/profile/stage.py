@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import ibis.expr.types as ir
+from ibis import _
 
 from loupe.expr import CompileContext
 from loupe.profile.audience import audience_table
@@ -30,7 +31,8 @@ from loupe.profile.tables import (
     profile_tables,
     utc_offset_minutes,
 )
-from loupe.profile.tags import TAGS_SCHEMA, evaluate_tags
+from loupe.profile.tags import TAGS_SCHEMA, evaluate_tags, expression_tags, tag_changes
+from loupe.profile.work import work_table
 from loupe.warehouse import Warehouse, stage_run, utcnow
 
 Progress = Callable[[str, int, int], None]
@@ -40,6 +42,11 @@ WORK_FACTS = "profile_work_orders"
 """The order facts of the last features run (one row per order before its as-of date)."""
 WORK_FEATURES = "profile_work_features"
 WORK_LINES = "profile_work_lines"
+WORK_SPEND = {"category": "profile_work_category_spend", "brand": "profile_work_brand_spend"}
+""":func:`spend_by` of the last features run (the category one is stored by it)."""
+WORK_TAGS = "profile_work_tags"
+"""One row per customer, one value column per tag (the last tags run)."""
+WORK_TAG_ROWS = "profile_work_tag_rows"
 HISTORY = "lifecycle_history"
 TAGS = "customer_tags"
 SEGMENT_MEMBERS = "segment_members"
@@ -112,23 +119,27 @@ def score(features: ir.Table, settings: ProfileSettings) -> ir.Table:
     return lifecycle_stages(rfm_scores(features, settings.rfm), settings.lifecycle)
 
 
-def stash(wh: Warehouse, name: str, expr: ir.Table) -> ir.Table:
-    """Store an intermediate result that is read several times.
-
-    On DuckDB a temporary (in-memory, per-connection) table: writing it to the file would
-    cost more than computing it.  Elsewhere an ordinary table.
-    """
-    if wh.backend == "duckdb":
-        return wh.con.create_table(name, expr, temp=True, overwrite=True)
-    return wh.replace(name, expr)
-
-
 def work_facts(wh: Warehouse, spec: FeatureSpec, tables: dict[str, ir.Table]) -> ir.Table:
     """The stashed order facts of this connection's last features run, or the expression."""
     try:
         return wh.con.table(WORK_FACTS)
     except Exception:  # not stashed on this connection
         return order_facts(tables["orders"], spec)
+
+
+def work_spend(
+    wh: Warehouse, spec: FeatureSpec, tables: dict[str, ir.Table], column: str
+) -> ir.Table:
+    """:func:`spend_by` ``column`` of the last features run (stored by it), or the expression."""
+    try:
+        return wh.con.table(WORK_SPEND[column])
+    except Exception:  # not stored on this connection
+        facts = work_facts(wh, spec, tables)
+        try:
+            lines = wh.con.table(WORK_LINES)
+        except Exception:
+            lines = line_spend(facts, tables["order_items"], tables["products"])
+        return spend_by(facts, tables["order_items"], tables["products"], column, lines=lines)
 
 
 def ensure_tables(wh: Warehouse) -> None:
@@ -151,39 +162,49 @@ def build_features(
     if progress:
         progress("features", 0, 3)
     with stage_run(wh, "features", PROFILE_INPUTS, [FEATURES, HISTORY]) as run:
-        # Stored in steps: the order facts and the plain features are each read several
-        # times by what follows, and engines do not reliably reuse a shared subexpression.
+        # Stored in steps, each once: the order facts feed the purchase aggregate and the line
+        # spend; the category spend feeds the features and the top-k tags; the plain features
+        # are read several times by the RFM ranks and the lifecycle median.
         tables = profile_tables(wh)
-        facts = stash(wh, WORK_FACTS, order_facts(tables["orders"], spec))
-        lines = stash(wh, WORK_LINES, line_spend(facts, tables["order_items"], tables["products"]))
-        plain = stash(wh, WORK_FEATURES, customer_features(tables, spec, facts=facts, lines=lines))
+        facts = work_table(wh, WORK_FACTS, order_facts(tables["orders"], spec))
+        lines = work_table(
+            wh, WORK_LINES, line_spend(facts, tables["order_items"], tables["products"])
+        )
+        cats = work_table(
+            wh,
+            WORK_SPEND["category"],
+            spend_by(facts, tables["order_items"], tables["products"], "category", lines=lines),
+        )
+        plain = work_table(
+            wh,
+            WORK_FEATURES,
+            customer_features(tables, spec, facts=facts, lines=lines, category_spend=cats),
+        )
         if progress:
             progress("features", 1, 3)
-        wh.replace(FEATURES, score(plain, settings))
-        features = wh.table(FEATURES)
+        features = wh.replace(FEATURES, score(plain, settings))
         if progress:
             progress("features", 2, 3)
         at = utcnow()
-        wh.append(HISTORY, transitions(features, wh.table(HISTORY), at), count=False)
-        history = wh.table(HISTORY)
-        moved = wh.count(history.filter(history.computed_at == at))
-        stages = wh.to_pandas(features.lifecycle_stage.value_counts())
-        groups = wh.to_pandas(features.rfm_group.value_counts())
-        customers = int(stages.iloc[:, 1].sum())
+        moved = wh.append(HISTORY, transitions(features, wh.table(HISTORY), at))
+        summary = wh.to_pandas(
+            features.group_by(["lifecycle_stage", "rfm_group"]).aggregate(n=_.customer_id.count())
+        )
+        stages = summary.groupby("lifecycle_stage", dropna=False)["n"].sum()
+        groups = summary.dropna(subset=["rfm_group"]).groupby("rfm_group")["n"].sum()
+        customers = int(summary["n"].sum())
         run.rows_in = customers
         run.rows_out = customers
         if progress:
             progress("features", 3, 3)
-    gcounts = {str(k): int(v) for k, v in zip(groups.iloc[:, 0], groups.iloc[:, 1], strict=True)}
+    gcounts = {str(k): int(v) for k, v in groups.items()}
     return FeaturesReport(
         as_of=spec.as_of,
         customers=customers,
-        buyers=sum(v for k, v in gcounts.items() if k not in ("None", "nan")),
+        buyers=sum(gcounts.values()),
         columns=list(features.columns),
-        lifecycle={
-            str(k): int(v) for k, v in zip(stages.iloc[:, 0], stages.iloc[:, 1], strict=True)
-        },
-        rfm_groups={k: v for k, v in gcounts.items() if k not in ("None", "nan")},
+        lifecycle={str(k): int(v) for k, v in stages.items()},
+        rfm_groups=gcounts,
         transitions=moved,
         seconds=round(time.perf_counter() - start, 3),
     )
@@ -193,7 +214,7 @@ def tag_context(wh: Warehouse, tables: dict[str, ir.Table], as_of: date) -> Comp
     """What tag and segment expressions are compiled against on this warehouse."""
     return CompileContext.as_of(
         as_of,
-        tags=wh.table(TAGS) if wh.exists(TAGS) else None,
+        tags=expression_tags(wh.table(TAGS)) if wh.exists(TAGS) else None,
         segments=wh.table(SEGMENT_MEMBERS) if wh.exists(SEGMENT_MEMBERS) else None,
         orders=tables["orders"].filter(tables["orders"].customer_id.notnull()),
         events=tables["events"].filter(tables["events"].customer_id.notnull()),
@@ -201,7 +222,12 @@ def tag_context(wh: Warehouse, tables: dict[str, ir.Table], as_of: date) -> Comp
 
 
 def build_tags(wh: Warehouse, progress: Progress | None = None) -> TagsReport:
-    """Evaluate ``[[profile.tags]]`` against ``customer_features`` and append the rows."""
+    """Evaluate ``[[profile.tags]]`` against ``customer_features`` and append the changes.
+
+    Only (customer, tag) pairs whose values differ from their current ones are appended to
+    ``customer_tags`` (see :mod:`loupe.profile.tags`); ``TagsReport.tags`` counts each tag's
+    rows in this run's values and ``rows`` the rows appended.
+    """
     start = time.perf_counter()
     settings = profile_settings(wh.settings)
     ensure_tables(wh)
@@ -209,15 +235,7 @@ def build_tags(wh: Warehouse, progress: Progress | None = None) -> TagsReport:
     as_of = _as_of_of(wh, features)
     spec = feature_spec(wh, as_of)
     tables = profile_tables(wh)
-    facts = work_facts(wh, spec, tables)
-    try:
-        lines = wh.con.table(WORK_LINES)
-    except Exception:  # not stashed on this connection
-        lines = line_spend(facts, tables["order_items"], tables["products"])
-    affinity = {
-        src: spend_by(facts, tables["order_items"], tables["products"], src, lines=lines)
-        for src in ("category", "brand")
-    }
+    affinity = {src: work_spend(wh, spec, tables, src) for src in ("category", "brand")}
     audience = audience_table(wh.table("customers"), features)
     at = utcnow()
     with stage_run(wh, "tags", [FEATURES, "customers", TAGS], [TAGS]) as run:
@@ -230,14 +248,20 @@ def build_tags(wh: Warehouse, progress: Progress | None = None) -> TagsReport:
         )
         counts: dict[str, int] = {}
         rows = 0
-        if result.rows is not None:
-            wh.append(TAGS, result.rows, count=False)
-            t = wh.table(TAGS)
-            df = wh.to_pandas(
-                t.filter(t.computed_at == at).group_by("tag").aggregate(n=t.customer_id.count())
-            )
+        if result.wide is not None and result.evaluated:
+            # every tag is a column of one table, stored once; the rows are read from it
+            wide = work_table(wh, WORK_TAGS, result.wide)
+            values = result.rows_over(wide)
+            assert values is not None
+            snapshot = work_table(wh, WORK_TAG_ROWS, values)
+            df = wh.to_pandas(snapshot.group_by("tag").aggregate(n=snapshot.customer_id.count()))
             counts = {str(k): int(v) for k, v in zip(df["tag"], df["n"], strict=True)}
-            rows = sum(counts.values())
+            history = wh.table(TAGS)
+            if wh.count(history) == 0:
+                changes = snapshot
+            else:
+                changes = tag_changes(snapshot, history, result.evaluated, at)
+            rows = wh.append(TAGS, changes)
         run.rows_in = wh.count(features)
         run.rows_out = rows
         if progress:

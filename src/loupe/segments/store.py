@@ -18,11 +18,12 @@ import ibis
 import ibis.expr.types as ir
 
 from loupe.errors import LoupeError, NotFoundError
-from loupe.expr import CompileContext, ExprError, compile_filter, parse
+from loupe.expr import CompileContext, ExprError, compile_filter, compile_predicate, parse
 from loupe.expr.nodes import InSegment, walk
 from loupe.profile.audience import audience_table
 from loupe.profile.stage import FEATURES, SEGMENT_MEMBERS, ensure_tables, tag_context
 from loupe.profile.tables import profile_tables
+from loupe.profile.work import work_table
 from loupe.segments.settings import SegmentSettings, declared_segments
 from loupe.warehouse import Warehouse, stage_run, utcnow
 
@@ -31,6 +32,8 @@ SEGMENTS_SCHEMA = ibis.schema(
     {"name": "string", "expr": "string", "description": "string", "created_at": "timestamp"}
 )
 MEMBERS_COLUMNS = ("segment", "customer_id", "computed_at")
+WORK_MEMBERS = "segments_work_members"
+"""One row per customer, one boolean column per segment (the last refresh)."""
 
 
 @dataclass
@@ -206,37 +209,54 @@ def _member_rows(members: ir.Table, name: str, at: datetime) -> ir.Table:
 def compute_members(
     wh: Warehouse, segments: Sequence[SegmentSettings], *, stage: str = "segments"
 ) -> RefreshReport:
-    """Evaluate ``segments`` (dependencies first) and append their members in one write."""
+    """Evaluate ``segments`` (dependencies first) and append their members in one write.
+
+    Every segment is one boolean column of a single select over the audience (so the
+    features are read once, not once per segment); that table is stored once and the member
+    rows are read from it.
+    """
     ensure_tables(wh)
     aud = audience(wh)
     at = utcnow()
     base = wh.table(SEGMENT_MEMBERS).select(*MEMBERS_COLUMNS)
-    rows: ir.Table | None = None
+    ordered = dependency_order(segments)
     with stage_run(wh, stage, [FEATURES, "customers", SEGMENTS], [SEGMENT_MEMBERS]) as run:
-        for s in dependency_order(segments):
-            seen = base if rows is None else base.union(rows.cast(base.schema()))
-            ctx = replace(aud.context, segments=seen)
+        table = aud.table
+        flags: dict[str, str] = {}
+        for i, s in enumerate(ordered):
+            ctx = aud.context
+            if flags:
+                # in_segment() of a segment computed earlier in this run sees its new members
+                so_far = _member_union(table, flags, at)
+                ctx = replace(ctx, segments=base.union(so_far.cast(base.schema())))
             try:
-                members = compile_filter(s.expr, aud.table, context=ctx)
+                pred = compile_predicate(s.expr, table, context=ctx)
             except ExprError as exc:
                 raise LoupeError(
                     f"segment {s.name!r} has an invalid expression:\n{exc.render()}",
                     where=f"segment {s.name!r}",
                     fix="correct the expression (`loupe segments preview EXPR` checks one)",
                 ) from None
-            new = _member_rows(members, s.name, at)
-            rows = new if rows is None else rows.union(new)
+            flag = f"_in_segment_{i}"
+            while flag in table.columns:
+                flag += "_"
+            table = pred.flag(flag)
+            flags[s.name] = flag
         sizes: dict[str, int] = {}
-        if rows is not None:
-            wh.append(SEGMENT_MEMBERS, rows, count=False)
-            t = wh.table(SEGMENT_MEMBERS)
-            df = wh.to_pandas(
-                t.filter(t.computed_at == at).group_by("segment").aggregate(n=t.customer_id.count())
-            )
-            sizes = {str(k): int(v) for k, v in zip(df["segment"], df["n"], strict=True)}
+        if flags:
+            wide = work_table(wh, WORK_MEMBERS, table.select("customer_id", *flags.values()))
+            counts = wh.to_pandas(wide.aggregate(**{f: wide[f].sum() for f in flags.values()}))
+            sizes = {name: int(counts[f].fillna(0).iloc[0]) for name, f in flags.items()}
+            wh.append(SEGMENT_MEMBERS, _member_union(wide, flags, at), count=False)
         sizes = {s.name: sizes.get(s.name, 0) for s in segments}
         run.rows_out = sum(sizes.values())
     return RefreshReport(at, sizes)
+
+
+def _member_union(table: ir.Table, flags: dict[str, str], at: datetime) -> ir.Table:
+    """``segment_members`` rows of every flag column of ``table``."""
+    parts = [_member_rows(table.filter(table[f]), name, at) for name, f in flags.items()]
+    return parts[0] if len(parts) == 1 else ibis.union(*parts)
 
 
 def create_segment(
