@@ -13,6 +13,8 @@ from pathlib import Path
 QUICK = {
     "bench_pipeline.py": ["--customers", "20000"],
     "bench_clv.py": ["--customers", "100000"],
+    "bench_analytics.py": ["--quick"],
+    "bench_profile.py": ["--customers", "100000"],
 }
 
 

@@ -37,6 +37,12 @@ def _profile(wh: Warehouse, progress: Progress | None) -> Any:
     return build_profile(wh, progress=progress)
 
 
+def _models(wh: Warehouse, progress: Progress | None) -> Any:
+    from loupe.models.stage import run_models
+
+    return run_models(wh, progress)
+
+
 def _segments(wh: Warehouse, progress: Progress | None) -> Any:
     from loupe.segments import refresh_segments
 
@@ -48,6 +54,7 @@ STAGES: dict[str, Callable[[Warehouse, Progress | None], Any]] = {
     "quality": _quality,
     "identity": _identity,
     "profile": _profile,
+    "models": _models,
     "segments": _segments,
 }
 

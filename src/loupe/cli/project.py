@@ -37,7 +37,7 @@ def run(
     stage: list[str] = typer.Option(None, "--stage", help="Only these stages (repeatable)."),
     json: bool = typer.Option(False, "--json", help="Print the stage reports as JSON."),
 ) -> None:
-    """Run the pipeline: ingest → quality → identity → profile → segments."""
+    """Run the pipeline: ingest → quality → identity → profile → models → segments."""
     from loupe.pipeline import run_pipeline
 
     wh = common.state.warehouse()
@@ -130,4 +130,29 @@ def _summary(wh: Any, doc: dict[str, Any]) -> Any:
     tags = ((doc.get("profile") or {}).get("tags") or {}).get("tags") or {}
     for tag, count in list(tags.items())[:5]:
         table.add_row(f"  tag {tag}", f"{count:,}")
+    _models_rows(table, doc.get("models") or {})
     return Panel.fit(table)
+
+
+def _models_rows(table: Table, models: dict[str, Any]) -> None:
+    clv = models.get("clv") or {}
+    if clv.get("scored") is not None:
+        table.add_row("customers valued (CLV)", f"{clv['scored']:,}")
+    if clv.get("total_clv") is not None:
+        table.add_row(
+            f"  expected value, {clv.get('horizon_months')} months", f"{clv['total_clv']:,.0f}"
+        )
+    for scored in (models.get("propensity") or {}).get("scored") or []:
+        table.add_row(
+            f"propensity {scored['model']}",
+            f"{scored['customers']:,} scored, mean {scored['mean_score']:.1%}",
+        )
+    due = models.get("due") or {}
+    if due.get("rows") is not None:
+        table.add_row("next-purchase dates", f"{due['rows']:,}")
+    forecast = models.get("forecast") or {}
+    if forecast.get("forecast") is not None:
+        periods = f"{forecast['horizon']} {'days' if forecast['freq'] == 'D' else 'weeks'}"
+        table.add_row(f"demand forecast rows ({periods})", f"{len(forecast['forecast']):,}")
+    for part, err in (models.get("skipped") or {}).items():
+        table.add_row(f"  {part} skipped", str(err.get("what", ""))[:60])
