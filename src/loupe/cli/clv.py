@@ -7,7 +7,6 @@ score`` fits them on the project's orders and writes the ``clv_*`` columns of
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,6 @@ from loupe.cli import common
 from loupe.errors import LoupeError
 
 clv_app = typer.Typer(help="Customer lifetime value: BG/NBD, Pareto/NBD, Gamma-Gamma.")
-
-
-def _date(value: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise LoupeError(
-            f"{option} must be a date YYYY-MM-DD, not {value!r}", where=option
-        ) from None
 
 
 @clv_app.command("fit")
@@ -65,8 +55,8 @@ def fit(
         )
     if plot is not None and holdout_end is None:
         raise LoupeError("--plot needs --holdout-end", where="--plot")
-    cal_end = _date(calibration_end, "--calibration-end")
-    hold_end = _date(holdout_end, "--holdout-end") if holdout_end else None
+    cal_end = common.parse_date(calibration_end, "--calibration-end")
+    hold_end = common.parse_date(holdout_end or None, "--holdout-end")
     if hold_end is not None and hold_end <= cal_end:
         raise LoupeError("--holdout-end must be after --calibration-end", where="--holdout-end")
     spec = models.SummarySpec(
@@ -148,7 +138,7 @@ def score(
     """Fit the CLV models on the project's orders and write clv_* columns to customer_features."""
     from loupe.models.clv_project import run_clv
 
-    day = _date(as_of, "--as-of") if as_of is not None else None
+    day = common.parse_date(as_of, "--as-of")
     wh = common.state.warehouse()
     try:
         with common.progress_bar(enabled=not as_json) as bar:

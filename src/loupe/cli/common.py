@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from rich.console import Console
 from rich.progress import (
@@ -25,6 +25,7 @@ from rich.progress import (
 )
 
 from loupe.config import Settings, load_settings
+from loupe.errors import LoupeError
 from loupe.jsonable import json_ready
 from loupe.warehouse import Warehouse
 
@@ -96,3 +97,19 @@ class StepProgress:
         if step not in self.tasks:
             self.tasks[step] = self.progress.add_task(step, total=max(total, 1))
         self.progress.update(self.tasks[step], completed=done, total=max(total, 1))
+
+
+@overload
+def parse_date(value: str, option: str) -> date: ...
+@overload
+def parse_date(value: None, option: str) -> None: ...
+def parse_date(value: str | None, option: str) -> date | None:
+    """The ``YYYY-MM-DD`` value of a command-line ``option`` (``None`` when not given)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise LoupeError(
+            f"{option} must be a date YYYY-MM-DD, not {value!r}", where=option
+        ) from None

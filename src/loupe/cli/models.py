@@ -7,7 +7,6 @@ The verbs live in this module and in ``cli/models_plan.py`` (``due``, ``forecast
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +14,11 @@ import typer
 from rich.table import Table
 
 from loupe.cli import common
-from loupe.errors import LoupeError
 
 models_app = typer.Typer(
     help="Predictive models: churn and purchase propensity, next purchase, demand forecast.",
     no_args_is_help=True,
 )
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise LoupeError(
-            f"{option} must be a date YYYY-MM-DD, not {value!r}", where=option
-        ) from None
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -53,7 +40,7 @@ def train(
     """Train, validate, calibrate and register churn/purchase propensity models."""
     from loupe.models.propensity import train as train_labels
 
-    day = _date(cutoff, "--cutoff")
+    day = common.parse_date(cutoff, "--cutoff")
     wh = common.state.warehouse()
     try:
         with common.progress_bar(enabled=not json_) as bar:
@@ -96,7 +83,7 @@ def score(
     """Score customers: model_scores rows and score_<model> in customer_features."""
     from loupe.models.propensity import score as score_models
 
-    day = _date(as_of, "--as-of")
+    day = common.parse_date(as_of, "--as-of")
     wh = common.state.warehouse()
     try:
         with common.progress_bar(enabled=not json_) as bar:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,6 @@ from rich.table import Table
 from loupe.cli import common
 from loupe.cli.models import models_app
 from loupe.errors import LoupeError
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise LoupeError(
-            f"{option} must be a date YYYY-MM-DD, not {value!r}", where=option
-        ) from None
 
 
 def _days(text: str) -> int:
@@ -62,7 +50,7 @@ def due(
     from loupe.models.due import due_list
 
     days = _days(within)
-    day = _date(as_of, "--as-of")
+    day = common.parse_date(as_of, "--as-of")
     shown = limit if limit is not None or as_json else 50
     wh = common.state.warehouse()
     with wh, common.progress_bar(not as_json) as bar:

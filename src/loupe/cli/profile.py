@@ -10,20 +10,8 @@ import typer
 from rich.table import Table
 
 from loupe.cli import common
-from loupe.errors import LoupeError
 
 tags_app = typer.Typer(help="Declared customer tags and how many customers carry them.")
-
-
-def _as_of(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise LoupeError(
-            f"--as-of must be a date YYYY-MM-DD, not {value!r}", where="--as-of"
-        ) from None
 
 
 def profile(
@@ -37,7 +25,7 @@ def profile(
     """Build customer features, RFM, lifecycle stages and tags."""
     from loupe.profile import build_profile
 
-    day = _as_of(as_of)
+    day = common.parse_date(as_of, "--as-of")
     wh = common.state.warehouse()
     try:
         with common.progress_bar(enabled=not json_) as bar:
