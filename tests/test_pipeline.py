@@ -109,3 +109,25 @@ def test_lineage_has_a_row_per_stage(company):
     runs = wh.to_pandas(wh.table("stage_runs"))
     assert {"ingest", "quality", "identity"} <= set(runs["stage"])
     assert (runs["status"] == "success").all()
+
+
+def test_models_stage_fills_the_model_tables_before_segments(company):
+    _, wh, reports = company
+    models = reports["models"]
+    assert models["skipped"] == {}, models["skipped"]
+    assert list(reports).index("models") < list(reports).index("segments")
+    features = wh.to_pandas(wh.table("customer_features"))
+    scored = features.dropna(subset=["clv"])
+    assert len(scored) == models["clv"]["scored"] > 0
+    assert (scored["clv_p_alive"].between(0, 1)).all()
+    for run in models["propensity"]["scored"]:
+        score = features[f"score_{run['model']}"].dropna()
+        assert len(score) == run["customers"] > 0
+        assert score.between(0, 1).all()
+    due = wh.to_pandas(wh.table("purchase_due"))
+    assert len(due) == models["due"]["rows"] > 0
+    assert (due["expected_date"] >= due["last_purchase"]).all()
+    forecast = wh.to_pandas(wh.table("demand_forecasts"))
+    assert set(forecast["metric"]) == {"revenue", "units"}
+    runs = set(wh.to_pandas(wh.table("stage_runs"))["stage"])
+    assert {"clv", "due"} <= runs
