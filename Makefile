@@ -24,8 +24,9 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
+# Two workers, one test file each at a time (module fixtures are built once per file).
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt

@@ -33,9 +33,9 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
         shutil.copytree(data, root / "data")
         write_config(root, demo_toml("p").replace('backend = "duckdb"', f'backend = "{backend}"'))
         wh = Warehouse.open(load_settings(root))
-        # The models stage runs on Spark too, but its parity is not what this test checks and
-        # it would double the test's time; every other stage runs.
-        reports = run_pipeline(wh, ["ingest", "quality", "identity", "profile", "segments"])
+        # The foundation's stages; profile and analytics parity have their own Spark tests
+        # (tests/profile/test_spark.py, tests/analytics/test_spark.py).
+        reports = run_pipeline(wh, ["ingest", "quality", "identity"])
         results[backend] = {
             "ingest": reports["ingest"].to_dict()["total"],
             "customers": _sorted(wh.to_pandas(wh.table("customers")), ["customer_id"]),
