@@ -47,14 +47,22 @@ def rfm_scores(features: ir.Table, settings: RfmSettings) -> ir.Table:
     t = features
     buyer = t.frequency.fill_null(0) > 0
     if settings.method == "quantile":
-        r = _quantile_score(t.recency_days, buyer, descending=True)
-        f = _quantile_score(t[f_col], buyer, descending=False)
-        m = _quantile_score(t[m_col], buyer, descending=False)
+        # The three rank windows run on a narrow projection joined back by customer: a window
+        # carries every column of its input through its sort, and the features have sixty.
+        narrow = t.select("customer_id", "recency_days", f_col, m_col, buyer=buyer)
+        ranks = narrow.select(
+            "customer_id",
+            r_score=_quantile_score(narrow.recency_days, narrow.buyer, descending=True),
+            f_score=_quantile_score(narrow[f_col], narrow.buyer, descending=False),
+            m_score=_quantile_score(narrow[m_col], narrow.buyer, descending=False),
+        )
+        joined = t.left_join(ranks, "customer_id")
+        scored = joined.select(*t.columns, "r_score", "f_score", "m_score")
     else:
         r = ibis.ifelse(buyer, _fixed_score(t.recency_days, settings.recency_edges, True), None)
         f = ibis.ifelse(buyer, _fixed_score(t[f_col], settings.frequency_edges, False), None)
         m = ibis.ifelse(buyer, _fixed_score(t[m_col], settings.monetary_edges, False), None)
-    scored = t.mutate(r_score=r, f_score=f, m_score=m)
+        scored = t.mutate(r_score=r, f_score=f, m_score=m)
     scored = scored.mutate(fm_score=((scored.f_score + scored.m_score + 1) // 2).cast("int64"))
     rs, fm = scored.r_score, scored.fm_score
     group = ibis.cases(
