@@ -60,6 +60,7 @@ class Warehouse:
                     fix="close other programs using this file, or point [warehouse] path elsewhere",
                 ) from None
             con.raw_sql("SET TimeZone = 'UTC'")
+            con.raw_sql("SET preserve_insertion_order = false")
             install_duckdb_macros(con)
             if ws.threads:
                 con.raw_sql(f"SET threads = {int(ws.threads)}")
