@@ -28,7 +28,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
 @models_app.command("train")
 def train(
     labels: list[str] | None = typer.Argument(
-        None, help="Labels to train (default: every [[models.labels]] entry)."
+        None, help=r"Labels to train (default: every [\[models.labels]] entry)."
     ),
     cutoff: str | None = typer.Option(
         None,
@@ -173,7 +173,7 @@ def list_(json_: bool = typer.Option(False, "--json", help="Print one JSON docum
 def fairness(
     model: str = typer.Argument(..., help="Model name or version (its latest scoring run)."),
     by: str | None = typer.Option(
-        None, "--by", help="gender, age_band, region or city (default: [models.propensity])."
+        None, "--by", help="gender, age_band, region or city (default: \\[models.propensity])."
     ),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:

@@ -105,7 +105,7 @@ def forecast(
     freq: str | None = typer.Option(None, "--freq", help="D (daily) or W (weekly)."),
     horizon: int | None = typer.Option(None, "--horizon", min=1, help="Periods ahead."),
     metric: list[str] = typer.Option(
-        [], "--metric", help="revenue or units (repeatable; default from [models.forecast])."
+        [], "--metric", help="revenue or units (repeatable; default from \\[models.forecast])."
     ),
     html_file: Path | None = typer.Option(
         None, "--html", help="Write a standalone HTML chart of sales and forecast."

@@ -179,7 +179,7 @@ def export(
 
 @segments_app.command("refresh")
 def refresh(json_: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Save [[segments]] from loupe.toml and recompute every segment's members."""
+    r"""Save [\[segments]] from loupe.toml and recompute every segment's members."""
     from loupe.segments import refresh_segments
 
     report = _with_wh(refresh_segments)
