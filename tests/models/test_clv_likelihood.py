@@ -31,15 +31,16 @@ def numeric_grad(model, params: np.ndarray, d) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize(
-    ("model", "params"),
-    [
-        (BetaGeoModel(), np.array([0.24, 4.4, 0.79, 2.4])),
-        (BetaGeoModel(), np.array([2.0, 0.5, 3.0, 0.3])),
-        (GammaGammaModel(), np.array([6.25, 3.74, 15.44])),
-        (GammaGammaModel(), np.array([0.8, 1.5, 200.0])),
-    ],
-)
+#: Models and parameter points (near the CDNOW optimum and far from it) the gradients are checked at.
+GRADIENT_CASES = [
+    (BetaGeoModel(), np.array([0.24, 4.4, 0.79, 2.4])),
+    (BetaGeoModel(), np.array([2.0, 0.5, 3.0, 0.3])),
+    (GammaGammaModel(), np.array([6.25, 3.74, 15.44])),
+    (GammaGammaModel(), np.array([0.8, 1.5, 200.0])),
+]
+
+
+@pytest.mark.parametrize(("model", "params"), GRADIENT_CASES)
 def test_analytic_gradient_matches_finite_differences(model, params) -> None:
     d = model._arrays(DATA)
     analytic = model._loglik_grad(params, d)
@@ -135,10 +136,7 @@ def test_gamma_gamma_loglik_matches_naive_density() -> None:
 @pytest.mark.parametrize(
     ("model", "params"),
     [
-        (BetaGeoModel(), np.array([0.24, 4.4, 0.79, 2.4])),
-        (BetaGeoModel(), np.array([2.0, 0.5, 3.0, 0.3])),
-        (GammaGammaModel(), np.array([6.25, 3.74, 15.44])),
-        (GammaGammaModel(), np.array([0.8, 1.5, 200.0])),
+        *GRADIENT_CASES,
         (ParetoNBDModel(), np.array([0.55, 10.6, 0.61, 11.7])),
     ],
 )
