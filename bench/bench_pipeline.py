@@ -106,8 +106,9 @@ def main() -> None:
         "stages": results,
         "total_seconds": round(total, 1),
         "peak_rss_mb": peak,
-        "target": {"total_seconds": 600, "peak_rss_mb": 8192},
-        "meets_target": total < 600 and peak < 8192,
+        "target": {"total_seconds": 600, "peak_rss_mb": 8192, "customers": 1_000_000},
+        # the target is for 1M customers; a smaller run cannot meet or miss it
+        "meets_target": total < 600 and peak < 8192 if a.customers >= 1_000_000 else None,
         "counts": {
             "orders": gen["output"]["files"].get("eshop_orders.csv", 0)
             + gen["output"]["files"].get("pos_transactions.csv", 0),
