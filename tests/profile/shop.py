@@ -13,7 +13,14 @@ CATEGORIES = ["baby", "home", "snacks"]
 BRANDS = ["A", "B", "C", "D"]
 CHANNELS = ["web", "app", "store", "wechat"]
 STATUSES = ["delivered", "delivered", "completed", "cancelled", "refunded", None]
-EVENTS = ["Product Viewed", "Email Opened", "Email Link Clicked", "Push Notification Opened"]
+EVENTS = [
+    "Product Viewed",
+    "Email Delivered",
+    "Email Opened",
+    "Email Link Clicked",
+    "Push Notification Received",
+    "Push Notification Opened",
+]
 START = datetime(2024, 1, 1)
 
 
@@ -140,6 +147,14 @@ def reference_features(shop: dict[str, pd.DataFrame], as_of: date, categories=CA
         r["email_opens"] = int((eng.event == "Email Opened").sum())
         r["email_clicks"] = int((eng.event == "Email Link Clicked").sum())
         r["push_opens"] = int((eng.event == "Push Notification Opened").sum())
+        r["email_delivered"] = int((eng.event == "Email Delivered").sum())
+        r["push_received"] = int((eng.event == "Push Notification Received").sum())
+        for name, num, den in (
+            ("email_click_rate", "email_clicks", "email_opens"),
+            ("email_open_rate", "email_opens", "email_delivered"),
+            ("push_open_rate", "push_opens", "push_received"),
+        ):
+            r[name] = r[num] / r[den] if r[den] else np.nan
         rows.append(r)
     return pd.DataFrame(rows).set_index("customer_id").sort_index()
 

@@ -46,6 +46,11 @@ COMPARED = [
     "email_opens",
     "email_clicks",
     "push_opens",
+    "email_delivered",
+    "push_received",
+    "email_click_rate",
+    "email_open_rate",
+    "push_open_rate",
     *[category_column(c) for c in CATEGORIES],
 ]
 

@@ -36,7 +36,10 @@ DRIVER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("returns", ("return_rate",)),
     ("category_mix", ("cat_share_*", "top_category_share", "top_brand_share")),
     ("site_activity", ("events_*d", "sessions_*d")),
-    ("messaging", ("email_opens", "email_clicks", "email_click_rate", "push_opens")),
+    (
+        "messaging",
+        ("email_*", "push_*"),
+    ),
     (
         "complaints",
         ("review_count", "low_review*", "min_rating", "days_since_low_review"),

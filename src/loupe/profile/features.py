@@ -51,6 +51,8 @@ EMAIL_OPENED, EMAIL_CLICKED, PUSH_OPENED = (
     "Email Link Clicked",
     "Push Notification Opened",
 )
+EMAIL_DELIVERED, PUSH_RECEIVED = ("Email Delivered", "Push Notification Received")
+"""The denominators of the open rates (Segment's e-mail and push event names)."""
 
 
 @dataclass(frozen=True)
@@ -375,14 +377,21 @@ def activity_features(events: ir.Table, spec: FeatureSpec) -> ir.Table:
     aggs["email_opens"] = _.ts.count(where=engaged & (_.event == EMAIL_OPENED))
     aggs["email_clicks"] = _.ts.count(where=engaged & (_.event == EMAIL_CLICKED))
     aggs["push_opens"] = _.ts.count(where=engaged & (_.event == PUSH_OPENED))
+    aggs["email_delivered"] = _.ts.count(where=engaged & (_.event == EMAIL_DELIVERED))
+    aggs["push_received"] = _.ts.count(where=engaged & (_.event == PUSH_RECEIVED))
     per = e.group_by("customer_id").aggregate(**aggs)
+
+    def rate(num: str, den: str) -> ir.FloatingValue:
+        # NULL without a denominator: no deliveries recorded is not a rate of 0
+        return ibis.ifelse(
+            per[den] > 0, per[num].cast("float64") / per[den].cast("float64"), ibis.null("float64")
+        )
+
     return per.mutate(
         **{k: per[k].cast("int64") for k in aggs},
-        email_click_rate=ibis.ifelse(
-            per.email_opens > 0,
-            per.email_clicks.cast("float64") / per.email_opens.cast("float64"),
-            ibis.null("float64"),
-        ),
+        email_click_rate=rate("email_clicks", "email_opens"),
+        email_open_rate=rate("email_opens", "email_delivered"),
+        push_open_rate=rate("push_opens", "push_received"),
     )
 
 
@@ -449,7 +458,7 @@ def _finish(t: ir.Table, spec: FeatureSpec) -> ir.Table:
     zero_int = ["frequency", "purchase_days", "n_intervals"]
     zero_int += [f"orders_{w}d" for w in spec.windows]
     zero_int += [f"{k}_{w}d" for w in spec.activity_windows for k in ("events", "sessions")]
-    zero_int += ["email_opens", "email_clicks", "push_opens"]
+    zero_int += ["email_opens", "email_clicks", "push_opens", "email_delivered", "push_received"]
     zero_float = ["monetary", *[f"revenue_{w}d" for w in spec.windows]]
     first = ibis.least(
         t.first_seen.date().coalesce(t.first_purchase_at.date()),
