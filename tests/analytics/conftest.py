@@ -7,6 +7,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import typer
 
 from loupe.warehouse.schemas import IDENTITY_LINKS, canonical_schema, schema
 
@@ -36,3 +37,21 @@ def put(wh, **tables: ir.Table) -> None:
     """Store memtables in the warehouse as canonical tables."""
     for name, t in tables.items():
         wh.replace(name, t)
+
+
+def analytics_app(settings, monkeypatch, **tables: ir.Table) -> typer.Typer:
+    """A Typer app with the analytics commands on a project holding ``tables``."""
+    from loupe.cli import analytics as cli
+    from loupe.cli import common
+    from loupe.warehouse import Warehouse
+
+    with Warehouse.open(settings) as wh:
+        put(wh, **tables)
+    monkeypatch.setattr(common.state, "warehouse", lambda: Warehouse.open(settings))
+    root = typer.Typer()
+
+    @root.callback()
+    def _cb() -> None: ...
+
+    cli.register(root)
+    return root

@@ -6,13 +6,9 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from loupe.cli import analytics as cli
-from loupe.cli import common
-from loupe.warehouse import Warehouse
-from tests.analytics.conftest import canonical, put
+from tests.analytics.conftest import analytics_app, canonical
 
 
 @pytest.fixture
@@ -29,16 +25,12 @@ def app(settings, monkeypatch):
             [("o1", "x"), ("o1", "y"), ("o2", "x"), ("o2", "y"), ("o3", "x")]
         )
     ]
-    with Warehouse.open(settings) as wh:
-        put(wh, events=canonical("events", ev), order_items=canonical("order_items", lines))
-    monkeypatch.setattr(common.state, "warehouse", lambda: Warehouse.open(settings))
-    root = typer.Typer()
-
-    @root.callback()
-    def _cb() -> None: ...
-
-    cli.register(root)
-    return root
+    return analytics_app(
+        settings,
+        monkeypatch,
+        events=canonical("events", ev),
+        order_items=canonical("order_items", lines),
+    )
 
 
 def _run(app, *args):

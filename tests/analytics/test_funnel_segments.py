@@ -8,16 +8,13 @@ from datetime import datetime, timedelta
 import ibis
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from loupe.analytics import FunnelSpec, funnel, parse_steps, save_dropoff
-from loupe.cli import analytics as cli
-from loupe.cli import common
 from loupe.errors import LoupeError
 from loupe.segments import current_members, definitions
 from loupe.warehouse import Warehouse
-from tests.analytics.conftest import canonical, links, put
+from tests.analytics.conftest import analytics_app, canonical, links, put
 
 T0 = datetime(2024, 3, 1)
 LINKS = {("anonymous_id", f"a{i}"): f"c{i}" for i in (1, 2, 4)}
@@ -65,16 +62,7 @@ def test_breakdown_by_segment(wh):
 
 @pytest.fixture
 def app(settings, monkeypatch):
-    with Warehouse.open(settings) as wh:
-        put(wh, events=_events(), identity_links=links(LINKS))
-    monkeypatch.setattr(common.state, "warehouse", lambda: Warehouse.open(settings))
-    root = typer.Typer()
-
-    @root.callback()
-    def _cb() -> None: ...
-
-    cli.register(root)
-    return root
+    return analytics_app(settings, monkeypatch, events=_events(), identity_links=links(LINKS))
 
 
 def _run(app, *args, code=0):
