@@ -70,9 +70,10 @@ def segment_split(members: ir.Table, split: str) -> tuple[ir.Table, str]:
     members, ``not NAME`` for everyone else).  Members are each segment's latest snapshot in
     ``segment_members`` (the table :func:`loupe.segments.current_members` reads).
     """
-    latest = members.computed_at.max().over(group_by=members.segment)
-    m = members.mutate(_latest=latest)
-    m = m.filter((m.computed_at == m._latest) & m.customer_id.notnull())
+    from loupe.segments.store import latest_snapshots
+
+    m = latest_snapshots(members)
+    m = m.filter(m.customer_id.notnull())
     if split == "segment":
         return m.select(_sp=m.customer_id, _sv=m.segment).distinct(), "(none)"
     name = split.split(":", 1)[1]

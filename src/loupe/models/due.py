@@ -69,7 +69,6 @@ from loupe.errors import LoupeError
 from loupe.identity.attach import orders_with_customers
 from loupe.models.settings import DueSettings
 from loupe.warehouse import Warehouse, stage_run, utcnow
-from loupe.warehouse.schemas import PURCHASE_DUE
 
 Progress = Callable[[str, int, int], None]
 Level = Literal["category", "all"]
@@ -84,8 +83,6 @@ SPREAD_PRIOR_INTERVALS = 4.0
 """How many intervals the category's spread counts for in a customer's own spread."""
 TAU2_FLOOR = 1e-4
 NOT_PURCHASE = ("cancelled", "canceled", "refunded", "returned")
-DUE_COLUMNS: dict[str, str] = PURCHASE_DUE
-"""The columns written (``as_of`` is the day the dates were computed for)."""
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,6 @@ MIN_TRAIN = 10
 """Periods the shortest backtest training window needs."""
 DEFAULT_HISTORY: dict[str, int] = {"D": 365, "W": 156}
 NOT_PURCHASE = ("cancelled", "canceled", "refunded", "returned")
-FORECAST_COLUMNS: dict[str, str] = DEMAND_FORECASTS
-"""The columns written (``metric`` says which sales metric is forecast)."""
 _SEP = "\x1f"
 
 
@@ -419,11 +417,11 @@ def sales_history(wh: Warehouse, spec: ForecastSpec) -> pd.DataFrame:
 def _store(wh: Warehouse, rows: pd.DataFrame, spec: ForecastSpec, at: datetime) -> None:
     """Replace the stored rows of this frequency and these metrics with ``rows``."""
     new = rows.assign(freq=spec.freq, computed_at=at)
-    new = ibis.memtable(new[list(FORECAST_COLUMNS)], schema=ibis.schema(FORECAST_COLUMNS))
+    new = ibis.memtable(new[list(DEMAND_FORECASTS)], schema=ibis.schema(DEMAND_FORECASTS))
     old = wh.table(FORECASTS) if wh.exists(FORECASTS) else None
     if old is not None and "metric" in old.columns:
         keep = old.filter(~((old.freq == spec.freq) & old.metric.isin(list(spec.metrics))))
-        keep = keep.select(*FORECAST_COLUMNS).cast(ibis.schema(FORECAST_COLUMNS))
+        keep = keep.select(*DEMAND_FORECASTS).cast(ibis.schema(DEMAND_FORECASTS))
         staged = wh.scratch("forecast_work_rows", keep.union(new))
         wh.replace(FORECASTS, staged)
         wh.drop("forecast_work_rows")

@@ -306,16 +306,6 @@ class SnapshotBuilder:
         return frame.reset_index(drop=True)
 
 
-def training_snapshot(
-    wh: Warehouse,
-    cutoff: date,
-    label: LabelSettings,
-    drivers: DriverSpec | None = None,
-) -> pd.DataFrame:
-    """One training snapshot: features as of ``cutoff`` and the label after it."""
-    return SnapshotBuilder(wh, drivers).training(cutoff, label)
-
-
 def numeric_features(frame: pd.DataFrame, exclude: Sequence[str] = ID_COLUMNS) -> list[str]:
     """The numeric (or boolean) model inputs of a snapshot, in column order."""
     out = []

@@ -291,15 +291,20 @@ def refresh_segments(wh: Warehouse, progress: Any = None) -> RefreshReport:
     return report
 
 
+def latest_snapshots(members: ir.Table) -> ir.Table:
+    """The rows of ``segment_members`` in each segment's latest snapshot, plus ``_latest``
+    (that snapshot's ``computed_at``); pure, so analyses can split by segments too."""
+    t = members.mutate(_latest=members.computed_at.max().over(group_by=members.segment))
+    return t.filter(t.computed_at == t._latest)
+
+
 def current_members(wh: Warehouse, names: Iterable[str] | None = None) -> ir.Table:
     """``segment, customer_id`` of each segment's latest snapshot."""
     ensure_tables(wh)
     t = wh.table(SEGMENT_MEMBERS)
     if names is not None:
         t = t.filter(t.segment.isin([str(n) for n in names]))
-    latest = t.computed_at.max().over(group_by=t.segment)
-    t = t.mutate(_latest=latest)
-    return t.filter(t.computed_at == t._latest).select("segment", "customer_id")
+    return latest_snapshots(t).select("segment", "customer_id")
 
 
 def list_segments(wh: Warehouse) -> list[dict[str, Any]]:
@@ -308,10 +313,7 @@ def list_segments(wh: Warehouse) -> list[dict[str, Any]]:
     if not defs:
         return []
     ensure_tables(wh)
-    t = wh.table(SEGMENT_MEMBERS)
-    latest = t.computed_at.max().over(group_by=t.segment)
-    t = t.mutate(_latest=latest)
-    t = t.filter(t.computed_at == t._latest)
+    t = latest_snapshots(wh.table(SEGMENT_MEMBERS))
     df = wh.to_pandas(
         t.group_by("segment").aggregate(size=t.customer_id.count(), at=t._latest.max())
     )
