@@ -163,3 +163,38 @@ def test_duckdb_macros_agree_with_the_portable_expressions(tmp_path_factory, val
         assert same.all(), [
             (v, a, b) for v, a, b, ok in zip(values, left, right, same, strict=True) if not ok
         ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.one_of(st.none(), st.floats(-5, 5, allow_nan=False)),
+            st.one_of(st.none(), st.integers(-50, 50)),
+        ),
+        min_size=1,
+        max_size=30,
+        unique_by=lambda r: r[2],  # no ties in the key: the answer is then defined
+    )
+)
+def test_argmin_argmax_compile_to_one_pass_aggregates_with_ibis_semantics(rows) -> None:
+    """On DuckDB ``argmin``/``argmax`` compile to ``arg_min_null``/``arg_max_null`` and give
+    what Ibis's own ``first(x ORDER BY key)`` gives, NULL values and NULL keys included."""
+    con = ibis.duckdb.connect()
+    t = con.create_table(
+        "t", pd.DataFrame(rows, columns=["g", "a", "k"]).astype({"k": "Int64", "a": "float64"})
+    )
+    e = t.group_by("g").agg(
+        lo=t.a.argmin(t.k), hi=t.a.argmax(t.k), lo_pos=t.a.argmin(t.k, where=t.k > 0)
+    )
+    sql = ibis.to_sql(e, dialect="duckdb")
+    assert "ARG_MIN_NULL" in sql and "ARG_MAX_NULL" in sql
+    ours = con.execute(e.order_by("g")).astype(object).where(lambda d: d.notna(), None)
+    ref = con.raw_sql(
+        "SELECT g, first(a ORDER BY k ASC NULLS LAST) FILTER (WHERE k IS NOT NULL) AS lo, "
+        "first(a ORDER BY k DESC NULLS LAST) FILTER (WHERE k IS NOT NULL) AS hi, "
+        "first(a ORDER BY k) FILTER (WHERE k > 0) AS lo_pos FROM t GROUP BY g ORDER BY g"
+    ).df()
+    ref = ref.astype(object).where(lambda d: d.notna(), None)
+    assert ours.values.tolist() == ref.values.tolist()

@@ -19,12 +19,13 @@ Times are measured in days and divided by the length of :data:`TimeUnit` (``week
 ``month`` = 365.25 / 12 days).
 
 Speed: the summary is two plain hash aggregations (customer and day, then customer), with the
-first day's amount taken by ``argmin`` (DuckDB ``arg_min``/``first ... ORDER BY``, Spark
-``min_by``) rather than a window function, which doubled the cost.  The models need even less
-than one row per customer: :func:`summary_counts` groups customers with the same
-``(frequency, recency, T)`` (times are whole days, so 1M customers over a year share ~150k
-tuples) and :func:`repeat_spend` keeps the two columns Gamma-Gamma reads, so only those small
-results leave the engine when fitting (:func:`loupe.models.fit_clv_models`).
+first day's amount taken by ``argmin`` (DuckDB ``arg_min_null``, see
+:mod:`loupe.warehouse.functions`; Spark ``min_by``) rather than a window function, which
+doubled the cost.  The models need even less than one row per customer:
+:func:`summary_counts` groups customers with the same ``(frequency, recency, T)`` (times are
+whole days, so 1M customers over a year share ~150k tuples) and :func:`repeat_spend` keeps
+the two columns Gamma-Gamma reads, so only those small results leave the engine when fitting
+(:func:`loupe.models.fit_clv_models`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 from ibis import _
+
+# compiles ``argmin`` to DuckDB's one-pass ``arg_min_null`` (imported for that side effect)
+import loupe.warehouse.functions  # noqa: F401
 
 TimeUnit = Literal["day", "week", "month"]
 

@@ -331,3 +331,27 @@ def row_hash(cols: list[ir.Value]) -> ir.StringValue:
     parts = [c.cast("string").fill_null("<null>") for c in cols]
     joined = ibis.literal("|~|").join(parts)
     return joined.hexdigest("md5")
+
+
+# -- DuckDB arg_min / arg_max -----------------------------------------------------------------
+# Ibis 12 compiles ``x.argmin(key)`` on DuckDB to ``first(x ORDER BY key)``, an ordered
+# aggregate that sorts every group.  DuckDB's ``arg_min_null`` gives the same answer (the value
+# on the row with the smallest non-NULL key, NULL values included) with one pass and no sort:
+# the CLV summary at 1M customers went from 0.69-0.96 s to 0.61-0.79 s.  Spark keeps Ibis's
+# ``min_by``.  ``tests/warehouse/test_functions.py`` checks both spellings agree.
+
+
+def _use_duckdb_arg_min() -> None:
+    from ibis.backends.sql.compilers.duckdb import DuckDBCompiler
+
+    def visit_arg_min(self, op, *, arg, key, where):  # type: ignore[no-untyped-def]
+        return self.agg.arg_min_null(arg, key, where=where)
+
+    def visit_arg_max(self, op, *, arg, key, where):  # type: ignore[no-untyped-def]
+        return self.agg.arg_max_null(arg, key, where=where)
+
+    DuckDBCompiler.visit_ArgMin = visit_arg_min  # type: ignore[method-assign]
+    DuckDBCompiler.visit_ArgMax = visit_arg_max  # type: ignore[method-assign]
+
+
+_use_duckdb_arg_min()
