@@ -124,7 +124,8 @@ def run_loupe(tx: pd.DataFrame, threads: int | None = None) -> dict[str, Any]:
     counts = con.execute(summary_counts(summary))
     bg = BetaGeoModel().fit(counts, weights=counts["n_customers"])
     clock.lap("bgnbd")
-    gg = GammaGammaModel().fit(con.execute(repeat_spend(summary)))
+    spend = con.execute(repeat_spend(summary))
+    gg = GammaGammaModel().fit(spend, weights=spend["n_customers"])
     clock.lap("gamma_gamma")
     threads = con.raw_sql("SELECT current_setting('threads')").fetchone()[0]
     return {
@@ -135,7 +136,7 @@ def run_loupe(tx: pd.DataFrame, threads: int | None = None) -> dict[str, Any]:
         "distinct_frequency_recency_T": len(counts),
         "duckdb_threads": int(threads),
         "_counts": counts,
-        "_spend": con.execute(repeat_spend(summary)),
+        "_spend": spend,
     }
 
 
@@ -212,7 +213,7 @@ def loglik_at(params: dict[str, dict[str, float]], counts: pd.DataFrame, spend: 
     out = {}
     for key, cls, data in (
         ("bgnbd", BetaGeoModel, counts.assign(**{WEIGHT: counts["n_customers"]})),
-        ("gamma_gamma", GammaGammaModel, spend.assign(**{WEIGHT: 1.0})),
+        ("gamma_gamma", GammaGammaModel, spend.assign(**{WEIGHT: spend["n_customers"]})),
     ):
         model = cls()
         d = model._arrays(data)

@@ -55,7 +55,7 @@ def fit_clv_models(
 
     Only the sufficient statistics cross to Python: the distinct ``(frequency, recency, T)``
     with their counts (:func:`~loupe.models.summary_counts`) and the repeat customers'
-    ``frequency, monetary_value`` (:func:`~loupe.models.repeat_spend`).
+    distinct ``frequency, monetary_value`` with theirs (:func:`~loupe.models.repeat_spend`).
 
     Parameters
     ----------
@@ -74,7 +74,8 @@ def fit_clv_models(
     """
     counts = execute(summary_counts(summary))
     model = TRANSACTION_MODELS[transaction_model]().fit(counts, weights=counts["n_customers"])
-    spend = GammaGammaModel().fit(execute(repeat_spend(summary)))
+    rows = execute(repeat_spend(summary))
+    spend = GammaGammaModel().fit(rows, weights=rows["n_customers"])
     return model, spend
 
 

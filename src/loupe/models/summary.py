@@ -135,9 +135,11 @@ def summary_counts(summary: ir.Table) -> ir.Table:
 
 
 def repeat_spend(summary: ir.Table) -> ir.Table:
-    """``frequency, monetary_value`` of the repeat customers: all that Gamma-Gamma needs."""
+    """Distinct ``(frequency, monetary_value)`` of the repeat customers with ``n_customers``
+    each: all that Gamma-Gamma needs (``fit(spend, weights=spend["n_customers"])``).  Amounts
+    are in cents, so at 1M customers the 465k repeat customers share ~190k pairs."""
     rep = summary.filter(summary.frequency > 0)
-    return rep.select("frequency", "monetary_value")
+    return rep.group_by(["frequency", "monetary_value"]).aggregate(n_customers=_.count())
 
 
 def holdout_summary(transactions: ir.Table, spec: SummarySpec) -> ir.Table:
