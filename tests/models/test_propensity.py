@@ -22,12 +22,16 @@ from loupe.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 
+#: Large enough that each planted driver has a few hundred carriers (at 1,000 customers the
+#: incidents are too rare for any model to learn them; see docs/synthetic-company.md).
+CUSTOMERS = 3_000
+
 #: Each planted churn driver (docs/synthetic-company.md) and the feature that expresses it,
 #: with the sign of its planted effect on churn.
 PLANTED = {
     "discount_dependency": ("discount", "discount_share", "+"),
     "complaint": ("complaints", "days_since_low_review", "-"),  # a recent complaint
-    "late_delivery": ("late_delivery", "last_online_late", "+"),
+    "late_delivery": ("late_delivery", "late_share", "+"),  # any late delivery so far
     "app_engagement_trend": ("app_engagement", "app_trend", "-"),
 }
 
@@ -35,7 +39,7 @@ PLANTED = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A copy of the company project with churn_90d trained and scored through the CLI."""
-    src, wh0, truth = company()
+    src, wh0, truth = company(CUSTOMERS)
     wh0.con.raw_sql("CHECKPOINT")
     root = tmp_path_factory.mktemp("propensity")
     for name in ("loupe.toml", "loupe.duckdb"):
@@ -77,17 +81,38 @@ def test_planted_drivers_are_recovered_with_their_sign(trained):
         assert share > 0.005, f"{driver}: the booster does not use it ({share:.4f})"
         assert features[feature]["direction"] == sign, f"{driver}: wrong direction"
         assert groups.index(group) < len(groups) - 1, f"{driver}: ranked last"
+    # The two incidents rank in the top half of the driver groups, next to recency, frequency
+    # and spend; the two traits do not (see docs/models.md, "Planted drivers").
+    for group in ("complaints", "late_delivery"):
+        assert groups.index(group) < len(groups) // 2, f"{group}: ranked {groups.index(group) + 1}"
 
 
-def test_per_customer_drivers_name_a_late_delivery_for_those_it_was_planted_on(trained):
+@pytest.mark.parametrize("group", ["complaints", "late_delivery", "discount"])
+def test_per_customer_drivers_name_the_planted_driver_for_those_who_carry_it(trained, group):
+    """Among each customer's top drivers (the booster's own contributions), the planted driver
+    is named as raising the risk for most of the customers who carry it and rarely for anyone
+    else.
+
+    Carriers: everyone whose complaint or late delivery happened (all before the scoring day),
+    or the top tenth by planted discount dependency.  The app-engagement trend is a weaker,
+    continuous effect that is not among the top five drivers of individual customers; the
+    test above checks its direction.
+    """
     _, wh, truth, _, _ = trained
     scores = wh.to_pandas(wh.table("model_scores")).merge(truth, on="customer_id")
     named = scores["drivers"].map(
-        lambda s: any(driver_group(d["feature"]) == "late_delivery" for d in json.loads(s))
+        lambda s: any(
+            driver_group(d["feature"]) == group and d["contribution"] > 0 for d in json.loads(s)
+        )
     )
-    planted = scores["late_delivery"].astype(bool)
-    assert planted.sum() >= 30
-    assert named[planted].mean() > 3 * named[~planted].mean()
+    if group == "discount":
+        dep = scores["discount_dependency"]
+        carriers = dep >= dep.quantile(0.9)
+    else:
+        carriers = scores["complaint" if group == "complaints" else "late_delivery"].astype(bool)
+    assert carriers.sum() >= 100
+    assert named[carriers].mean() >= 0.5, f"{group}: named for {named[carriers].mean():.0%}"
+    assert named[carriers].mean() > 3 * named[~carriers].mean()
 
 
 def test_scores_are_written_with_version_deciles_and_merged(trained):

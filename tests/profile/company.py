@@ -23,12 +23,13 @@ SEED = 7
 
 
 @cache
-def company() -> tuple[Path, Warehouse, pd.DataFrame]:
+def company(customers: int = CUSTOMERS) -> tuple[Path, Warehouse, pd.DataFrame]:
     """``(root, warehouse, truth)``: the profile is built; ``truth`` has one row per customer
-    (``customer_id`` plus the majority person's row of ``truth/people.csv``)."""
+    (``customer_id`` plus the majority person's row of ``truth/people.csv``).  One company per
+    size and process."""
     root = Path(tempfile.mkdtemp(prefix="loupe-company-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    make_project(root, CUSTOMERS, seed=SEED)
+    make_project(root, customers, seed=SEED)
     toml = root / "loupe.toml"
     # deterministic links are enough here and keep the fixture fast
     toml.write_text(toml.read_text().replace("probabilistic = true", "probabilistic = false"))

@@ -139,10 +139,20 @@ def make_orders(
         else:
             mix = p.channel_mix[who, :2]
             extra_pf.append((rng.random(len(who)) * mix.sum(1) >= mix[:, 0]).astype(np.int64))
+    # late_delivery driver: the incident is an e-shop order delivered late, at its time.
+    late = idx[p.late_delivery[idx]]
+    extra_p.append(late)
+    extra_t.append(p.late_delivery_at[late])
+    extra_c.append(np.where(rng.random(len(late)) < p.coupon_rate[late], 0, -1))
+    mix = p.channel_mix[late, :2]
+    extra_pf.append((rng.random(len(late)) * mix.sum(1) >= mix[:, 0]).astype(np.int64))
+    incident = np.zeros(sum(len(x) for x in extra_p), dtype=bool)
+    incident[len(incident) - len(late) :] = True
     person = np.concatenate(extra_p)
     t, coupon, platform = (np.concatenate(x) for x in (extra_t, extra_c, extra_pf))
     order = np.lexsort((t, person))
     person, t, coupon, platform = person[order], t[order], coupon[order], platform[order]
+    incident = incident[order]
     n = len(person)
 
     # Hour of day from the type's peak (local time), kept inside the person's active window.
@@ -165,15 +175,9 @@ def make_orders(
     fx = online & (rng.random(n) < cat.SHARE_DIRT["foreign_currency_order"])
     currency[fx] = 1 + (rng.random(fx.sum()) < 0.5)
     outlier = rng.random(n) < cat.SHARE_DIRT["outlier_order"]
-    status = rng.choice(4, size=n, p=[0.91, 0.04, 0.02, 0.03])
+    status = rng.choice(4, size=n, p=[0.94, 0.01, 0.02, 0.03])
     status[~online & (status == 1)] = 0
-    # late_delivery driver: the person's last online order was delivered late.
-    last_online = np.flatnonzero(online)
-    if len(last_online):
-        lp = person[last_online]
-        is_last = np.r_[lp[1:] != lp[:-1], True]
-        last_idx = last_online[is_last]
-        status[last_idx[p.late_delivery[person[last_idx]]]] = 1
+    status[incident] = 1
 
     # Lines: 1-5 per order, category by type mix, SKU by price preference.
     mean_lines = np.array([x.lines_per_order for x in cat.CUSTOMER_TYPES])[ty]

@@ -70,25 +70,28 @@ CUSTOMER_TYPES: tuple[CustomerType, ...] = (
     ),
 )  # fmt: skip
 
-# Churn hazard (per year) = base_churn_hazard(type) * exp(sum of coefficient * driver value).
+# Churn hazard (per year) = base_churn_hazard(type) * exp(sum of coefficient * driver value),
+# where a complaint and a late delivery count from the moment they happen (see people.py).
 CHURN_DRIVERS = {
     "complaint": {
-        "coefficient": 1.2,
-        "description": "1 if the person wrote a 1-2 star complaint review (reviews.csv)",
-        "prevalence": 0.08,
+        "coefficient": 3.0,
+        "description": "1 if the person complained while a customer: a 1-2 star review "
+        "(reviews.csv) at the complaint's time, from which the hazard is exp(3.0) times higher",
+        "prevalence": 0.15,
     },
     "discount_dependency": {
-        "coefficient": 1.5,
+        "coefficient": 2.5,
         "description": "personal coupon propensity minus 0.3 (share of orders with a coupon)",
     },
     "late_delivery": {
-        "coefficient": 0.8,
-        "description": "1 if the last e-shop order before churn was delivered late "
-        "(eshop_orders.status = delivered_late); account holders only",
-        "prevalence": 0.10,
+        "coefficient": 2.0,
+        "description": "1 if an e-shop order was delivered late while a customer "
+        "(eshop_orders.status = delivered_late), from which the hazard is exp(2.0) times "
+        "higher; account holders only",
+        "prevalence": 0.20,
     },
     "app_engagement_trend": {
-        "coefficient": -0.9,
+        "coefficient": -1.5,
         "description": "log-rate change per year of app sessions (negative = declining); "
         "app users only, N(0, 0.6)",
     },

@@ -160,11 +160,9 @@ def write_reviews(p: People, prod: Products, seeds: ReviewSeeds, f: SourceFile, 
     sku = np.concatenate(seeds.sku)
     platform = np.concatenate(seeds.platform)
     late = np.concatenate(seeds.late)
-    # complaint driver: one negative review shortly before churn (or any active time).
-    cp = np.flatnonzero(p.complaint & (p.active_start < cat.END))
-    stop = np.minimum(p.churn_at[cp], cat.END)
-    ct = np.maximum(p.active_start[cp], stop - rng.integers(1, 60, len(cp)) * 86400)
-    ct = np.minimum(ct + rng.integers(0, 86400, len(cp)), cat.END - 1)
+    # complaint driver: the complaint is a 1-2 star review written at the incident's time.
+    cp = np.flatnonzero(p.complaint)
+    ct = p.complaint_at[cp]
     n0 = len(person)
     person = np.r_[person, cp]
     later = t + rng.integers(2 * 86400, 10 * 86400, n0)
@@ -176,7 +174,8 @@ def write_reviews(p: People, prod: Products, seeds: ReviewSeeds, f: SourceFile, 
     sentiment = np.where(u < 0.72, 0, np.where(u < 0.9, 1, 2))
     sentiment[:n0] = np.where(late & (rng.random(n0) < 0.7), 2, sentiment[:n0])
     sentiment[n0:] = 2
-    sentiment = np.where(p.complaint[person] & (sentiment == 0), 1, sentiment)
+    unhappy = p.complaint[person] & (t >= p.complaint_at[person])  # after the complaint
+    sentiment = np.where(unhappy & (sentiment == 0), 1, sentiment)
     sent_names = ("positive", "neutral", "negative")
     templates = [(s, lang, tx) for s in sent_names for lang, tx in cat.REVIEW_TEMPLATES[s]]
     per = np.array([len(cat.REVIEW_TEMPLATES[s]) for s in sent_names])

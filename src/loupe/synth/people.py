@@ -17,6 +17,44 @@ def rng_for(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
 
 
+#: The time of an incident that never happens (far beyond any churn time, no overflow).
+NEVER = np.iinfo(np.int64).max // 4
+
+
+def churn_times(
+    start: np.ndarray,
+    hazard: np.ndarray,
+    jumps: list[tuple[np.ndarray, float]],
+    exposure: np.ndarray,
+) -> np.ndarray:
+    """Churn times (seconds) under a piecewise-constant hazard, by inverting its integral.
+
+    ``hazard`` (per year) holds from ``start``; each ``(at, coefficient)`` of ``jumps``
+    multiplies it by ``exp(coefficient)`` from ``at`` on (``NEVER``: no jump).  A person churns
+    when the integrated hazard reaches their ``exposure`` (an Exponential(1) draw), so without
+    jumps this is ``start + exposure / hazard`` years.
+    """
+    n = len(start)
+    at = np.stack([np.maximum(a, start) for a, _ in jumps], axis=1).astype(np.float64)
+    order = np.argsort(at, axis=1)
+    at = np.take_along_axis(at, order, axis=1)
+    coefs = np.array([c for _, c in jumps], dtype=np.float64)
+    # segment k runs from bounds[k] to bounds[k + 1] at rate rates[k] (per second)
+    bounds = np.concatenate([start[:, None].astype(np.float64), at, np.full((n, 1), np.inf)], 1)
+    log_mult = np.concatenate([np.zeros((n, 1)), np.cumsum(coefs[order], axis=1)], axis=1)
+    rates = hazard[:, None] * np.exp(log_mult) / cat.YEAR
+    left = exposure.astype(np.float64).copy()
+    churn = np.full(n, np.inf)
+    for k in range(rates.shape[1]):
+        length = bounds[:, k + 1] - bounds[:, k]
+        need = left / rates[:, k]
+        here = np.isinf(churn) & (need <= length)
+        churn[here] = bounds[here, k] + need[here]
+        with np.errstate(invalid="ignore"):  # inf * 0 on the open last segment
+            left = np.where(np.isinf(churn), left - rates[:, k] * length, left)
+    return np.minimum(churn, NEVER).astype(np.int64)
+
+
 def _days(iso: str) -> int:
     y, m, d = (int(p) for p in iso.split("-"))
     return text.days_from_civil(y, m, d)
@@ -50,10 +88,12 @@ class People:
     coupon_rate: np.ndarray
     channel_mix: np.ndarray  # (n, 3) web/app/store
     home_store: np.ndarray
-    complaint: np.ndarray
+    complaint: np.ndarray  # a complaint happened while a customer, before END
     discount_dependency: np.ndarray
-    late_delivery: np.ndarray
+    late_delivery: np.ndarray  # a late e-shop delivery happened while a customer, before END
     app_trend: np.ndarray
+    complaint_at: np.ndarray  # seconds; NEVER when no complaint
+    late_delivery_at: np.ndarray  # seconds; NEVER when no late delivery
     phone_digits: np.ndarray  # own mobile number as int64 (11 digits)
     household_phone_digits: np.ndarray
     email_domain: np.ndarray
@@ -129,23 +169,36 @@ def make_people(n: int, seed: int) -> People:
     crm_duplicate = in_crm & (rng.random(n) < cat.SHARE_DIRT["crm_duplicate_person"])
 
     rate = col["orders_per_year"][ctype] * rng.gamma(4.0, 0.25, n)
-    coupon_rate = np.clip(col["coupon_rate"][ctype] + rng.normal(0, 0.08, n), 0.0, 0.98)
+    coupon_rate = np.clip(col["coupon_rate"][ctype] + rng.normal(0, 0.15, n), 0.0, 0.98)
 
-    # Churn drivers and the planted hazard.
+    # Churn drivers and the planted hazard (catalog.CHURN_DRIVERS).  Discount dependency and
+    # the app trend are traits, in force from the start.  A complaint and a late delivery are
+    # incidents at a time in the active period that multiply the hazard from then on; an
+    # incident due after the person churned never happens.  The incident times come from their
+    # own stream, so every other draw of the generator is unchanged.
     d: dict[str, Any] = cat.CHURN_DRIVERS
     complaint = rng.random(n) < d["complaint"]["prevalence"]
     discount_dependency = coupon_rate - 0.3
     late_delivery = has_account & (rng.random(n) < d["late_delivery"]["prevalence"])
     app_trend = np.where(app_user, rng.normal(0.0, 0.6, n), 0.0)
-    log_h = (
-        d["complaint"]["coefficient"] * complaint
-        + d["discount_dependency"]["coefficient"] * discount_dependency
-        + d["late_delivery"]["coefficient"] * late_delivery
+    trait = (
+        d["discount_dependency"]["coefficient"] * discount_dependency
         + d["app_engagement_trend"]["coefficient"] * app_trend
     )
-    hazard = col["base_churn_hazard"][ctype] * np.exp(log_h)
-    churn_at = active_start + (rng.exponential(1.0, n) / hazard * cat.YEAR).astype(np.int64)
+    hazard = col["base_churn_hazard"][ctype] * np.exp(trait)
+    span = (np.maximum(cat.END - active_start, 1)).astype(np.float64)
+    when = rng_for(seed, 5).random((2, n))
+    complaint_at = np.where(complaint, active_start + (when[0] * span).astype(np.int64), NEVER)
+    late_at = np.where(late_delivery, active_start + (when[1] * span).astype(np.int64), NEVER)
+    incidents = [
+        (complaint_at, d["complaint"]["coefficient"]),
+        (late_at, d["late_delivery"]["coefficient"]),
+    ]
+    churn_at = churn_times(active_start, hazard, incidents, rng.exponential(1.0, n))
     churned = churn_at < cat.END
+    complaint_at = np.where(complaint_at < churn_at, complaint_at, NEVER)
+    late_at = np.where(late_at < churn_at, late_at, NEVER)
+    complaint, late_delivery = complaint_at < cat.END, late_at < cat.END
 
     stores_per_city = np.array(cat.STORES_PER_CITY)
     store_first = np.r_[0, np.cumsum(stores_per_city)[:-1]]
@@ -170,7 +223,8 @@ def make_people(n: int, seed: int) -> People:
         is_member=is_member, in_crm=in_crm, crm_duplicate=crm_duplicate,
         family_phone=family_phone, rate=rate, coupon_rate=coupon_rate, channel_mix=mix,
         home_store=home_store, complaint=complaint, discount_dependency=discount_dependency,
-        late_delivery=late_delivery, app_trend=app_trend, phone_digits=phone_digits,
+        late_delivery=late_delivery, app_trend=app_trend, complaint_at=complaint_at,
+        late_delivery_at=late_at, phone_digits=phone_digits,
         household_phone_digits=hh_phone,
         email_domain=rng.integers(0, len(cat.EMAIL_DOMAINS), n),
         email_number=_unique_codes(n, seed, 4, 1_000_000_000),

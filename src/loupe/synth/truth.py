@@ -71,6 +71,8 @@ def write_people(p: People, out: Path, orders_online: np.ndarray, orders_store: 
         text.where(p.family_phone, "true", "false"),
         text.num(orders_online),
         text.num(orders_store),
+        _incident_date(p.complaint, p.complaint_at),
+        _incident_date(p.late_delivery, p.late_delivery_at),
     ]
     # discount_dependency and app_engagement_trend are written in thousandths as integers
     # would be awkward to read; format them as decimals instead.
@@ -80,8 +82,15 @@ def write_people(p: People, out: Path, orders_online: np.ndarray, orders_store: 
         "person_id", "customer_type", "household_id", "gender", "birth_date", "city",
         "signup_date", "churned", "churn_date", *cat.CHURN_DRIVER_NAMES, "account_id",
         "member_card", "in_crm", "family_phone", "eshop_orders", "pos_orders",
+        "complaint_date", "late_delivery_date",
     ]  # fmt: skip
     write_csv(out / "people.csv", header, columns)
+
+
+def _incident_date(happened: np.ndarray, at: np.ndarray) -> pa.Array:
+    """The (UTC) day of a planted incident, as ``churn_date``; empty when there was none."""
+    day = np.where(happened, at // 86400, 0)
+    return text.where(happened, text.date_iso(day), "")
 
 
 def _decimal3(x: np.ndarray) -> pa.Array:
