@@ -318,39 +318,46 @@ def test_due_within_lists_the_window_and_flags_overdue() -> None:
 
     rows = [
         row("soon", 3, 1, 6),  # due
-        row("edge", 20, 13, 25),  # interval opens on the last day of the window
-        row("later", 20, 14, 25),  # opens the day after the window
+        row("edge", 13, 10, 20),  # expected on the last day of the window
+        row("later", 14, 1, 25),  # expected the day after the window (however wide)
         row("overdue", -2, -6, 1),  # expected date passed, interval still open
         row("today", 0, -3, 3),
-        row("lapsed", -20, -25, -1),  # the whole interval passed
+        row("long_overdue", -20, -30, 5),  # passed 20 days ago: past the default 14
+        row("lapsed", -10, -25, -1),  # the whole interval passed
     ]
     t = ibis.memtable(pd.DataFrame(rows))
-    out = ibis.duckdb.connect().execute(D.due_within(t, d, 14))
+    con = ibis.duckdb.connect()
+    out = con.execute(D.due_within(t, d, 14))
     assert out["customer_id"].tolist() == ["overdue", "today", "soon", "edge"]
     assert out["overdue"].tolist() == [True, False, False, False]
-    assert out["days_until"].tolist() == [-2, 0, 3, 20]
+    assert out["days_until"].tolist() == [-2, 0, 3, 13]
+    upcoming = con.execute(D.due_within(t, d, 14, overdue_days=0))
+    assert upcoming["customer_id"].tolist() == ["today", "soon", "edge"]
+    month = con.execute(D.due_within(t, d, 14, overdue_days=30))
+    assert month["customer_id"].tolist() == ["long_overdue", "overdue", "today", "soon", "edge"]
 
 
 def test_due_list_reads_the_stored_table_and_refreshes(tmp_path, shop) -> None:
     history, _ = shop
     wh = shop_wh(tmp_path, history)
-    first = D.due_list(wh, 14, limit=5)  # nothing stored yet: computed and stored
+    # histories end 1-5 days before AS_OF and cadences are 20-40 days: due within 30 days
+    first = D.due_list(wh, 30, limit=5)  # nothing stored yet: computed and stored
     assert first["as_of"] == AS_OF  # the day after the latest order
     stored = D.stored_as_of(wh)
     assert stored == first["as_of"]
     # a look back in time does not replace the stored list
-    back = D.due_list(wh, 14, as_of=date(2025, 5, 1))
+    back = D.due_list(wh, 30, as_of=date(2025, 5, 1))
     assert back["as_of"] == date(2025, 5, 1)
     assert D.stored_as_of(wh) == stored
     assert back["count"] != first["count"]
     # --refresh stores it
-    D.due_list(wh, 14, as_of=date(2025, 5, 1), refresh=True)
+    D.due_list(wh, 30, as_of=date(2025, 5, 1), refresh=True)
     assert D.stored_as_of(wh) == date(2025, 5, 1)
     assert len(first["customers"]) == 5 <= first["count"]
-    coffee = D.due_list(wh, 14, category="coffee")
+    coffee = D.due_list(wh, 30, category="coffee")
     assert {c["category"] for c in coffee["customers"]} == {"coffee"}
     with pytest.raises(LoupeError, match="categories are: coffee, snacks"):
-        D.due_list(wh, 14, category="tee")
+        D.due_list(wh, 30, category="tee")
 
 
 def test_settings_reach_the_spec(tmp_path) -> None:

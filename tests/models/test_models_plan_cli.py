@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from tests.conftest import make_settings
@@ -46,23 +46,38 @@ def run_json(capsys, *args: str) -> dict:
 
 def test_due_json_lists_who_is_due(due_project, capsys) -> None:
     p = str(due_project)
-    doc = run_json(capsys, "-p", p, "models", "due", "--within", "2w", "--json")
-    assert doc["as_of"] == AS_OF.isoformat() and doc["within_days"] == 14
+    # histories end 1-5 days before AS_OF, cadences are 20-40 days: due within 30 days
+    doc = run_json(capsys, "-p", p, "models", "due", "--within", "30", "--json")
+    assert doc["as_of"] == AS_OF.isoformat() and doc["within_days"] == doc["overdue_days"] == 30
     assert doc["count"] == len(doc["customers"]) > 0
     first = doc["customers"][0]
     assert set(first) >= {
         "customer_id", "category", "last_purchase", "expected_date", "low_date", "high_date",
         "basis", "days_until", "overdue",
     }  # fmt: skip
-    end = (AS_OF + timedelta(days=14)).isoformat()
     for c in doc["customers"]:
-        assert c["low_date"] < end and c["high_date"] >= AS_OF.isoformat()
+        assert -30 <= c["days_until"] < 30 and c["high_date"] >= AS_OF.isoformat()
         assert c["overdue"] == (c["days_until"] < 0)
     days = [c["days_until"] for c in doc["customers"]]
     assert days == sorted(days)
+    upcoming = run_json(
+        capsys, "-p", p, "models", "due", "--within", "30", "--overdue", "0", "--json"
+    )
+    assert upcoming["overdue"] == 0 and upcoming["count"] == doc["count"] - doc["overdue"]
     # limits, categories and a look back in time
     few = run_json(
-        capsys, "-p", p, "models", "due", "--limit", "3", "--category", "snacks", "--json"
+        capsys,
+        "-p",
+        p,
+        "models",
+        "due",
+        "--within",
+        "4w",
+        "--limit",
+        "3",
+        "--category",
+        "snacks",
+        "--json",
     )
     assert len(few["customers"]) == 3 and {c["category"] for c in few["customers"]} == {"snacks"}
     back = run_json(capsys, "-p", p, "models", "due", "--as-of", "2025-05-01", "--json")
@@ -75,12 +90,13 @@ def test_due_json_lists_who_is_due(due_project, capsys) -> None:
 
 def test_due_table_and_errors(due_project, capsys) -> None:
     p = str(due_project)
-    assert main(["-p", p, "models", "due", "--within", "7d", "--limit", "2"]) == 0
+    assert main(["-p", p, "models", "due", "--within", "30d", "--limit", "2"]) == 0
     out = capsys.readouterr().out
-    assert "Due within 7 days of 2025-07-01" in out and "more (--limit, --json)" in out
+    assert "Due within 30 days of 2025-07-01" in out and "more (--limit, --json)" in out
     for args, message in (
         (["--within", "soon"], "cannot read the duration"),
         (["--within", "12h"], "whole number of days"),
+        (["--overdue", "-3d"], "cannot read the duration"),
         (["--as-of", "01/07/2025"], "must be a date"),
         (["--category", "tee"], "categories are: coffee, snacks"),
     ):

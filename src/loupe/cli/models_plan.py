@@ -13,15 +13,15 @@ from loupe.cli.models import models_app
 from loupe.errors import LoupeError
 
 
-def _days(text: str) -> int:
+def _days(text: str, option: str = "--within", *, allow_zero: bool = False) -> int:
     from loupe.analytics.spec import parse_duration
 
-    span = parse_duration(text, where="--within")
+    span = parse_duration(text, where=option)
     days = span.total_seconds() / 86400
-    if days < 1 or days != int(days):
+    if days < (0 if allow_zero else 1) or days != int(days):
         raise LoupeError(
-            f"--within must be a whole number of days, not {text!r}",
-            where="--within",
+            f"{option} must be a whole number of days, not {text!r}",
+            where=option,
             fix="write e.g. 14d, 2w or 30",
         )
     return int(days)
@@ -30,6 +30,12 @@ def _days(text: str) -> int:
 @models_app.command("due")
 def due(
     within: str = typer.Option("14d", "--within", help="Window from the as-of day: 14d, 2w, 30."),
+    overdue: str | None = typer.Option(
+        None,
+        "--overdue",
+        help="Also list those whose expected date passed this long ago (default: --within; 0: "
+        "upcoming only).",
+    ),
     category: str | None = typer.Option(None, "--category", help="Only this product category."),
     as_of: str | None = typer.Option(
         None, "--as-of", help="Day to list for (YYYY-MM-DD); default: the stored computation."
@@ -44,8 +50,9 @@ def due(
 ) -> None:
     """Who is due to buy again: the expected next purchase falls within the window.
 
-    Lists customers whose interval of likely next purchase overlaps the window, soonest first;
-    overdue ones (expected date passed, interval still open) are flagged.
+    Lists customers whose expected date falls in the window, soonest first, and those whose
+    expected date passed within --overdue days while their interval is still open (flagged
+    overdue).
     """
     from loupe.models.due import due_list
 
@@ -55,7 +62,15 @@ def due(
     wh = common.state.warehouse()
     with wh, common.progress_bar(not as_json) as bar:
         task = bar.add_task("due dates", total=None)
-        doc = due_list(wh, days, category=category, as_of=day, refresh=refresh, limit=shown)
+        doc = due_list(
+            wh,
+            days,
+            overdue_days=None if overdue is None else _days(overdue, "--overdue", allow_zero=True),
+            category=category,
+            as_of=day,
+            refresh=refresh,
+            limit=shown,
+        )
         bar.update(task, total=1, completed=1)
     if as_json:
         common.print_json(doc)
@@ -63,7 +78,7 @@ def due(
     title = (
         f"Due within {days} days of {doc['as_of']}"
         + (f" in {category}" if category else "")
-        + f": {doc['count']} ({doc['overdue']} overdue)"
+        + f": {doc['count']} ({doc['overdue']} overdue by up to {doc['overdue_days']} days)"
     )
     table = Table(title=title)
     for col in (

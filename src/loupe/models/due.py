@@ -289,17 +289,23 @@ def due_dates(cad: ir.Table, spec: DueSpec, computed_at: datetime) -> ir.Table:
     )
 
 
-def due_within(due: ir.Table, as_of: date, within_days: int) -> ir.Table:
+def due_within(
+    due: ir.Table, as_of: date, within_days: int, overdue_days: int | None = None
+) -> ir.Table:
     """Who is due in the ``within_days`` days from ``as_of`` (that day included).
 
-    A customer is listed when the interval ``low_date..high_date`` overlaps that window and has
-    not passed.  ``overdue`` marks those whose expected date already passed (but whose interval
-    has not); customers whose whole interval passed have lapsed and are not listed.
-    ``days_until`` is ``expected_date - as_of`` (negative when overdue).
+    A customer is listed when their expected date falls in that window, or passed less than
+    ``overdue_days`` days ago (default: the window's length) while their interval is still
+    open; those are flagged ``overdue``.  Customers further past their expected date are left
+    out (a reminder list that kept everyone until the end of a wide interval grew to most of
+    the customers), as are those whose whole interval passed: they have lapsed, for win-back
+    and the churn model.  ``days_until`` is ``expected_date - as_of`` (negative when overdue).
     """
+    overdue_days = within_days if overdue_days is None else overdue_days
     start = ibis.literal(as_of, type="date")
     end = ibis.literal(as_of + timedelta(days=within_days), type="date")
-    d = due.filter(due.low_date < end, due.high_date >= start)
+    since = ibis.literal(as_of - timedelta(days=overdue_days), type="date")
+    d = due.filter(due.expected_date < end, due.expected_date >= since, due.high_date >= start)
     return d.select(
         "customer_id",
         "category",
@@ -416,6 +422,7 @@ def due_list(
     wh: Warehouse,
     within_days: int,
     *,
+    overdue_days: int | None = None,
     category: str | None = None,
     as_of: date | None = None,
     refresh: bool = False,
@@ -427,14 +434,22 @@ def due_list(
     is set or when nothing is stored yet; an ``as_of`` other than the stored one is computed
     for this call only (a look back in time) unless ``refresh`` stores it.
 
-    Returns ``{"as_of", "within_days", "count", "customers": [...]}``; ``count`` is every
-    customer due, ``customers`` the first ``limit`` of them by expected date.
+    Returns ``{"as_of", "within_days", "overdue_days", "count", "overdue", "customers":
+    [...]}``; ``count`` is every customer due, ``customers`` the first ``limit`` of them by
+    expected date.  ``overdue_days`` defaults to ``within_days`` (see :func:`due_within`).
     """
     if within_days < 1:
         raise LoupeError(
             f"the window must be at least one day, not {within_days}",
             where="--within",
             fix="write e.g. 14d or 2w",
+        )
+    overdue_days = within_days if overdue_days is None else overdue_days
+    if overdue_days < 0:
+        raise LoupeError(
+            f"the overdue window cannot be negative, not {overdue_days}",
+            where="--overdue",
+            fix="write e.g. 7d, or 0 for upcoming purchases only",
         )
     stored = stored_as_of(wh)
     if refresh or stored is None:
@@ -455,7 +470,7 @@ def due_list(
                 fix="categories are: " + ", ".join(sorted(str(c) for c in known)),
             )
         due = due.filter(due.category == category)
-    listed = due_within(due, spec.as_of, within_days)
+    listed = due_within(due, spec.as_of, within_days, overdue_days)
     totals = wh.to_pandas(listed.aggregate(n=_.customer_id.count(), late=_.overdue.sum()))
     rows = wh.to_pandas(listed.limit(limit) if limit is not None else listed)
     customers = []
@@ -469,11 +484,17 @@ def due_list(
     return {
         "as_of": spec.as_of,
         "within_days": within_days,
+        "overdue_days": overdue_days,
         "category": category,
         "count": int(totals["n"].iloc[0]),
-        "overdue": int(totals["late"].fillna(0).iloc[0]),
+        "overdue": _count(totals["late"].iloc[0]),
         "customers": customers,
     }
+
+
+def _count(value: Any) -> int:
+    """A SQL count or sum as an int; the SUM of no rows is NULL."""
+    return 0 if value is None or value != value else int(value)
 
 
 def _as_date(value: Any) -> date | None:
