@@ -23,9 +23,9 @@ first day's amount taken by ``argmin`` (DuckDB ``arg_min_null``, see
 :mod:`loupe.warehouse.functions`; Spark ``min_by``) rather than a window function, which
 doubled the cost.  The models need even less than one row per customer:
 :func:`summary_counts` groups customers with the same ``(frequency, recency, T)`` (times are
-whole days, so 1M customers over a year share ~150k tuples) and :func:`repeat_spend` keeps
-the two columns Gamma-Gamma reads, so only those small results leave the engine when fitting
-(:func:`loupe.models.fit_clv_models`).
+whole days, so 1M customers over a year share ~150k tuples) and :func:`repeat_spend` groups
+the repeat customers by the two columns Gamma-Gamma reads, so only those small results leave
+the engine when fitting (:func:`loupe.models.fit_clv_models`).
 """
 
 from __future__ import annotations
@@ -136,8 +136,9 @@ def summary_counts(summary: ir.Table) -> ir.Table:
 
 def repeat_spend(summary: ir.Table) -> ir.Table:
     """Distinct ``(frequency, monetary_value)`` of the repeat customers with ``n_customers``
-    each: all that Gamma-Gamma needs (``fit(spend, weights=spend["n_customers"])``).  Amounts
-    are in cents, so at 1M customers the 465k repeat customers share ~190k pairs."""
+    each: all that Gamma-Gamma needs (``fit(spend, weights=spend["n_customers"])``).  With
+    amounts in whole cents, the 465k repeat customers of the 1M-customer benchmark share ~190k
+    pairs."""
     rep = summary.filter(summary.frequency > 0)
     return rep.group_by(["frequency", "monetary_value"]).aggregate(n_customers=_.count())
 

@@ -87,6 +87,12 @@ def _pick(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.minimum((u[:, None] > cdf).sum(1), probs.shape[1] - 1)
 
 
+def _online_platform(p: People, who: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Web (0) or app (1) for an online order of each of ``who``, by their web/app mix."""
+    mix = p.channel_mix[who, :2]
+    return (rng.random(len(who)) * mix.sum(1) >= mix[:, 0]).astype(np.int64)
+
+
 def campaign_windows() -> list[tuple[int, int]]:
     out = []
     for c in cat.CAMPAIGNS:
@@ -137,15 +143,13 @@ def make_orders(
         if cat.CAMPAIGNS[k].channel == "app_push":
             extra_pf.append(np.ones(len(who), dtype=np.int64))
         else:
-            mix = p.channel_mix[who, :2]
-            extra_pf.append((rng.random(len(who)) * mix.sum(1) >= mix[:, 0]).astype(np.int64))
+            extra_pf.append(_online_platform(p, who, rng))
     # late_delivery driver: the incident is an e-shop order delivered late, at its time.
     late = idx[p.late_delivery[idx]]
     extra_p.append(late)
     extra_t.append(p.late_delivery_at[late])
     extra_c.append(np.where(rng.random(len(late)) < p.coupon_rate[late], 0, -1))
-    mix = p.channel_mix[late, :2]
-    extra_pf.append((rng.random(len(late)) * mix.sum(1) >= mix[:, 0]).astype(np.int64))
+    extra_pf.append(_online_platform(p, late, rng))
     incident = np.zeros(sum(len(x) for x in extra_p), dtype=bool)
     incident[len(incident) - len(late) :] = True
     person = np.concatenate(extra_p)

@@ -186,7 +186,7 @@ def make_people(n: int, seed: int) -> People:
         + d["app_engagement_trend"]["coefficient"] * app_trend
     )
     hazard = col["base_churn_hazard"][ctype] * np.exp(trait)
-    span = (np.maximum(cat.END - active_start, 1)).astype(np.float64)
+    span = np.maximum(cat.END - active_start, 1).astype(np.float64)
     when = rng_for(seed, 5).random((2, n))
     complaint_at = np.where(complaint, active_start + (when[0] * span).astype(np.int64), NEVER)
     late_at = np.where(late_delivery, active_start + (when[1] * span).astype(np.int64), NEVER)
