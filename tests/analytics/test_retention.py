@@ -130,6 +130,11 @@ def reference(events, orders, lk, spec: RetentionSpec) -> pd.DataFrame:
         RetentionSpec(period="week", action="purchase", mode="unbounded"),
         RetentionSpec(period="week", split="segment"),
         RetentionSpec(period="month", acquisition="order", action="purchase", split="segment:vip"),
+        # more than 63 periods: the masks span several words, and so does a cohort's row
+        RetentionSpec(period="day", max_periods=100),
+        RetentionSpec(period="day", action="Product Viewed", mode="unbounded", max_periods=80),
+        RetentionSpec(period="week", action="purchase"),
+        RetentionSpec(period="day", acquisition="order", action="Order Completed", max_periods=90),
     ],
     ids=[
         "week-any",
@@ -139,6 +144,10 @@ def reference(events, orders, lk, spec: RetentionSpec) -> pd.DataFrame:
         "purchase-unb",
         "week-segments",
         "order-segment-vip",
+        "day-any-wide",
+        "day-event-unbounded",
+        "purchase-exact",
+        "order-then-event",
     ],
 )
 def test_matrix_matches_reference(wh, spec):

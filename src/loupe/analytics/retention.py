@@ -12,15 +12,20 @@ optional ``[key=value]`` filters).  Periods after the last timestamp in the data
 returned, so a young cohort never shows a false zero.  ``revenue`` is the order amount
 (``amount_base``, else ``amount``) of the cohort's people in period ``p``.
 
-Why it is written this way: the events are reduced once, right after people are resolved,
-to one row per (person, period) (first time, action seen); cohorts, retained counts and
-the cell grid are then joins and counts on that table.  The earlier form (a row-number window
-over every event for the acquisition, then a join of every action event with the cohorts)
-sorted and joined the full event table; on 5M events it took 2-3 times the CPU.
+Why it is written this way: the events are reduced once, before people are resolved, to one
+row per identifier (``anonymous_id``, ``user_id``) that keeps the periods it was seen in as the
+bits of a few int64 words (63 periods a word, ``bit_or`` to combine).  People are resolved on
+that table, their words ORed together, and a cohort's retained count for period ``p`` is the
+number of its people with bit ``c_idx + p`` set.  At 50M events (1M identifiers, 18 weeks)
+this takes 5-7 s on 2 cores against 17.6 s for the previous form, which reduced the events to
+one row per (person, period): 16M groups, a hash table far beyond the cache, and the identity
+joins on all 50M rows.  Both forms give identical matrices on the benchmark data; the tests
+check the engine against a brute-force reference, across several words and on Spark.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -140,34 +145,107 @@ def acquisitions(tables: Tables, spec: RetentionSpec) -> ir.Table:
     return t.select("person_id", acquired_at=t.at, channel=t.channel)
 
 
-def _event_periods(tables: Tables, spec: RetentionSpec, backend: str) -> ir.Table:
-    """``(person_id, idx, first_at, hit)``: one row per person and period with an event.
+#: Periods per int64 mask word (bit 63 is the sign, and DuckDB refuses to shift into it).
+_BITS = 63
 
-    ``hit`` says whether the returning action (an event) happened in that period.  Reducing
-    the events to this table first is what keeps retention fast: every later join and count
-    runs on people × periods, not on events.
+
+def _span(
+    tables: Tables, spec: RetentionSpec, uses_events: bool, uses_orders: bool
+) -> tuple[int, int]:
+    """``(first period index, number of periods)`` of the data the matrix reads.
+
+    Read eagerly (one scan of the timestamps): the mask layout below depends on it.
+    """
+    parts = []
+    if uses_events:
+        ev = tables["events"]
+        parts.append(ev.agg(lo=ev.ts.min(), hi=ev.ts.max()))
+    if uses_orders:
+        o = tables["orders"]
+        parts.append(o.agg(lo=o.ordered_at.min(), hi=o.ordered_at.max()))
+    u = ibis.union(*parts, distinct=False)
+    r = u.agg(lo=period_index(u.lo.min(), spec.period), hi=period_index(u.hi.max(), spec.period))
+    lo, hi = r.execute().iloc[0]
+    if pd.isna(lo):
+        return 0, 1
+    return int(lo), int(hi) - int(lo) + 1
+
+
+def _masks(
+    idx: ir.IntegerValue, lo: int, words: int, prefix: str, cond: ir.BooleanValue | None = None
+) -> dict[str, ir.IntegerScalar]:
+    """``{prefix0: …}``: bit ``r`` of word ``k`` says period ``lo + 63k + r`` was seen.
+
+    One ``bit_or`` per word.  ``cond`` keeps only the rows that count (a named action).
+    """
+    rel = idx - lo
+    bit = ibis.literal(1, "int64") << (rel % _BITS)
+    word = (rel / _BITS).floor().cast("int64")
+    out = {}
+    for k in range(words):
+        keep = word == k if words > 1 else None
+        if cond is not None:
+            keep = cond if keep is None else keep & cond
+        value = bit if keep is None else ibis.ifelse(keep, bit, ibis.literal(0, "int64"))
+        out[f"{prefix}{k}"] = value.bit_or()
+    return out
+
+
+def _event_people(
+    tables: Tables, spec: RetentionSpec, backend: str, lo: int, words: int
+) -> ir.Table:
+    """One row per person who has events: ``first_at``, ``last_idx``, the hit masks ``h0…``
+    and ``hit_last`` (the last period with the returning action).
+
+    Events are reduced to one row per *identifier* (``anonymous_id``, ``user_id``) before
+    people are resolved, and the periods of a row are kept as bits, not rows.  Grouping 50M
+    events by identifier (1.5M groups) takes a quarter of the time of grouping them by
+    (person, week) (16M groups: the hash table no longer fits in cache), and the identity
+    joins then run on 1.5M rows, not 50M.
     """
     step = None
-    cols: tuple[str, ...] = ()
+    cols: list[str] = ["anonymous_id", "user_id", "ts"]
     if spec.action not in ("any", "purchase"):
         step = parse_step(spec.action, "--action")
-        cols = ("event", *{c.key for c in step.where if c.key in tables["events"].columns})
+        cols += ["event", *{c.key for c in step.where if c.key in tables["events"].columns}]
         if any(c.key not in tables["events"].columns for c in step.where):
-            cols = (*cols, "properties")
-    e = _events(tables, cols)
+            cols.append("properties")
+    ev = tables["events"]
+    e = ev.select(*sorted(set(cols))).filter(lambda t: t.ts.notnull())
     idx = period_index(e.ts, spec.period)
+    aggs: dict[str, ir.Value] = {"first_at": e.ts.min(), "last_idx": idx.max()}
     if step is not None:
-        e = e.mutate(_hit=step_condition(e, step, backend).fill_null(False).cast("int8"))
-        return e.group_by("person_id", idx=idx).agg(first_at=e.ts.min(), hit=e._hit.max())
-    # every event (or none) is the returning action: nothing to aggregate but the time
-    g = e.group_by("person_id", idx=idx).agg(first_at=e.ts.min())
-    return g.mutate(hit=ibis.literal(int(spec.action == "any"), "int8"))
+        hit = step_condition(e, step, backend).fill_null(False)
+        aggs |= _masks(idx, lo, words, "h", hit)
+        aggs["hit_last"] = ibis.ifelse(hit, idx, ibis.null("int64")).max()
+    elif spec.action == "any":
+        aggs |= _masks(idx, lo, words, "h")
+    ident = e.group_by("anonymous_id", "user_id").agg(**aggs)
+    p = event_people(ident, tables["identity_links"])
+    p = p.filter(p.person_id.notnull())
+    masks = [c for c in p.columns if re.fullmatch(r"h\d+", c)]
+    out: dict[str, ir.Value] = {"first_at": p.first_at.min(), "last_idx": p.last_idx.max()}
+    out |= {c: p[c].bit_or() for c in masks}
+    if step is not None:
+        out["hit_last"] = p.hit_last.max()
+    elif spec.action == "any":
+        out["hit_last"] = p.last_idx.max()
+    return p.group_by("person_id").agg(**out)
 
 
-def _cohorts(tables: Tables, spec: RetentionSpec, periods: ir.Table | None) -> ir.Table:
+def _order_hits(tables: Tables, spec: RetentionSpec, lo: int, words: int) -> ir.Table:
+    """``(person_id, last_idx, h0…, hit_last)`` from orders (the ``purchase`` action)."""
+    o = _orders(tables)
+    idx = period_index(o.ordered_at, spec.period)
+    return o.group_by("person_id").agg(
+        last_idx=idx.max(), hit_last=idx.max(), **_masks(idx, lo, words, "h")
+    )
+
+
+def _cohorts(tables: Tables, spec: RetentionSpec, people: ir.Table | None) -> ir.Table:
     """``(person_id, acquired_at, channel, cohort, c_idx)``."""
-    if spec.acquisition == "event" and spec.split != "channel" and periods is not None:
-        acq = periods.group_by("person_id").agg(acquired_at=periods.first_at.min())
+    if spec.acquisition == "event" and spec.split != "channel" and people is not None:
+        acq = people.select("person_id", acquired_at=people.first_at)
         acq = acq.mutate(channel=ibis.literal("(all)"))
     else:
         acq = acquisitions(tables, spec)
@@ -185,37 +263,53 @@ def _cohorts(tables: Tables, spec: RetentionSpec, periods: ir.Table | None) -> i
     )
 
 
+def _retained(hits: ir.Table, acq: ir.Table, spec: RetentionSpec, lo: int, words: int) -> ir.Table:
+    """``(cohort, channel, p, retained)`` from each person's hit masks and cohort.
+
+    One row per person and period offset (people × ``max_periods + 1``): period ``p`` is
+    retained when the bit of period ``c_idx + p`` is set (``exact``) or when the last hit is
+    at ``c_idx + p`` or later (``unbounded``).
+    """
+    j = hits.join(acq.select("person_id", "cohort", "channel", "c_idx"), "person_id")
+    grid = ibis.memtable({"p": list(range(spec.max_periods + 1))})
+    x = j.cross_join(grid)
+    if spec.mode == "exact":
+        rel = x.c_idx + x.p - lo
+        word = (rel / _BITS).floor().cast("int64")
+        mask: ir.IntegerValue = ibis.literal(0, "int64")
+        for k in reversed(range(words)):
+            mask = ibis.ifelse(word == k, x[f"h{k}"], mask)
+        x = x.filter(((mask >> (rel % _BITS)) & 1) == 1)
+    else:
+        x = x.filter(x.hit_last - x.c_idx >= x.p)
+    return x.group_by("cohort", "channel", "p").agg(retained=x.count())
+
+
 def retention_matrix(tables: Tables, spec: RetentionSpec, backend: str = "duckdb") -> ir.Table:
     """``(cohort, channel, period, cohort_size, retained, retention, revenue)``.
 
     One row per cohort (and channel when ``split="channel"``) and period offset from 0 to
-    ``max_periods``, up to the last period the data covers.
+    ``max_periods``, up to the last period the data covers.  Reads the first period of the
+    data eagerly (see :func:`_span`); the rest is one lazy expression.
     """
     uses_events = spec.acquisition == "event" or spec.action != "purchase"
-    periods = _event_periods(tables, spec, backend) if uses_events else None
-    acq = _cohorts(tables, spec, periods)
+    uses_orders = spec.acquisition == "order" or spec.action == "purchase"
+    lo, width = _span(tables, spec, uses_events, uses_orders)
+    words = max(1, -(-width // _BITS))
+    people = _event_people(tables, spec, backend, lo, words) if uses_events else None
+    acq = _cohorts(tables, spec, people)
     idx_parts = [acq.select(i=acq.c_idx)]
-    if periods is not None:
-        idx_parts.append(periods.select(i=periods.idx))
+    if people is not None:
+        idx_parts.append(people.select(i=people.last_idx))
     if spec.action == "purchase":
-        o = _orders(tables)
-        a = o.select("person_id", a_idx=period_index(o.ordered_at, spec.period)).distinct()
-        idx_parts.append(a.select(i=a.a_idx))
+        hits = _order_hits(tables, spec, lo, words)
+        idx_parts.append(hits.select(i=hits.last_idx))
     else:
-        assert periods is not None
-        hit = periods.filter(periods.hit == 1)
-        a = hit.select("person_id", a_idx=hit.idx)
+        assert people is not None
+        hits = people.filter(people.hit_last.notnull())
     seen_all = ibis.union(*idx_parts, distinct=False)
     last = seen_all.agg(_last=seen_all.i.max())
-    j = a.join(acq.select("person_id", "cohort", "channel", "c_idx"), "person_id")
-    j = j.mutate(p=j.a_idx - j.c_idx).filter(lambda x: x.p >= 0)
-    if spec.mode == "exact":  # (person, period) pairs are already distinct
-        kept = j.group_by("cohort", "channel", "p").agg(retained=j.count())
-    else:
-        mx = j.group_by("person_id", "cohort", "channel").agg(m=j.p.max())
-        grid = ibis.memtable({"_q": list(range(spec.max_periods + 1))})
-        hits = mx.join(grid, grid._q <= mx.m)
-        kept = hits.group_by("cohort", "channel", p=hits._q).agg(retained=hits.count())
+    kept = _retained(hits, acq, spec, lo, words)
     sizes = acq.group_by("cohort", "channel").agg(cohort_size=acq.count(), c_idx=acq.c_idx.min())
     grid = ibis.memtable({"period": list(range(spec.max_periods + 1))})
     cells = sizes.cross_join(grid).cross_join(last)

@@ -355,3 +355,26 @@ def _use_duckdb_arg_min() -> None:
 
 
 _use_duckdb_arg_min()
+
+
+# -- bit masks on Spark -------------------------------------------------------------------------
+# Retention keeps the periods a person was seen in as the bits of a few int64 words and ORs them
+# together.  Two gaps of Ibis 12's PySpark compiler: it has no rule for ``BitOr`` (Spark has had
+# ``bit_or`` since 3.0), and it writes an int64 literal ``1`` as Spark's 32-bit ``1``, so
+# ``1 << 40`` wrapped around.  The shift now casts its left side to the expression's type.
+
+
+def _use_spark_bit_or() -> None:
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    def visit_bit_or(self, op, *, arg, where):  # type: ignore[no-untyped-def]
+        return self.agg.bit_or(arg, where=where)
+
+    def visit_left_shift(self, op, *, left, right):  # type: ignore[no-untyped-def]
+        return self.f.shiftleft(self.cast(left, op.dtype), right)
+
+    PySparkCompiler.visit_BitOr = visit_bit_or  # type: ignore[method-assign]
+    PySparkCompiler.visit_BitwiseLeftShift = visit_left_shift  # type: ignore[method-assign]
+
+
+_use_spark_bit_or()
