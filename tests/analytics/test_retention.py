@@ -175,3 +175,28 @@ def test_bad_period_and_split():
         RetentionSpec(period="year")  # type: ignore[arg-type]
     with pytest.raises(LoupeError, match="segment:NAME"):
         RetentionSpec(split="city")
+
+
+def test_channel_of_a_person_seen_under_two_identifiers(wh):
+    """The first event across a person's identifiers wins; a tie in time goes to the smaller
+    event_id, and an empty utm_source is ``(direct)``."""
+    rows = [
+        ("b2", "a1", None, T0, "baidu"),  # web visit …
+        ("a9", None, "u1", T0, "wechat"),  # … and app login at the same second: a9 < b2
+        ("c1", "a1", None, T0 + timedelta(days=8), "baidu"),
+        ("d1", "a2", None, T0 + timedelta(hours=1), ""),
+        ("d2", "a2", None, T0 + timedelta(hours=2), "baidu"),
+    ]
+    events = [
+        {"event_id": i, "anonymous_id": a, "user_id": u, "event": "Page Viewed", "ts": ts,
+         "utm_source": src}
+        for i, a, u, ts, src in rows
+    ]  # fmt: skip
+    lk = {("anonymous_id", "a1"): "c1", ("user_id", "u1"): "c1"}
+    put(wh, events=canonical("events", events), orders=canonical("orders", []),
+        identity_links=links(lk))  # fmt: skip
+    got = retention(wh, RetentionSpec(period="week", split="channel", max_periods=1))
+    sizes = got[got["period"] == 0].set_index("channel")["cohort_size"].to_dict()
+    assert sizes == {"wechat": 1, "(direct)": 1}
+    kept = got[got["period"] == 1].set_index("channel")["retained"].to_dict()
+    assert kept == {"wechat": 1, "(direct)": 0}

@@ -37,7 +37,8 @@ def test_funnel_and_rules_on_spark(tmp_path, wh):
 
 @pytest.mark.spark
 def test_retention_on_spark(tmp_path, wh):
-    """The period masks (``bit_or`` of shifted bits, several words) agree across engines."""
+    """The period masks (``bit_or`` of shifted bits, several words) and the first-event
+    channel (``argmin`` on a struct key) agree across engines."""
     from loupe.analytics import RetentionSpec, retention
     from tests.analytics.conftest import links
     from tests.analytics.test_retention import generated
@@ -47,6 +48,7 @@ def test_retention_on_spark(tmp_path, wh):
     specs = [
         RetentionSpec(period="day", max_periods=100),
         RetentionSpec(period="week", action="purchase", mode="unbounded"),
+        RetentionSpec(period="week", split="channel"),  # argmin on a struct key
     ]
     got = []
     for w in (wh, spark):
