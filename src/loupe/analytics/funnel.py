@@ -34,7 +34,13 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.types as ir
 
-from loupe.analytics.people import Tables, event_people, is_segment_split, segment_split
+from loupe.analytics.people import (
+    Tables,
+    event_people,
+    first_touch,
+    is_segment_split,
+    segment_split,
+)
 from loupe.analytics.spec import Step, event_value, parse_duration, step_condition
 from loupe.errors import LoupeError
 
@@ -164,17 +170,8 @@ def _bd(spec: FunnelSpec, value: ir.StringValue) -> dict[str, ir.StringValue]:
 
 def _first_touch(tables: Tables) -> ir.Table:
     """``(_fp, _first_touch)``: the ``utm_source`` of each person's first event ever."""
-    events = tables["events"]
-    e = events.filter(events.ts.notnull()).select(
-        "event_id", "ts", "anonymous_id", "user_id", "utm_source"
-    )
-    e = event_people(e, tables["identity_links"])
-    e = e.filter(e.person_id.notnull())
-    w = ibis.window(group_by=e.person_id, order_by=[e.ts, e.event_id])
-    src = ibis.ifelse(e.utm_source == "", ibis.null("string"), e.utm_source)
-    first = e.mutate(_rn=ibis.row_number().over(w), _src=src)
-    first = first.filter(first._rn == 0)
-    return first.select(_fp=first.person_id, _first_touch=first._src.fill_null("(direct)"))
+    ft = first_touch(tables)
+    return ft.select(_fp=ft.person_id, _first_touch=ft.channel)
 
 
 def funnel_people(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> ir.Table:

@@ -36,6 +36,7 @@ import pandas as pd
 from loupe.analytics.people import (
     Tables,
     event_people,
+    first_touch,
     is_segment_split,
     order_people,
     segment_split,
@@ -125,32 +126,10 @@ def acquisitions(tables: Tables, spec: RetentionSpec) -> ir.Table:
 
     Ties in time go to the smaller ``event_id`` (``order_id``).  The channel is the
     ``utm_source`` of the first event (``(direct)`` when empty) or the ``channel`` of the first
-    order (``(unknown)`` when empty).  First events are found per identifier, then per person,
-    with one ``argmin`` on a ``(time, event_id)`` key: the row-number window over every event
-    of the earlier form sorted all 50M events of the benchmark (28.6 s for the channel split,
-    13.6 s now).  Folding this ``argmin`` into the identifier pass of the period masks was
-    slower still (38 s): DuckDB's grouped aggregate slows down badly with a struct state of
-    strings beside the masks.
+    order (``(unknown)`` when empty); see :func:`~loupe.analytics.people.first_touch`.
     """
     if spec.acquisition == "event":
-        ev = tables["events"]
-        e = ev.select("anonymous_id", "user_id", "ts", "event_id", "utm_source")
-        e = e.filter(e.ts.notnull())
-        src = ibis.ifelse(e.utm_source == "", ibis.null("string"), e.utm_source)
-        ident = e.group_by("anonymous_id", "user_id").agg(
-            at=e.ts.min(), _f=_first_row(e.ts, e.event_id, src)
-        )
-        ident = ident.select(
-            "anonymous_id", "user_id", "at", tie=ident._f.tie, channel=ident._f.channel
-        )
-        p = event_people(ident, tables["identity_links"])
-        p = p.filter(p.person_id.notnull())
-        first = p.group_by("person_id").agg(
-            acquired_at=p.at.min(), _f=_first_row(p.at, p.tie, p.channel)
-        )
-        return first.select(
-            "person_id", "acquired_at", channel=first._f.channel.fill_null("(direct)")
-        )
+        return first_touch(tables).rename(acquired_at="first_at")
     o = _orders(tables)
     t = o.select(
         "person_id", at=o.ordered_at, tie=o.order_id, channel=o.channel.fill_null("(unknown)")
@@ -159,12 +138,6 @@ def acquisitions(tables: Tables, spec: RetentionSpec) -> ir.Table:
     t = t.mutate(_rn=ibis.row_number().over(w))
     t = t.filter(t._rn == 0)
     return t.select("person_id", acquired_at=t.at, channel=t.channel)
-
-
-def _first_row(ts: ir.Value, tie: ir.Value, channel: ir.Value) -> ir.StructValue:
-    """``{tie, channel}`` of the earliest row, ties in time to the smaller id."""
-    key = ibis.struct({"t": ts, "i": tie})
-    return ibis.struct({"tie": tie, "channel": channel}).argmin(key)
 
 
 #: Periods per int64 mask word (bit 63 is the sign, and DuckDB refuses to shift into it).
