@@ -36,6 +36,7 @@ Progress = Callable[[str, int, int], None]
 STAGE = "_ingest_stage"
 TYPED = "_ingest_typed"
 PARSED = "_ingest_parsed"
+PROFILES = "_ingest_profiles"
 STAGE_BYTES = 256 << 20
 
 
@@ -100,7 +101,7 @@ def ingest(
             progress("ingest", len(sources), len(sources))
         run.rows_in = sum(s.read for s in report.sources.values())
         run.rows_out = sum(s.loaded for s in report.sources.values())
-        for name in (STAGE, PARSED, TYPED):
+        for name in (STAGE, PARSED, TYPED, PROFILES):
             wh.drop(name)
     return report
 
@@ -322,7 +323,11 @@ def _load_profiles(wh: Warehouse, events: ir.Table, source: SourceSettings, batc
     profile_source = source.model_copy(update={"table": "contacts", "format": "jsonl"})
     texts: dict[str, ir.Value] = dict(mapping.segment_profile_texts(ident, wh.backend))
     texts["updated_at"] = ident["ts"]
-    typed = mapping.map_columns(ident, profile_source, wh.settings, wh.backend, texts)
+    # Materialised once: the commit reads it three times (counts, quarantine, append), and
+    # the typing and validation of every trait would otherwise run each time.
+    typed = wh.scratch(
+        PROFILES, mapping.map_columns(ident, profile_source, wh.settings, wh.backend, texts)
+    )
     loaded, _, _ = _commit(wh, typed, profile_source, "contacts", batch)
     return loaded
 
