@@ -220,6 +220,8 @@ def bench_events(n: int, threads: int, work: Path) -> dict[str, Any]:
         f, wall_f, cpu_f = timed(lambda: funnel(wh, spec))
         rspec = RetentionSpec(period="week", max_periods=16)
         r, wall_r, cpu_r = timed(lambda: retention(wh, rspec))
+        cspec = RetentionSpec(period="week", max_periods=16, split="channel")
+        rc, wall_c, cpu_c = timed(lambda: retention(wh, cspec))
     return {
         "rows": n,
         "funnel_5_steps_7d_s": wall_f,
@@ -228,6 +230,9 @@ def bench_events(n: int, threads: int, work: Path) -> dict[str, Any]:
         "retention_weekly_s": wall_r,
         "retention_cpu_s": cpu_r,
         "retention_cells": len(r),
+        "retention_by_channel_s": wall_c,
+        "retention_by_channel_cpu_s": cpu_c,
+        "retention_by_channel_cells": len(rc),
     }
 
 
