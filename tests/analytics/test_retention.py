@@ -200,3 +200,12 @@ def test_channel_of_a_person_seen_under_two_identifiers(wh):
     assert sizes == {"wechat": 1, "(direct)": 1}
     kept = got[got["period"] == 1].set_index("channel")["retained"].to_dict()
     assert kept == {"wechat": 1, "(direct)": 0}
+
+
+@pytest.mark.parametrize("spec", [RetentionSpec(), RetentionSpec(action="purchase", mode="unbounded")])
+def test_no_events_or_orders_give_an_empty_matrix(wh, spec):
+    put(wh, events=canonical("events", []), orders=canonical("orders", []),
+        identity_links=links({}))  # fmt: skip
+    got = retention(wh, spec)
+    assert got.empty
+    assert retention_doc(got, spec)["cohorts"] == []
