@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from loupe.analytics import PathSpec, paths
-from tests.analytics.conftest import canonical, put
+from tests.analytics.conftest import canonical, links, put
 
 T0 = datetime(2024, 5, 1, 10)
 
@@ -54,3 +55,28 @@ def test_paths_before_and_time_window(wh):
     assert [p["path"] for p in doc["paths"]] == ["View > Home"]
     doc = paths(wh, PathSpec("Buy", max_len=2, window=timedelta(seconds=30)))
     assert [p["path"] for p in doc["paths"]] == ["(end)"]
+
+
+def test_start_filter_on_a_property_and_a_person_across_identifiers(wh):
+    """Only starts matching the filter open paths (``properties`` is read for it), and with
+    a time window one person's web and app events form one timeline."""
+    rows = [
+        ("e1", "w1", None, "View", 0, {"category": "shoes"}),
+        ("e2", None, "u1", "Cart", 1, {}),  # the same person, logged in on the app
+        ("e3", "w1", None, "View", 2, {"category": "bags"}),
+        ("e4", None, "u1", "Buy", 3, {}),
+        ("e5", "w2", None, "View", 0, {"category": "shoes"}),  # someone else, no next event
+    ]
+    events = [
+        {"event_id": i, "anonymous_id": a, "user_id": u, "session_id": None, "event": ev,
+         "ts": T0 + timedelta(minutes=m), "properties": json.dumps(props)}
+        for i, a, u, ev, m, props in rows
+    ]  # fmt: skip
+    lk = {("anonymous_id", "w1"): "c1", ("user_id", "u1"): "c1"}
+    put(wh, events=canonical("events", events), identity_links=links(lk))
+    doc = paths(wh, PathSpec("View[category=shoes]", max_len=3, window=timedelta(hours=1)))
+    assert {p["path"]: p["count"] for p in doc["paths"]} == {
+        "Cart > View > Buy": 1,
+        "(end)": 1,
+    }
+    assert doc["shown_occurrences"] == 2
