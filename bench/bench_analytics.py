@@ -6,7 +6,8 @@
 The issue's targets, on DuckDB with 2 threads: funnel and retention each under 10 s over 50M
 events; rules at least 10x faster than mlxtend (fpgrowth + association_rules) on the same
 baskets.  The funnel is also compared with a plain-pandas implementation of the same semantics
-on a sample pandas can hold.
+on a sample pandas can hold.  Retention split by acquisition channel and paths after an event
+(within the session, 4 steps) are measured on the same events, without a target.
 
 Data is generated inside DuckDB (vectorised SQL, no Python loop) once per size and cached as a
 project warehouse under ``bench/work/`` (gitignored; 50M events take about 1 GB):
@@ -35,7 +36,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from loupe.analytics import BasketSpec, FunnelSpec, RetentionSpec, basket_rules, funnel, parse_steps
+from loupe.analytics import (
+    BasketSpec,
+    FunnelSpec,
+    PathSpec,
+    RetentionSpec,
+    basket_rules,
+    funnel,
+    parse_steps,
+    paths,
+)
 from loupe.analytics.retention import retention
 from loupe.config import parse_settings
 from loupe.warehouse import Warehouse
@@ -222,6 +232,8 @@ def bench_events(n: int, threads: int, work: Path) -> dict[str, Any]:
         r, wall_r, cpu_r = timed(lambda: retention(wh, rspec))
         cspec = RetentionSpec(period="week", max_periods=16, split="channel")
         rc, wall_c, cpu_c = timed(lambda: retention(wh, cspec))
+        pspec = PathSpec("Product Viewed", max_len=4)
+        pa_, wall_p, cpu_p = timed(lambda: paths(wh, pspec))
     return {
         "rows": n,
         "funnel_5_steps_7d_s": wall_f,
@@ -233,6 +245,9 @@ def bench_events(n: int, threads: int, work: Path) -> dict[str, Any]:
         "retention_by_channel_s": wall_c,
         "retention_by_channel_cpu_s": cpu_c,
         "retention_by_channel_cells": len(rc),
+        "paths_after_in_session_s": wall_p,
+        "paths_cpu_s": cpu_p,
+        "paths_occurrences_shown": pa_["shown_occurrences"],
     }
 
 
