@@ -25,6 +25,15 @@ def test_user_error_prints_no_traceback(tmp_path, capsys):
     assert captured.out == ""
 
 
+def test_usage_error_prints_no_traceback(tmp_path, capsys):
+    """An unknown option is a usage error: exit code 2 and click's message, no traceback
+    (typer 0.2x vendors click, so ``import click`` is not available to handle it)."""
+    assert main(["-p", str(tmp_path), "customers", "--no-such-option"]) == 2
+    err = capsys.readouterr().err
+    assert "No such option" in err
+    assert "Traceback" not in err
+
+
 def test_ingest_json_is_one_document(tmp_path, capsys):
     (tmp_path / "loupe.toml").write_text(
         '[[sources]]\nname = "p"\ntable = "products"\nformat = "csv"\npath = "p.csv"\n'

@@ -98,12 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         common.err.print("aborted")
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:
+        # A usage error (unknown option, missing argument) is a ClickException: click's own,
+        # or the copy recent typer releases vendor (``typer._click``, with no ``click``
+        # installed).  Matched by class name so both work; it prints itself and carries its
+        # exit code.
+        if any(c.__name__ == "ClickException" for c in type(exc).__mro__):
+            exc.show()  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
     return 0
 
