@@ -202,7 +202,9 @@ def test_channel_of_a_person_seen_under_two_identifiers(wh):
     assert kept == {"wechat": 1, "(direct)": 0}
 
 
-@pytest.mark.parametrize("spec", [RetentionSpec(), RetentionSpec(action="purchase", mode="unbounded")])
+@pytest.mark.parametrize(
+    "spec", [RetentionSpec(), RetentionSpec(action="purchase", mode="unbounded")]
+)
 def test_no_events_or_orders_give_an_empty_matrix(wh, spec):
     put(wh, events=canonical("events", []), orders=canonical("orders", []),
         identity_links=links({}))  # fmt: skip
