@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from rich.console import Console
 from rich.progress import (
@@ -27,7 +27,9 @@ from rich.progress import (
 from loupe.config import Settings, load_settings
 from loupe.errors import LoupeError
 from loupe.jsonable import json_ready
-from loupe.warehouse import Warehouse
+
+if TYPE_CHECKING:  # Ibis and pandas load on first use: `--help` and `--version` do not need them
+    from loupe.warehouse import Warehouse
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # never re-wrap caret messages
@@ -43,6 +45,8 @@ class State:
         return load_settings(self.project)
 
     def warehouse(self) -> Warehouse:
+        from loupe.warehouse import Warehouse
+
         return Warehouse.open(self.settings())
 
 

@@ -22,7 +22,7 @@ from loupe.profile.features import (
     spend_by,
 )
 from loupe.profile.lifecycle import HISTORY_SCHEMA, lifecycle_stages, transitions
-from loupe.profile.rfm import rfm_cells, rfm_report, rfm_scores
+from loupe.profile.rfm_grid import rfm_cells, rfm_report, rfm_scores
 from loupe.profile.settings import ProfileSettings, profile_settings
 from loupe.profile.tables import (
     PROFILE_INPUTS,
