@@ -198,3 +198,5 @@ def test_bad_specs_say_what_to_do():
         FunnelSpec(parse_steps("A,B"), window="soon")  # type: ignore[arg-type]
     with pytest.raises(LoupeError, match="step filter"):
         parse_steps("A[category],B")
+    with pytest.raises(LoupeError, match="unbalanced"):
+        parse_steps("A[category=x,B")

@@ -32,6 +32,8 @@ def test_usage_error_prints_no_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "No such option" in err
     assert "Traceback" not in err
+    assert main(["-p", str(tmp_path), "lifecycle", "--days", "0"]) == 2
+    assert "Invalid value for '--days'" in capsys.readouterr().err
 
 
 def test_ingest_json_is_one_document(tmp_path, capsys):

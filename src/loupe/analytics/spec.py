@@ -94,6 +94,12 @@ def parse_step(text: str, where: str = "--steps") -> Step:
     m = re.match(r"^(.*?)\s*(?:\[(.*)\])?\s*$", text.strip())
     if not m or not m.group(1):
         raise LoupeError(f"cannot read the step {text!r}", where=where)
+    if "[" in m.group(1) or "]" in m.group(1):
+        raise LoupeError(
+            f"unbalanced brackets in the step {text!r}",
+            where=where,
+            fix="close the filter: Product Viewed[category=美妆]",
+        )
     conds = tuple(_condition(c, where) for c in (m.group(2) or "").split(",") if c.strip())
     return Step(m.group(1), conds)
 

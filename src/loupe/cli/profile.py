@@ -79,7 +79,7 @@ def rfm(json_: bool = typer.Option(False, "--json", help="Print the grid as JSON
 
 
 def lifecycle(
-    days: int = typer.Option(7, "--days", help="List transitions of the last N days."),
+    days: int = typer.Option(7, "--days", min=1, help="List transitions of the last N days."),
     json_: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Customers per lifecycle stage, and who moved stage in the last N days."""
