@@ -3,7 +3,8 @@
 ``loupe.config`` reads the settings modules of ``loupe.models``, ``loupe.profile`` and
 ``loupe.segments``, and importing a submodule runs its package's ``__init__``.  When those
 imported their whole API, every ``loupe`` command (``--help`` and ``--version`` included)
-loaded SciPy, pandas and Ibis before it could start: 3.6 s for ``loupe --version``, 0.4 s now.
+loaded SciPy, pandas and Ibis before it could start: 3.3-3.6 s for ``loupe --version``,
+0.4-0.5 s now.
 Each package maps its public names to the modules that define them and resolves them here.
 
 A submodule must not share a name with an export: importing the submodule sets the package
