@@ -200,3 +200,5 @@ def test_bad_specs_say_what_to_do():
         parse_steps("A[category],B")
     with pytest.raises(LoupeError, match="unbalanced"):
         parse_steps("A[category=x,B")
+    with pytest.raises(LoupeError, match="the event is missing"):
+        parse_step("--json", "--start")  # `loupe paths --start --json`

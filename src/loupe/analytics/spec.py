@@ -91,6 +91,12 @@ def _condition(text: str, where: str) -> Condition:
 
 def parse_step(text: str, where: str = "--steps") -> Step:
     """``Product Viewed`` or ``Product Viewed[category=美妆,brand!=X]``."""
+    if text.strip().startswith("--"):  # `--start --json`: the shell gave the next flag as the value
+        raise LoupeError(
+            f"the event is missing: {text.strip()!r} is an option",
+            where=where,
+            fix=f'give the event name after {where}, e.g. {where} "Product Viewed"',
+        )
     m = re.match(r"^(.*?)\s*(?:\[(.*)\])?\s*$", text.strip())
     if not m or not m.group(1):
         raise LoupeError(f"cannot read the step {text!r}", where=where)
