@@ -25,7 +25,6 @@ check the engine against a brute-force reference, across several words and on Sp
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -166,6 +165,11 @@ def _span(
     return int(lo), int(hi) - int(lo) + 1
 
 
+def _word(rel: ir.IntegerValue) -> ir.IntegerValue:
+    """The mask word that holds relative period ``rel`` (its bit is ``rel % 63``)."""
+    return (rel / _BITS).floor().cast("int64")
+
+
 def _masks(
     idx: ir.IntegerValue, lo: int, words: int, prefix: str, cond: ir.BooleanValue | None = None
 ) -> dict[str, ir.IntegerScalar]:
@@ -175,7 +179,7 @@ def _masks(
     """
     rel = idx - lo
     bit = ibis.literal(1, "int64") << (rel % _BITS)
-    word = (rel / _BITS).floor().cast("int64")
+    word = _word(rel)
     out = {}
     for k in range(words):
         keep = word == k if words > 1 else None
@@ -209,22 +213,20 @@ def _event_people(
     e = ev.select(*sorted(set(cols))).filter(lambda t: t.ts.notnull())
     idx = period_index(e.ts, spec.period)
     aggs: dict[str, ir.Value] = {"first_at": e.ts.min(), "last_idx": idx.max()}
-    if step is not None:
-        hit = step_condition(e, step, backend).fill_null(False)
-        aggs |= _masks(idx, lo, words, "h", hit)
+    masks: list[str] = []
+    if spec.action != "purchase":  # the returning action is an event: its masks ride along
+        hit = ibis.literal(True) if step is None else step_condition(e, step, backend)
+        hit = hit.fill_null(False)
+        aggs |= _masks(idx, lo, words, "h", None if step is None else hit)
         aggs["hit_last"] = ibis.ifelse(hit, idx, ibis.null("int64")).max()
-    elif spec.action == "any":
-        aggs |= _masks(idx, lo, words, "h")
+        masks = [f"h{k}" for k in range(words)]
     ident = e.group_by("anonymous_id", "user_id").agg(**aggs)
     p = event_people(ident, tables["identity_links"])
     p = p.filter(p.person_id.notnull())
-    masks = [c for c in p.columns if re.fullmatch(r"h\d+", c)]
     out: dict[str, ir.Value] = {"first_at": p.first_at.min(), "last_idx": p.last_idx.max()}
     out |= {c: p[c].bit_or() for c in masks}
-    if step is not None:
+    if masks:
         out["hit_last"] = p.hit_last.max()
-    elif spec.action == "any":
-        out["hit_last"] = p.last_idx.max()
     return p.group_by("person_id").agg(**out)
 
 
@@ -270,7 +272,7 @@ def _retained(hits: ir.Table, acq: ir.Table, spec: RetentionSpec, lo: int, words
     x = j.cross_join(grid)
     if spec.mode == "exact":
         rel = x.c_idx + x.p - lo
-        word = (rel / _BITS).floor().cast("int64")
+        word = _word(rel)
         mask: ir.IntegerValue = ibis.literal(0, "int64")
         for k in reversed(range(words)):
             mask = ibis.ifelse(word == k, x[f"h{k}"], mask)

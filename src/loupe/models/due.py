@@ -471,7 +471,9 @@ def due_list(
             )
         due = due.filter(due.category == category)
     listed = due_within(due, spec.as_of, within_days, overdue_days)
-    totals = wh.to_pandas(listed.aggregate(n=_.customer_id.count(), late=_.overdue.sum()))
+    totals = wh.to_pandas(
+        listed.aggregate(n=_.customer_id.count(), late=_.overdue.sum().fill_null(0))
+    )
     rows = wh.to_pandas(listed.limit(limit) if limit is not None else listed)
     customers = []
     for r in rows.to_dict("records"):
@@ -487,14 +489,9 @@ def due_list(
         "overdue_days": overdue_days,
         "category": category,
         "count": int(totals["n"].iloc[0]),
-        "overdue": _count(totals["late"].iloc[0]),
+        "overdue": int(totals["late"].iloc[0]),
         "customers": customers,
     }
-
-
-def _count(value: Any) -> int:
-    """A SQL count or sum as an int; the SUM of no rows is NULL."""
-    return 0 if value is None or value != value else int(value)
 
 
 def _as_date(value: Any) -> date | None:
