@@ -62,3 +62,15 @@ def test_holdout_tracks_actuals(cdnow_summary: pd.DataFrame) -> None:
     total_pred = float(np.sum(model.predict_purchases(cdnow_summary, 39.0)))
     total_actual = float(cdnow_summary["frequency_holdout"].sum())
     assert total_pred == pytest.approx(total_actual, rel=0.15)  # 1653 vs 1882
+
+
+def test_bgnbd_standard_errors_match_lifetimes(cdnow_summary: pd.DataFrame, tmp_path) -> None:
+    """The inverse observed information at the optimum: lifetimes' BetaGeoFitter reports
+    se(r, alpha, a, b) = 0.0126, 0.378, 0.186, 0.705 on this summary (its README).  They are
+    computed on first use after the fit and travel through save/load."""
+    model = BetaGeoModel().fit(cdnow_summary)
+    se = model.summary()["std_error"]
+    assert se.to_numpy() == pytest.approx([0.012557, 0.378221, 0.185719, 0.705345], rel=0.01)
+    model.save(tmp_path / "bg.json")
+    loaded = BetaGeoModel.load(tmp_path / "bg.json")
+    assert loaded.std_errors_ == pytest.approx(model.std_errors_, rel=1e-12)
