@@ -6,7 +6,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from loupe.analytics import BasketSpec, FunnelSpec, basket_rules, funnel, parse_steps
+from loupe.analytics import (
+    BasketSpec,
+    FunnelSpec,
+    basket_rules,
+    bought_together,
+    funnel,
+    parse_steps,
+)
 from loupe.warehouse import Warehouse
 from tests.analytics.conftest import canonical, put
 from tests.conftest import make_settings
@@ -20,19 +27,32 @@ def test_funnel_and_rules_on_spark(tmp_path, wh):
         {"event_id": str(i), "anonymous_id": p, "event": e, "ts": t0 + timedelta(hours=h)}
         for i, (p, e, h) in enumerate(seq)
     ])  # fmt: skip
+    # baskets {x,y,z} (x on two lines), {x,y,z}, {x,y}, {x,z}, {y}: pairs and a triple
+    orders = [("1", "x"), ("1", "y"), ("1", "z"), ("1", "x"), ("2", "z"), ("2", "y"),
+              ("2", "x"), ("3", "y"), ("3", "x"), ("4", "x"), ("4", "z"), ("5", "y")]  # fmt: skip
     lines = canonical("order_items", [
-        {"order_id": o, "source": "s", "line_no": 0, "product_id": p, "quantity": 1}
-        for o, p in [("1", "x"), ("1", "y"), ("2", "x"), ("2", "y"), ("3", "x")]
+        {"order_id": o, "source": "s", "line_no": i, "product_id": p, "quantity": 1}
+        for i, (o, p) in enumerate(orders)
     ])  # fmt: skip
     spark = Warehouse.open(make_settings(tmp_path / "spark", warehouse={"backend": "pyspark"}))
     spec = FunnelSpec(parse_steps("A,B,C"), window=timedelta(hours=5))
-    bspec = BasketSpec(min_support=0.3, min_confidence=0.5)
+    bspec = BasketSpec(min_support=0.3, min_confidence=0.5, max_len=3)
     results = []
     for w in (wh, spark):
         put(w, events=ev, order_items=lines)
-        results.append(([s["count"] for s in funnel(w, spec).steps], basket_rules(w, bspec)))
+        tables = {"order_items": w.table("order_items")}
+        bt = w.to_pandas(bought_together(tables, bspec, min_count=1, backend=w.backend))
+        bt = bt.sort_values(["item", "rank"]).to_dict("records")
+        results.append(([s["count"] for s in funnel(w, spec).steps], basket_rules(w, bspec), bt))
     assert results[0] == results[1]
     assert results[0][0] == [2, 1, 1]  # b: B is 9 h after A, outside the 5 h window
+    triple = [r for r in results[0][1] if len(r["antecedents"]) + len(r["consequents"]) == 3]
+    assert {r["count"] for r in triple} == {2}  # {x,y,z} in baskets 1 and 2
+    # x shares 3 baskets with y and with z; z wins the tie on lift (1.25 against 0.94)
+    assert [(r["item"], r["other"], r["count"]) for r in results[0][2] if r["item"] == "x"] == [
+        ("x", "z", 3),
+        ("x", "y", 3),
+    ]
 
 
 @pytest.mark.spark

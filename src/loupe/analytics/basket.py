@@ -1,9 +1,12 @@
 """Market basket: frequent itemsets and association rules over order lines, in the engine.
 
 A basket is the set of distinct items (products, or their categories) of one order in
-``order_items``.  Itemsets are counted level by level (Apriori): level-*k* candidates are a
-frequent (k-1)-itemset of a basket joined with a later item of the same basket (items kept
-in sorted order, so each itemset is found once), kept only if every (k-1)-subset is frequent.
+``order_items``, held as one array per order.  Itemsets are counted level by level (Apriori):
+level-*k* candidates are a frequent (k-1)-itemset of a basket extended by each later item of
+the basket's array (``unnest`` of a filtered array; items compared in sorted order, so each
+itemset is found once), kept only if every (k-1)-subset is frequent.  Grouping the lines into
+arrays once replaced a self-join of the basket items on the two basket key columns and the
+two distinct passes it needed (items per basket, baskets): 8.8 s → 5 s at 10M order lines.
 
 For a rule ``A → C`` over ``N`` baskets, with ``s(X)`` the share of baskets containing X:
 
@@ -78,12 +81,11 @@ class BasketSpec:
             )
 
 
-def baskets(tables: Tables, spec: BasketSpec) -> ir.Table:
-    """``(bs, bo, item)``: the distinct items of every chosen order.
+def basket_lines(tables: Tables, spec: BasketSpec) -> ir.Table:
+    """``(bs, bo, item)``: one row per chosen order line (an item may repeat in an order).
 
     A basket is keyed by two columns, ``bs`` (the order's source, ``''`` when NULL) and ``bo``
-    (its ``order_id``), rather than by one concatenated string: joining and counting on the
-    plain columns saved a fifth of the time at 10M order lines.
+    (its ``order_id``), rather than by one concatenated string.
     """
     items = tables["order_items"]
     items = items.filter(items.order_id.notnull() & items.product_id.notnull())
@@ -106,50 +108,56 @@ def baskets(tables: Tables, spec: BasketSpec) -> ir.Table:
             _pid=products.product_id, _cat=products.category
         )
         j = items.join(cat, items.product_id == cat._pid)
-        out = j.select(bs=j.source.fill_null(""), bo=j.order_id, item=j._cat)
-    else:
-        out = items.select(bs=items.source.fill_null(""), bo=items.order_id, item=items.product_id)
-    return out.distinct()
+        return j.select(bs=j.source.fill_null(""), bo=j.order_id, item=j._cat)
+    return items.select(bs=items.source.fill_null(""), bo=items.order_id, item=items.product_id)
 
 
-def _n_baskets(b: ir.Table) -> ir.Table:
-    keys = b.select("bs", "bo").distinct()
-    return keys.agg(_n=keys.count())
+def baskets(tables: Tables, spec: BasketSpec, backend: str = "duckdb") -> ir.Table:
+    """``(bs, bo, items)``: every chosen order with the array of its distinct items.
+
+    Itemsets are counted from these arrays (unnested), not by joining order lines to the other
+    lines of their order: one group-by over the lines replaces a self-join on the two basket
+    key columns plus the two distinct passes (items per basket, baskets) it needed.
+    """
+    lines = basket_lines(tables, spec)
+    # Items are never NULL here, so on DuckDB ``include_null`` drops a per-row filter (Spark's
+    # collect_list has none and Ibis refuses the flag there).  The array is made distinct
+    # afterwards: DuckDB's ``array_agg(DISTINCT …)`` took 6.7 of 7.9 s at 10M lines.
+    items = lines.item.collect(include_null=backend == "duckdb").unique()
+    return lines.group_by("bs", "bo").agg(items=items)
 
 
-def _same_basket(left: ir.Table, right: ir.Table) -> list[ir.BooleanValue]:
-    """Join predicates: ``left`` (``bs``, ``bo``) and ``right`` (``_bs``, ``_bo``) are one basket."""
-    return [left.bs == right._bs, left.bo == right._bo]
-
-
-def frequent_itemsets(tables: Tables, spec: BasketSpec) -> ir.Table:
+def frequent_itemsets(tables: Tables, spec: BasketSpec, backend: str = "duckdb") -> ir.Table:
     """``(key, size, i1 … i<max_len>, count, support)`` for every frequent itemset.
 
     ``key`` joins the sorted items with ``\\x1f``; ``i<j>`` past ``size`` are NULL.
     """
-    b = baskets(tables, spec)
+    b = baskets(tables, spec, backend)
 
     def frequent(counts: ir.Table) -> ir.Table:
         sup = counts["count"].cast("float64") / counts._n.cast("float64")
         return counts.mutate(support=sup).filter(sup >= spec.min_support)
 
     cols = [f"i{j}" for j in range(1, spec.max_len + 1)]
-    # The basket count ``_n`` rides along level 1 and later levels take it from there (their
-    # first item is a frequent item): a cross join with the count at every level made Ibis
-    # inline the distinct over all baskets once per level, a quarter of the CPU at 10M lines.
-    level = frequent(b.group_by(i1=b.item).agg(count=b.count()).cross_join(_n_baskets(b)))
+    one = b.select(i1=b.items.unnest())
+    level = frequent(one.group_by("i1").agg(count=one.count()).cross_join(b.agg(_n=b.count())))
     levels = [level]
+    # An instance is a frequent itemset in one basket, carried with the basket's items: the
+    # next level appends each later item of the array (items kept in sorted order, so every
+    # itemset is found once).  Only baskets with two items or more can hold a pair.
+    multi = b.filter(b.items.length() >= 2)
+    inst = multi.select("items", i1=multi.items.unnest())
     l1v = level.view()
     l1 = l1v.select(_f=l1v.i1)
-    freq_items = b.semi_join(l1, b.item == l1._f)
-    inst = freq_items.select("bs", "bo", i1=freq_items.item)
+    # (a semi-join is closed with a select: a lambda cannot capture a column of an open join)
+    inst = inst.semi_join(l1, inst.i1 == l1._f).select("items", "i1")
     for k in range(2, spec.max_len + 1):
-        fv = freq_items.view()
-        other = fv.select(_bs=fv.bs, _bo=fv.bo, _i=fv.item)
-        cand = inst.join(other, [*_same_basket(inst, other), other._i > inst[f"i{k - 1}"]])
-        cand = cand.select("bs", "bo", *cols[: k - 1], **{f"i{k}": cand._i})
-        # Apriori pruning: every (k-1)-subset must be frequent.  The one without i_k is, and
-        # for pairs so is {i_2} (a frequent item): only triples and up need the check.
+        last = inst[cols[k - 2]]
+        later = inst.items.filter(lambda z, last=last: z > last)
+        cand = inst.select("items", *cols[: k - 1], **{cols[k - 1]: later.unnest()})
+        # Apriori pruning: every (k-1)-subset must be frequent.  The one without i_k is; a pair
+        # whose i_2 is not a frequent item cannot be frequent and falls to the support filter,
+        # so only triples and up need the check.
         for drop in range(1, k if k > 2 else 1):
             keep = [c for j, c in enumerate(cols[:k], start=1) if j != drop]
             pv = levels[-1].view()
@@ -162,7 +170,8 @@ def frequent_itemsets(tables: Tables, spec: BasketSpec) -> ir.Table:
         levels.append(level)
         lvv = level.view()
         lv = lvv.select(**{f"_l{j}": lvv[c] for j, c in enumerate(cols[:k])})
-        inst = cand.semi_join(lv, [cand[c] == lv[f"_l{j}"] for j, c in enumerate(cols[:k])])
+        on = [cand[c] == lv[f"_l{j}"] for j, c in enumerate(cols[:k])]
+        inst = cand.semi_join(lv, on).select("items", *cols[:k])
     parts = []
     for k, lv in enumerate(levels, start=1):
         items = [lv[c] for c in cols[:k]]
@@ -180,14 +189,14 @@ def frequent_itemsets(tables: Tables, spec: BasketSpec) -> ir.Table:
     return ibis.union(*parts, distinct=False)
 
 
-def association_rules(tables: Tables, spec: BasketSpec) -> ir.Table:
+def association_rules(tables: Tables, spec: BasketSpec, backend: str = "duckdb") -> ir.Table:
     """Rules ``A → C`` from the frequent itemsets with confidence ≥ ``min_confidence``.
 
     Columns: ``antecedents``, ``consequents`` (arrays of items), ``antecedent_support``,
     ``consequent_support``, ``support``, ``confidence``, ``lift``, ``leverage``,
     ``conviction`` (NULL where confidence is 1: infinite) and ``count``.
     """
-    fi = frequent_itemsets(tables, spec)
+    fi = frequent_itemsets(tables, spec, backend)
     sup = fi.select(_key=fi.key, _s=fi.support)
     parts = []
     for size in range(2, spec.max_len + 1):
@@ -232,7 +241,11 @@ def association_rules(tables: Tables, spec: BasketSpec) -> ir.Table:
 
 
 def bought_together(
-    tables: Tables, spec: BasketSpec, top: int = 10, min_count: int = 2
+    tables: Tables,
+    spec: BasketSpec,
+    top: int = 10,
+    min_count: int = 2,
+    backend: str = "duckdb",
 ) -> ir.Table:
     """``(item, other, rank, count, confidence, lift)``: the items most often in the same basket.
 
@@ -240,12 +253,14 @@ def bought_together(
     confidence ``P(other | item)`` and lift.  ``min_support``/``min_confidence`` are ignored:
     only ``min_count`` shared baskets are required.
     """
-    b = baskets(tables, spec)
-    n = _n_baskets(b)
-    per_item = b.group_by(_item=b.item).agg(_c=b.count())
-    bv = b.view()
-    x = bv.select(_bs=bv.bs, _bo=bv.bo, _o=bv.item)
-    pairs = b.join(x, [*_same_basket(b, x), b.item != x._o])
+    b = baskets(tables, spec, backend)
+    n = b.agg(_n=b.count())
+    one = b.select(_item=b.items.unnest())
+    per_item = one.group_by("_item").agg(_c=one.count())
+    multi = b.filter(b.items.length() >= 2)
+    inst = multi.select("items", item=multi.items.unnest())
+    others = inst.items.filter(lambda z: z != inst.item)
+    pairs = inst.select("item", _o=others.unnest())
     pc = pairs.group_by(item=pairs.item, other=pairs._o).agg(count=pairs.count())
     pc = pc.filter(pc["count"] >= min_count)
     j = pc.join(per_item, pc.item == per_item._item).drop("_item").rename(item_count="_c")
@@ -270,7 +285,7 @@ def basket_rules(wh: Any, spec: BasketSpec) -> list[dict[str, Any]]:
     """
     names = ["order_items", "orders", "products"]
     tables = {t: wh.table(t) for t in names if wh.exists(t)}
-    df = wh.to_pandas(association_rules(tables, spec))
+    df = wh.to_pandas(association_rules(tables, spec, wh.backend))
     rules: list[dict[str, Any]] = []
     for r in df.itertuples(index=False):
         conv = r.conviction

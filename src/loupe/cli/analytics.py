@@ -157,7 +157,7 @@ def basket(
     with wh:
         if together is not None:
             tables = {t: wh.table(t) for t in ("order_items", "orders", "products")}
-            bt = analytics.bought_together(tables, spec)
+            bt = analytics.bought_together(tables, spec, backend=wh.backend)
             df = wh.to_pandas(bt.filter(bt.item == together).order_by("rank"))
             doc: dict[str, Any] = {"item": together, "bought_together": df.to_dict("records")}
         else:
