@@ -141,7 +141,8 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str) -> ir.Table:
     for i, ev_name in plain:  # the first step each plain event name stands for …
         first.setdefault(ev_name, i)
     if first:  # … is read with one CASE over the step events, not one filtered copy per step
-        m = e.filter(e.event.isin(list(first)))
+        # (no second IN filter when the plain steps are all the step names)
+        m = e if set(first) == set(names) else e.filter(e.event.isin(list(first)))
         step_no = ibis.cases(*[(m.event == n, i) for n, i in first.items()]).cast("int8")
         bd = ibis.ifelse(step_no == 0, _breakdown(m, spec, backend), ibis.null("string"))
         parts.append(m.select("person_id", "ts", step=step_no, **_bd(spec, bd)))
