@@ -84,7 +84,11 @@ def test_category_level_filter_and_bought_together(wh):
         wh,
         order_items=canonical(
             "order_items",
-            [{"order_id": o, "source": "s", "product_id": p, "quantity": 1} for o, p in lines],
+            # the lines' source differs from the orders' (two files), as in real exports
+            [
+                {"order_id": o, "source": "s_lines", "product_id": p, "quantity": 1}
+                for o, p in lines
+            ],
         ),
         products=canonical(
             "products",

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
+from loupe.errors import LoupeError
 from tests.analytics.conftest import analytics_app, canonical
 
 
@@ -62,3 +63,14 @@ def test_retention_and_paths(app):
     assert doc["cohorts"][0]["size"] == 3 and doc["cohorts"][0]["retention"][0] == 1.0
     doc = _run(app, "paths", "--start", "View", "--json")
     assert {p["path"]: p["count"] for p in doc["paths"]} == {"Buy > (end)": 1, "(end)": 2}
+
+
+def test_bought_together_text_json_and_a_missing_item(app):
+    doc = _run(app, "basket", "--bought-together", "x", "--json")
+    assert [(r["other"], r["count"]) for r in doc["bought_together"]] == [("y", 2)]
+    res = CliRunner().invoke(app, ["basket", "--bought-together", "nope"])
+    assert res.exit_code == 0 and "'nope' shares no basket" in res.output
+    # the shell hands the next flag over as the value: an error, not an item called --json
+    res = CliRunner().invoke(app, ["basket", "--bought-together", "--json"])
+    assert isinstance(res.exception, LoupeError)  # the loupe entry point prints it, no traceback
+    assert "the item is missing" in str(res.exception)

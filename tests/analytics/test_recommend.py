@@ -35,7 +35,7 @@ def planted(n_users: int = 500, n_items: int = 60, groups: int = 6, seed: int = 
     lines = [
         {
             "order_id": f"o{j}",
-            "source": "shop",
+            "source": "shop_lines",  # a line file is a source of its own, as in real exports
             "line_no": 0,
             "product_id": f"p{it:02d}",
             "quantity": 1,

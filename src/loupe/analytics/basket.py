@@ -97,11 +97,10 @@ def basket_lines(tables: Tables, spec: BasketSpec) -> ir.Table:
                 raise LoupeError(f"orders has no column {c.key!r}", where="basket filter")
             col = orders[c.key].cast("string")
             cond &= (col == c.value) if c.op == "=" else (col.isnull() | (col != c.value))
-        chosen = orders.filter(cond).select(_o=orders.order_id, _s=orders.source)
-        items = items.semi_join(
-            chosen,
-            [items.order_id == chosen._o, items.source.fill_null("") == chosen._s.fill_null("")],
-        )
+        # Lines meet their order on ``order_id`` alone: a line file is usually a source of its
+        # own (``eshop_order_lines`` beside ``eshop_orders``), as the orphan-line check assumes.
+        chosen = orders.filter(cond).select(_o=orders.order_id)
+        items = items.semi_join(chosen, items.order_id == chosen._o)
     if spec.level == "category":
         products = tables["products"]
         cat = products.filter(products.category.notnull()).select(

@@ -82,10 +82,9 @@ def purchases(
     if until is not None:
         o = o.filter(o.ordered_at < until)
     items = tables["order_items"]
-    o = o.select(_oid=o.order_id, _src=o.source, person_id=o.person_id, at=o.ordered_at)
-    j = items.join(
-        o, [items.order_id == o._oid, items.source.fill_null("") == o._src.fill_null("")]
-    )
+    o = o.select(_oid=o.order_id, person_id=o.person_id, at=o.ordered_at)
+    # on ``order_id`` alone: line files are usually a source of their own (see basket_lines)
+    j = items.join(o, items.order_id == o._oid)
     j = j.filter(j.product_id.notnull())
     return j.group_by("person_id", "product_id").agg(n=j.count(), first_at=j.at.min())
 

@@ -145,6 +145,13 @@ def basket(
     from loupe import analytics
     from loupe.analytics.spec import parse_step
 
+    if together is not None and (not together.strip() or together.startswith("--")):
+        # `--bought-together --json`: the shell gave the next flag as the value
+        raise LoupeError(
+            f"the item is missing: {together!r} is not a product or category",
+            where="--bought-together",
+            fix="give the item after --bought-together, e.g. --bought-together SKU00120",
+        )
     conds = tuple(c for w in where for c in parse_step(f"x[{w}]", "--where").where)
     spec = analytics.BasketSpec(
         min_support=min_support,
@@ -156,7 +163,8 @@ def basket(
     wh = common.state.warehouse()
     with wh:
         if together is not None:
-            tables = {t: wh.table(t) for t in ("order_items", "orders", "products")}
+            names = ("order_items", "orders", "products")
+            tables = {t: wh.table(t) for t in names if wh.exists(t)}
             bt = analytics.bought_together(tables, spec, backend=wh.backend)
             df = wh.to_pandas(bt.filter(bt.item == together).order_by("rank"))
             doc: dict[str, Any] = {"item": together, "bought_together": df.to_dict("records")}
@@ -166,6 +174,11 @@ def basket(
         common.print_json(doc)
         return
     if together is not None:
+        if not doc["bought_together"]:
+            common.out.print(
+                f"{together!r} shares no basket (at least 2) with another item"
+                + (" at category level" if level == "category" else "")
+            )
         for r in doc["bought_together"]:
             common.out.print(
                 f"{r['rank']:>3}. {r['other']}  ({r['count']} baskets, "
