@@ -76,6 +76,9 @@ def test_rfm_lifecycle_tags_json(shop_project, capsys):
     assert code == 0 and any(
         t["name"] == "熬夜党" and t["label_en"] == "night owl" for t in doc["tags"]
     )
+    # a one-sided threshold reads as one inequality (it printed `6.0 <= orders_365d <= `)
+    by_name = {t["name"]: t["definition"] for t in doc["tags"]}
+    assert by_name["高频购买用户"] == "6.0 <= orders_365d"
 
 
 def test_cluster_json_and_save(shop_project, capsys):

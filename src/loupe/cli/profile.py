@@ -160,8 +160,10 @@ def tags_list(json_: bool = typer.Option(False, "--json", help="Print as JSON.")
 
 
 def _describe(tag: Any) -> str:
-    if tag.kind == "threshold":
-        return f"{tag.min if tag.min is not None else ''} <= {tag.column} <= {tag.max if tag.max is not None else ''}"
+    if tag.kind == "threshold":  # `6.0 <= orders_365d`, not `6.0 <= orders_365d <= `
+        low = f"{tag.min} <= " if tag.min is not None else ""
+        high = f" <= {tag.max}" if tag.max is not None else ""
+        return f"{low}{tag.column}{high}"
     if tag.kind == "quantile":
         return f"{len(tag.labels)} buckets of {tag.column}" + (
             f" where {tag.expr}" if tag.expr else ""
