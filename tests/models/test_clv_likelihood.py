@@ -170,3 +170,20 @@ def test_fit_on_grouped_rows_with_weights_equals_fit_on_customers(cls, cdnow_sum
 def test_weights_must_match_the_rows() -> None:
     with pytest.raises(ValueError, match="one value per row"):
         BetaGeoModel().fit(DATA, weights=[1.0, 2.0])
+
+
+def test_a_fit_through_overflowing_trial_steps_prints_no_numpy_warning() -> None:
+    """Customers long silent before the calibration end (T far past their last purchase) send
+    Pareto/NBD's line search through parameters where the likelihood is NaN; the optimiser
+    backs off, and the user must not see NumPy's RuntimeWarning (``loupe clv fit`` did)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.poisson(rng.gamma(0.6, 3.0, n))
+    tx = np.where(x > 0, rng.uniform(0, 100, n), 0.0)
+    data = pd.DataFrame({"frequency": x, "recency": tx, "T": tx + 80 + rng.uniform(0, 20, n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = ParetoNBDModel().fit(data)
+    assert model.converged_ and np.isfinite(model.loglik_)

@@ -201,7 +201,11 @@ class MLEModel:
 
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
             params = np.exp(theta)
-            ll, grad = self._total(params, d, w)
+            # A trial step far from the optimum can overflow to inf or NaN: that is handled
+            # below (the optimiser backs off), so NumPy's RuntimeWarning would only reach the
+            # user as noise (`loupe clv fit` printed one from Pareto/NBD).
+            with np.errstate(all="ignore"):
+                ll, grad = self._total(params, d, w)
             f = -ll / total + pen * float(params @ params)
             if not np.isfinite(f):
                 return 1e300, np.zeros_like(theta)
