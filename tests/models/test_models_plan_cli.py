@@ -96,6 +96,7 @@ def test_due_table_and_errors(due_project, capsys) -> None:
     for args, message in (
         (["--within", "soon"], "cannot read the duration"),
         (["--within", "12h"], "whole number of days"),
+        (["--within", "0d"], "--within must be at least 1 day, not '0d'"),
         (["--overdue", "-3d"], "cannot read the duration"),
         (["--as-of", "01/07/2025"], "must be a date"),
         (["--category", "tee"], "categories are: coffee, snacks"),

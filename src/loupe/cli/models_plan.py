@@ -18,9 +18,16 @@ def _days(text: str, option: str = "--within", *, allow_zero: bool = False) -> i
 
     span = parse_duration(text, where=option)
     days = span.total_seconds() / 86400
-    if days < (0 if allow_zero else 1) or days != int(days):
+    if days != int(days):
         raise LoupeError(
             f"{option} must be a whole number of days, not {text!r}",
+            where=option,
+            fix="write e.g. 14d, 2w or 30",
+        )
+    least = 0 if allow_zero else 1
+    if days < least:  # `--within 0d` is a whole number, just too small
+        raise LoupeError(
+            f"{option} must be at least {least} day{'s' if least != 1 else ''}, not {text!r}",
             where=option,
             fix="write e.g. 14d, 2w or 30",
         )
