@@ -10,6 +10,9 @@ import pytest
 from loupe.cli import profile as profile_cli
 from loupe.cli import segments as segments_cli
 from loupe.cli.main import app, main
+from loupe.config import load_settings
+from loupe.segments import declared_segments, save_definitions
+from loupe.warehouse import Warehouse
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -61,6 +64,44 @@ def test_create_list_show_overlap_export(shop_project, capsys, tmp_path):
     assert code == 0 and target.exists() and json.loads(out)["consent"] == "email"
     code, _, err = run(capsys, root, "segments", "show", "missing", "--json")
     assert code != 0 and "No segment named" in err
+
+
+def test_delete_removes_definition_and_members_but_not_one_still_read(shop_project, capsys):
+    root, wh, _ = shop_project
+    assert run(capsys, root, "segments", "create", "d_base", "frequency >= 2")[0] == 0
+    reader = 'in_segment("d_base") and monetary > 0'
+    assert run(capsys, root, "segments", "create", "d_reader", reader)[0] == 0
+    code, out, err = run(capsys, root, "segments", "delete", "d_base", "--json")
+    assert code != 0 and out == "" and "read by d_reader" in err and "Traceback" not in err
+    sizes = {}
+    for name in ("d_reader", "d_base"):
+        members = wh.to_pandas(wh.table("segment_members"))
+        sizes[name] = int((members.segment == name).sum())
+        code, out, _ = run(capsys, root, "segments", "delete", name, "--json")
+        assert code == 0 and json.loads(out) == {
+            "deleted": name,
+            "member_rows_removed": sizes[name],
+        }
+    assert sizes["d_base"] > 0
+    code, out, _ = run(capsys, root, "segments", "list", "--json")
+    assert not {"d_base", "d_reader"} & {s["name"] for s in json.loads(out)["data"]}
+    members = wh.to_pandas(wh.table("segment_members"))
+    assert not members.segment.isin(["d_base", "d_reader"]).any()
+    code, _, err = run(capsys, root, "segments", "delete", "d_base")
+    assert code != 0 and "No segment named 'd_base'" in err
+
+
+def test_a_segment_declared_in_loupe_toml_is_not_deleted(tmp_path, capsys):
+    (tmp_path / "loupe.toml").write_text(
+        '[project]\nname = "t"\n\n[[segments]]\nname = "vip"\nexpr = "monetary > 100"\n',
+        encoding="utf-8",
+    )
+    wh = Warehouse.open(load_settings(tmp_path))
+    assert [d.name for d in declared_segments(wh.settings)] == ["vip"]
+    save_definitions(wh, declared_segments(wh.settings))
+    wh.close()
+    code, _, err = run(capsys, tmp_path, "segments", "delete", "vip")
+    assert code != 0 and "declared in loupe.toml" in err
 
 
 def test_rfm_lifecycle_tags_json(shop_project, capsys):

@@ -177,6 +177,23 @@ def export(
     )
 
 
+@segments_app.command("delete")
+def delete(
+    name: str = typer.Argument(..., help="Segment name."),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Remove a saved segment and every snapshot of its members."""
+    from loupe.segments import delete_segment
+
+    doc = _with_wh(lambda wh: delete_segment(wh, name))
+    if json_:
+        common.print_json(doc)
+        return
+    common.out.print(
+        f"deleted [bold]{name}[/] ({doc['member_rows_removed']:,} member rows removed)"
+    )
+
+
 @segments_app.command("refresh")
 def refresh(json_: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     r"""Save [\[segments]] from loupe.toml and recompute every segment's members."""

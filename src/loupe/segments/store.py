@@ -159,12 +159,7 @@ def dependency_order(segments: Sequence[SegmentSettings]) -> list[SegmentSetting
     by_name = {s.name: s for s in segments}
     needs: dict[str, set[str]] = {}
     for s in segments:
-        try:
-            tree = parse(s.expr)
-        except ExprError:
-            needs[s.name] = set()
-            continue
-        needs[s.name] = {n.segment for n in walk(tree) if isinstance(n, InSegment)} & set(by_name)
+        needs[s.name] = _segments_read(s.expr) & set(by_name)
     ordered: list[SegmentSettings] = []
     done: set[str] = set()
     visiting: set[str] = set()
@@ -275,6 +270,48 @@ def create_segment(
     save_definitions(wh, [seg])
     compute_members(wh, [seg])
     return {"name": seg.name, "description": seg.description, **doc}
+
+
+def delete_segment(wh: Warehouse, name: str) -> dict[str, Any]:
+    """Remove a saved segment: its definition and every snapshot of its members.
+
+    Refused while ``loupe.toml`` declares it (the next refresh would save it again) or while
+    another saved segment reads it with ``in_segment()`` (that segment would stop compiling).
+    Returns ``{"deleted", "member_rows_removed"}``.
+    """
+    definition(wh, name)  # NotFoundError naming the saved segments
+    if name in {s.name for s in declared_segments(wh.settings)}:
+        raise LoupeError(
+            f"segment {name!r} is declared in loupe.toml: the next refresh would save it again",
+            where="[[segments]]",
+            fix=f"remove the [[segments]] entry named {name!r} from loupe.toml, then delete it",
+        )
+    readers = [d.name for d in definitions(wh) if d.name != name and name in _segments_read(d.expr)]
+    if readers:
+        raise LoupeError(
+            f"segment {name!r} is read by {', '.join(sorted(readers))} (in_segment)",
+            where=SEGMENTS,
+            fix="delete or redefine those segments first",
+        )
+    defs = wh.table(SEGMENTS)
+    wh.replace(SEGMENTS, defs.filter(defs.name != ibis.literal(name, type="string")))
+    removed = 0
+    if wh.exists(SEGMENT_MEMBERS):
+        m = wh.table(SEGMENT_MEMBERS)
+        mine = m.segment == ibis.literal(name, type="string")
+        removed = wh.count(m.filter(mine))
+        if removed:
+            wh.replace(SEGMENT_MEMBERS, m.filter(~mine))
+    return {"deleted": name, "member_rows_removed": removed}
+
+
+def _segments_read(expr: str) -> set[str]:
+    """The segments an expression reads with ``in_segment()`` (none if it does not parse)."""
+    try:
+        tree = parse(expr)
+    except ExprError:
+        return set()
+    return {n.segment for n in walk(tree) if isinstance(n, InSegment)}
 
 
 def refresh_segments(wh: Warehouse, progress: Any = None) -> RefreshReport:
