@@ -10,7 +10,7 @@ from identity_data import load, person
 from typer.testing import CliRunner
 
 from loupe.cli import main
-from loupe.errors import NotFoundError
+from loupe.errors import LoupeError, NotFoundError
 from loupe.identity import customer_360, resolve_identities
 from loupe.warehouse import Warehouse
 
@@ -130,3 +130,17 @@ def test_cli_unknown_customer_exits_cleanly(project, capsys):
     code = main.main(["--project", str(project), "customers", "show", "nobody@x.com"])
     assert code == 1
     assert "No customer found" in capsys.readouterr().err
+
+
+def test_a_shared_phone_names_its_customers_instead_of_nobody(wh):
+    """A family or shop phone carried by more records than the guard allows links no one, but
+    the golden records still show it: looking it up lists whose it is (it said 'No customer
+    found'), and a unique identifier still finds its one customer."""
+    family = "+8613900000000"
+    people = [person("crm", str(i), email=f"p{i}@x.com", phone=family) for i in range(7)]
+    load(wh, contacts=people)
+    resolve_identities(wh)
+    with pytest.raises(LoupeError, match=r"'139 0000 0000' is shared by 7 customers: C") as err:
+        customer_360(wh, "139 0000 0000")
+    assert not isinstance(err.value, NotFoundError)
+    assert customer_360(wh, "p3@x.com")["customer"]["phone"] == family

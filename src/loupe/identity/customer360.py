@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from loupe.errors import NotFoundError
+from loupe.errors import LoupeError, NotFoundError
 from loupe.identity.attach import orders_with_customers
 from loupe.identity.graph import record_key
 from loupe.warehouse import Warehouse
@@ -64,13 +64,30 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
         .distinct()
         .order_by(["id_type", "customer_id"])
     )
-    if not len(found):
+    ids = sorted(set(found.customer_id.astype(str)))
+    if not ids:
+        # A shared identifier (a family phone, a shop's e-mail) links no one, but golden records
+        # may still show it: say whose, rather than that nobody has it.
+        cond = ibis.literal(False)
+        for col in ("email", "phone", "user_id"):
+            if col in customers.columns:
+                cond |= customers[col].isin(forms)
+        holders = wh.to_pandas(customers.filter(cond).select("customer_id").order_by("customer_id"))
+        ids = [str(c) for c in holders.customer_id]
+    if not ids:
         raise NotFoundError(
             f"No customer found for {key!r}",
             where="identity_links",
             fix="give a customer id, e-mail, phone or user id; run `loupe identity` after loading new data",
         )
-    return str(found.customer_id.iloc[0])
+    if len(ids) > 1:
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        raise LoupeError(
+            f"{key!r} is shared by {len(ids)} customers: {shown}",
+            where="customers",
+            fix="look one of them up by its customer id",
+        )
+    return ids[0]
 
 
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
