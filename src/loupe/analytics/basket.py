@@ -142,8 +142,9 @@ def frequent_itemsets(tables: Tables, spec: BasketSpec, backend: str = "duckdb")
     level = frequent(one.group_by("i1").agg(count=one.count()).cross_join(b.agg(_n=b.count())))
     levels = [level]
     # An instance is a frequent itemset in one basket, carried with the basket's items: the
-    # next level appends each later item of the array (items kept in sorted order, so every
-    # itemset is found once).  Only baskets with two items or more can hold a pair.
+    # next level appends each item of the array that sorts after the instance's last item (the
+    # array itself is unordered), so every itemset is found once, in sorted order.  Only
+    # baskets with two items or more can hold a pair.
     multi = b.filter(b.items.length() >= 2)
     inst = multi.select("items", i1=multi.items.unnest())
     l1v = level.view()
