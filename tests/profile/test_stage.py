@@ -129,3 +129,28 @@ def test_an_optional_tag_on_a_missing_column_is_skipped(shop_wh):
         rows[rows.tag == "高频购买用户"].customer_id
     )
     assert isinstance(rows, pd.DataFrame)
+
+
+def test_a_project_of_orders_alone_says_why_it_has_no_customers(tmp_path):
+    """Customers come from contact records: with orders only, the profile stage used to say
+    'customer_features is empty, run loupe profile' to a user who had just run it."""
+    from datetime import datetime
+
+    import ibis
+
+    from loupe.identity import resolve_identities
+    from loupe.profile import build_profile
+    from loupe.warehouse import Warehouse
+    from loupe.warehouse.schemas import canonical_schema
+
+    wh = Warehouse.open(make_settings(tmp_path))
+    schema = canonical_schema("orders")
+    rows = {c: [None, None] for c in schema.names}
+    rows.update(order_id=["o1", "o2"], source=["shop", "shop"], user_id=["u1", "u2"])
+    rows.update(ordered_at=[datetime(2025, 1, 1), datetime(2025, 2, 1)], amount=[10.0, 20.0])
+    wh.append("orders", ibis.memtable(rows, schema=schema))
+    assert resolve_identities(wh).customers == 0
+    with pytest.raises(LoupeError, match="there are no customers") as err:
+        build_profile(wh, date(2025, 3, 1))
+    assert "contacts sources" in (err.value.fix or "")
+    wh.close()

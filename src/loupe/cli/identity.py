@@ -36,6 +36,12 @@ def _print_report(r: dict[str, Any]) -> None:
         f"[bold]{r['records']:,}[/] records → [bold]{r['customers']:,}[/] customers "
         f"({r['duplicates_merged']:,} duplicates merged) in {r['seconds'].get('total', 0):.1f}s"
     )
+    if not r["records"]:
+        out.print(
+            "[yellow]no contact records: customers come from contacts sources (a CRM, "
+            "accounts, members); orders and events alone make none[/]"
+        )
+        return
     links = ", ".join(f"{k} {v:,}" for k, v in r["links_by_type"].items())
     out.print(f"links: {links}")
     out.print(

@@ -232,7 +232,7 @@ def build_tags(wh: Warehouse, progress: Progress | None = None) -> TagsReport:
     settings = profile_settings(wh.settings)
     ensure_tables(wh)
     features = wh.table(FEATURES)
-    as_of = _as_of_of(wh, features)
+    as_of = features_as_of(wh, features)
     spec = feature_spec(wh, as_of)
     tables = profile_tables(wh)
     affinity = {src: work_spend(wh, spec, tables, src) for src in ("category", "brand")}
@@ -287,15 +287,30 @@ def rfm(wh: Warehouse) -> dict[str, Any]:
     settings = profile_settings(wh.settings).rfm
     cells = wh.to_pandas(rfm_cells(wh.table(FEATURES), settings))
     doc = rfm_report(cells, settings)
-    doc["as_of"] = _as_of_of(wh, wh.table(FEATURES))
+    doc["as_of"] = features_as_of(wh, wh.table(FEATURES))
     return doc
 
 
-def _as_of_of(wh: Warehouse, features: ir.Table) -> date:
+def features_as_of(wh: Warehouse, features: ir.Table | None = None) -> date:
+    """The ``as_of`` day of ``customer_features``; a clear error when there are none.
+
+    With no customers at all the cause is upstream, not a missing ``loupe profile``: customers
+    come from contact records, and a project of orders (or events) alone has none.
+    """
+    features = wh.table(FEATURES) if features is None else features
     value = wh.scalar(features.as_of.max())
     if value is None or value != value:
         from loupe.errors import LoupeError
 
+        if not wh.exists("customers") or wh.count("customers") == 0:
+            raise LoupeError(
+                "there are no customers: identity resolution found no contact records",
+                where="customers",
+                fix="customers come from contacts sources (a CRM, e-shop accounts, loyalty "
+                "members): declare one in loupe.toml and run `loupe run`; orders and events "
+                "alone do not make customers. To fit CLV on a transactions file alone, use "
+                "`loupe clv fit --transactions FILE`",
+            )
         raise LoupeError(
             "customer_features is empty",
             where=FEATURES,

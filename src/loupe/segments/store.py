@@ -21,7 +21,13 @@ from loupe.errors import LoupeError, NotFoundError
 from loupe.expr import CompileContext, ExprError, compile_filter, compile_predicate, parse
 from loupe.expr.nodes import InSegment, walk
 from loupe.profile.audience import audience_table
-from loupe.profile.stage import FEATURES, SEGMENT_MEMBERS, ensure_tables, tag_context
+from loupe.profile.stage import (
+    FEATURES,
+    SEGMENT_MEMBERS,
+    ensure_tables,
+    features_as_of,
+    tag_context,
+)
 from loupe.profile.tables import profile_tables
 from loupe.profile.work import work_table
 from loupe.segments.settings import SegmentSettings, declared_segments
@@ -48,14 +54,7 @@ class Audience:
 def audience(wh: Warehouse) -> Audience:
     """The audience table of the current ``customer_features`` and its compile context."""
     features = wh.table(FEATURES)
-    value = wh.scalar(features.as_of.max())
-    if value is None or value != value:
-        raise LoupeError(
-            "customer_features is empty",
-            where=FEATURES,
-            fix="run `loupe profile` (or `loupe run`) first",
-        )
-    as_of = value.date() if isinstance(value, datetime) else value
+    as_of = features_as_of(wh, features)
     table = audience_table(wh.table("customers"), features)
     return Audience(table, tag_context(wh, profile_tables(wh), as_of))
 
