@@ -118,6 +118,11 @@ class IdentitySettings(StrictModel):
     not link.  For ``anonymous_id`` it counts distinct identified users (a shared device)."""
     source_priority: list[str] = Field(default_factory=list)
     """Sources in order of trust for the golden record; unlisted sources come last."""
+    customers_from_orders: bool = False
+    """Also make customers of the people behind orders that point to no contact record: each
+    distinct ``user_id`` (else e-mail, else phone) of an order source becomes a record
+    ``orders:<source>:<identifier>`` that links like any other (to a contact carrying the
+    same identifier, for one).  For projects whose only customer data are orders."""
     probabilistic: bool = True
     match_threshold: float = 0.99
     """Splink match probability above which two records are linked."""

@@ -40,6 +40,7 @@ max_records_per_identifier = {{ email = 5, phone = 5, anonymous_id = 1, user_id 
 source_priority = [{priority}]   # most trusted first
 probabilistic = true           # Splink matching on name, birth date, city, gender
 match_threshold = 0.99         # link pairs whose match probability is at least this
+# customers_from_orders = true  # orders-only projects: a customer per order user id / e-mail / phone
 """
 
 EXAMPLE_SOURCES = """

@@ -201,3 +201,45 @@ def test_resolution_does_not_depend_on_record_order(tmp_path_factory, data):
         )
         w.close()
     pd.testing.assert_frame_equal(results[0], results[1])
+
+
+def test_customers_from_orders_when_asked(tmp_path: Path):
+    """``customers_from_orders``: the people behind orders that name no contact record become
+    customers (one per order source and user id, else e-mail, else phone) and link to a
+    contact that carries the same identifier; off by default, orders make no customers."""
+    t = datetime(2025, 1, 1)
+    contacts = [person("crm", "1", user_id="u1", email="li@x.com", name="李芳")]
+    orders = [
+        {"order_id": "o1", "source": "shop", "user_id": "u1", "ordered_at": t, "amount": 1.0},
+        {"order_id": "o2", "source": "shop", "user_id": "u2", "ordered_at": t, "amount": 2.0},
+        {"order_id": "o3", "source": "shop", "user_id": "u2", "ordered_at": t, "amount": 3.0},
+        {"order_id": "o4", "source": "shop", "email": "guest@x.com", "ordered_at": t, "amount": 4.0},
+        {"order_id": "o5", "source": "pos", "email": "li@x.com", "ordered_at": t, "amount": 5.0},
+        # names its contact record: attaches through it, makes no record of its own
+        {"order_id": "o6", "source": "shop", "contact_source": "crm", "source_key": "1",
+         "user_id": "u9", "ordered_at": t, "amount": 6.0},
+    ]  # fmt: skip
+    for on in (False, True):
+        root = tmp_path / str(on)
+        root.mkdir()
+        wh = Warehouse.open(
+            make_settings(root, identity={"probabilistic": False, "customers_from_orders": on})
+        )
+        load(wh, contacts=contacts, orders=orders)
+        report = resolve_identities(wh)
+        if not on:
+            assert report.customers == 1 and report.records == 1
+            wh.close()
+            continue
+        assert groups(wh) == {
+            frozenset({"crm:1", "orders:shop:u1", "orders:pos:li@x.com"}),
+            frozenset({"orders:shop:u2"}),
+            frozenset({"orders:shop:guest@x.com"}),
+        }
+        from loupe.identity import order_customers
+
+        owners = wh.to_pandas(order_customers(wh)).set_index("order_id").customer_id
+        assert owners["o1"] == owners["o5"] == owners["o6"]
+        assert owners["o2"] == owners["o3"] != owners["o1"]
+        assert owners.nunique() == 3
+        wh.close()

@@ -39,7 +39,7 @@ def _print_report(r: dict[str, Any]) -> None:
     if not r["records"]:
         out.print(
             "[yellow]no contact records: customers come from contacts sources (a CRM, "
-            "accounts, members); orders and events alone make none[/]"
+            "accounts, members), or from orders with [identity] customers_from_orders = true[/]"
         )
         return
     links = ", ".join(f"{k} {v:,}" for k, v in r["links_by_type"].items())

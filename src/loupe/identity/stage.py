@@ -37,6 +37,7 @@ WORK_TABLES = (
     "identity_work_edges",
     "identity_work_previous",
     "identity_work_records",
+    "identity_work_contacts",
 )
 TOP_SHARED = 20
 
@@ -127,6 +128,34 @@ def _identity_links(edges: ir.Table, record_customers: ir.Table) -> ir.Table:
     return ibis.union(ids, recs).cast(schema(IDENTITY_LINKS))
 
 
+def order_records(orders: ir.Table, contact_schema: ibis.Schema) -> ir.Table:
+    """Contact-shaped records of the people behind orders that name no contact record.
+
+    One record per order source and identifier (the ``user_id``, else the e-mail, else the
+    phone), named ``orders:<source>:<identifier>``; it carries the smallest of each identifier
+    seen on those orders and, as ``signup_at``/``updated_at``, the first and last order time.
+    """
+
+    def present(col: ir.StringValue) -> ir.StringValue:
+        return ibis.ifelse(col.strip() == "", ibis.null("string"), col)
+
+    key = present(orders.user_id).coalesce(present(orders.email), present(orders.phone))
+    unnamed = orders.contact_source.isnull() | orders.source_key.isnull()
+    o = orders.filter(key.notnull() & unnamed).mutate(_key=key)
+    g = o.group_by(
+        source=ibis.literal("orders:").concat(o.source.fill_null("")), source_key=o._key
+    ).agg(
+        user_id=present(o.user_id).min(),
+        email=present(o.email).min(),
+        phone=present(o.phone).min(),
+        signup_at=o.ordered_at.min(),
+        updated_at=o.ordered_at.max(),
+    )
+    return g.select(
+        **{c: g[c] if c in g.columns else ibis.null(t) for c, t in contact_schema.items()}
+    ).cast(contact_schema)
+
+
 def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> IdentityReport:
     """Resolve ``contacts`` into customers; write ``identity_links`` and ``customers``.
 
@@ -148,7 +177,12 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
     with stage_run(wh, "identity", inputs, outputs) as run:
         steps = 6
         tick("identity", 0, steps)
-        contacts = wh.table("contacts")
+        contacts = real_contacts = wh.table("contacts")
+        if cfg.customers_from_orders and wh.exists("orders"):
+            implied = order_records(wh.table("orders"), contacts.schema())
+            contacts = wh.replace(
+                "identity_work_contacts", ibis.union(contacts, implied, distinct=False)
+            )
         events = wh.table("events") if wh.exists("events") else None
         records = wh.replace(
             "identity_work_records", contacts.select(record=record_key(contacts)).distinct()
@@ -179,7 +213,8 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         pairs = pd.DataFrame(columns=list(MATCHES_SCHEMA.names))
         model = None
         if cfg.probabilistic and n_records > 1:
-            pairs, model = _probabilistic(wh, contacts, cfg.match_threshold)
+            # records made from orders carry no name, birth date or city to compare
+            pairs, model = _probabilistic(wh, real_contacts, cfg.match_threshold)
             if len(pairs):
                 more = comp.propagate_labels(
                     wh,

@@ -307,9 +307,8 @@ def features_as_of(wh: Warehouse, features: ir.Table | None = None) -> date:
                 "there are no customers: identity resolution found no contact records",
                 where="customers",
                 fix="customers come from contacts sources (a CRM, e-shop accounts, loyalty "
-                "members): declare one in loupe.toml and run `loupe run`; orders and events "
-                "alone do not make customers. To fit CLV on a transactions file alone, use "
-                "`loupe clv fit --transactions FILE`",
+                "members): declare one in loupe.toml, or set [identity] customers_from_orders "
+                "= true to make customers of the people behind orders; then `loupe run`",
             )
         raise LoupeError(
             "customer_features is empty",
