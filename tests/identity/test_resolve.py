@@ -242,4 +242,11 @@ def test_customers_from_orders_when_asked(tmp_path: Path):
         assert owners["o1"] == owners["o5"] == owners["o6"]
         assert owners["o2"] == owners["o3"] != owners["o1"]
         assert owners.nunique() == 3
+        from loupe.identity import customer_360
+
+        doc = customer_360(wh, "u2")  # the 360 lists the record made of the orders
+        assert [(r["source"], r["source_key"], r["location"]) for r in doc["records"]] == [
+            ("orders:shop", "u2", "")
+        ]
+        assert doc["orders"]["count"] == 2
         wh.close()

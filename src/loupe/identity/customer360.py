@@ -167,9 +167,15 @@ def customer_360(wh: Warehouse, key: str) -> dict[str, Any]:
     ids = {t: sorted(g.id_value) for t, g in mine.groupby("id_type")}
 
     contacts = wh.table("contacts")
+    if wh.settings.identity.customers_from_orders and wh.exists("orders"):
+        from loupe.identity.stage import order_records  # the records identity made of orders
+
+        made = order_records(wh.table("orders"), contacts.schema())
+        contacts = ibis.union(contacts, made, distinct=False)
     c = contacts.mutate(record=record_key(contacts))
     c = c.filter(c.record.isin(ids.get("record", [])))
-    c = c.mutate(location=c._file.coalesce("").concat(":", c._line.cast("string").coalesce("")))
+    where = c._file.concat(":", c._line.cast("string").coalesce(""))
+    c = c.mutate(location=ibis.ifelse(c._file.isnull(), "", where))
     records = _rows(wh.to_pandas(c.drop("quality_flags").order_by(["source", "source_key"])))
 
     orders: dict[str, Any] = {
