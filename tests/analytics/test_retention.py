@@ -48,6 +48,13 @@ def _idx(ts: pd.Timestamp, period: str) -> int:
     return ts.year * 12 + ts.month - 1
 
 
+SHANGHAI = pd.Timedelta(hours=8)
+
+
+def _local(rows: list[dict], col: str) -> list[dict]:
+    return [{**r, col: r[col] + SHANGHAI} for r in rows]
+
+
 MEMBERS = {"c1": ["vip"], "c2": ["vip", "new"], "c4": ["vip"], "c5": ["vip"], "c8": ["new"]}
 
 
@@ -155,7 +162,8 @@ def test_matrix_matches_reference(wh, spec):
     put(wh, events=canonical("events", events), orders=canonical("orders", orders),
         identity_links=links(lk), segment_members=_segment_members())  # fmt: skip
     got = retention(wh, spec)
-    ref = reference(events, orders, lk, spec)
+    # periods are the project's calendar (the test project is in Asia/Shanghai, UTC+8)
+    ref = reference(_local(events, "ts"), _local(orders, "ordered_at"), lk, spec)
     got["c_idx"] = [_idx(pd.Timestamp(c), spec.period) for c in got["cohort"]]
     a = got.set_index(["c_idx", "channel", "period"]).sort_index()
     b = ref.set_index(["c_idx", "channel", "period"]).sort_index()
@@ -211,3 +219,29 @@ def test_no_events_or_orders_give_an_empty_matrix(wh, spec):
     got = retention(wh, spec)
     assert got.empty
     assert retention_doc(got, spec)["cohorts"] == []
+
+
+def test_periods_are_the_project_calendar_not_utc(wh):
+    """Times are stored in UTC; a Shanghai shop's visit at 04:00 on 1 February is 20:00 on
+    31 January in UTC. Cohorts and periods follow the project's timezone (the test project is
+    Asia/Shanghai), unless the spec names another offset."""
+    rows = [
+        ("e1", "a1", datetime(2024, 1, 31, 20, 0)),  # 2024-02-01 04:00 in Shanghai
+        ("e2", "a1", datetime(2024, 2, 29, 17, 0)),  # 2024-03-01 01:00 in Shanghai
+        ("e3", "a2", datetime(2024, 1, 10, 12, 0)),  # January either way
+        ("e4", "a2", datetime(2024, 2, 10, 12, 0)),
+    ]
+    events = [
+        {"event_id": i, "anonymous_id": a, "event": "Page Viewed", "ts": ts} for i, a, ts in rows
+    ]
+    put(wh, events=canonical("events", events), orders=canonical("orders", []),
+        identity_links=links({}))  # fmt: skip
+
+    def cells(spec):
+        got = retention(wh, spec)
+        return {(str(r.cohort)[:7], int(r.period)): int(r.retained) for r in got.itertuples()}
+
+    local = cells(RetentionSpec(period="month", max_periods=1))
+    assert local == {("2024-01", 0): 1, ("2024-01", 1): 1, ("2024-02", 0): 1, ("2024-02", 1): 1}
+    utc = cells(RetentionSpec(period="month", max_periods=1, utc_offset_minutes=0))
+    assert utc[("2024-01", 0)] == 2 and utc[("2024-01", 1)] == 2  # both people in January

@@ -25,7 +25,8 @@ check the engine against a brute-force reference, across several words and on Sp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, Literal
 
 import ibis
@@ -73,6 +74,10 @@ class RetentionSpec:
         ``segment:NAME``: ``NAME`` for its members, ``not NAME`` for everyone else.
     max_periods
         Last period offset reported.
+    utc_offset_minutes
+        Calendar periods (days, weeks, months) are those of the zone this many minutes
+        ahead of UTC, where timestamps are stored in UTC.  ``None``: :func:`retention` uses
+        the project's ``timezone`` (one offset, that of today), :func:`retention_matrix` UTC.
     """
 
     period: Period = "week"
@@ -81,6 +86,7 @@ class RetentionSpec:
     mode: Mode = "exact"
     split: str | None = None
     max_periods: int = 12
+    utc_offset_minutes: int | None = None
 
     def __post_init__(self) -> None:
         if self.period not in _TRUNC:
@@ -289,6 +295,8 @@ def retention_matrix(tables: Tables, spec: RetentionSpec, backend: str = "duckdb
     ``max_periods``, up to the last period the data covers.  Reads the first period of the
     data eagerly (see :func:`_span`); the rest is one lazy expression.
     """
+    if spec.utc_offset_minutes:
+        tables = _local_time(tables, spec.utc_offset_minutes)
     uses_events = spec.acquisition == "event" or spec.action != "purchase"
     uses_orders = spec.acquisition == "order" or spec.action == "purchase"
     lo, width = _span(tables, spec, uses_events, uses_orders)
@@ -339,8 +347,27 @@ def _revenue(tables: Tables, spec: RetentionSpec, acq: ir.Table) -> ir.Table | N
     return j.group_by("cohort", "channel", "p").agg(revenue=j.amt.sum())
 
 
+def _local_time(tables: Tables, minutes: int) -> dict[str, ir.Table]:
+    """``tables`` with event and order times moved ``minutes`` ahead: a Shanghai shop's
+    purchase at 07:00 on 1 February is stored as 23:00 on 31 January (UTC), and belongs to
+    February's cohort."""
+    out = dict(tables)
+    shift = ibis.interval(minutes=minutes)
+    if "events" in out:
+        out["events"] = out["events"].mutate(ts=out["events"].ts + shift)
+    if "orders" in out:
+        out["orders"] = out["orders"].mutate(ordered_at=out["orders"].ordered_at + shift)
+    return out
+
+
 def retention(wh: Any, spec: RetentionSpec) -> pd.DataFrame:
-    """Run :func:`retention_matrix` on ``wh`` (long format, one row per cell)."""
+    """Run :func:`retention_matrix` on ``wh`` (long format, one row per cell), with calendar
+    periods in the project's timezone unless ``spec.utc_offset_minutes`` says otherwise."""
+    if spec.utc_offset_minutes is None:
+        from loupe.profile.tables import utc_offset_minutes
+
+        offset = utc_offset_minutes(wh.settings.project.timezone, date.today())
+        spec = replace(spec, utc_offset_minutes=offset)
     names = ["events", "orders", "identity_links"]
     if is_segment_split(spec.split):
         names.append("segment_members")
