@@ -242,3 +242,15 @@ def test_company_weekly_forecast_through_the_warehouse(tmp_path) -> None:
     best = [r for r in doc["backtest"] if doc["best"][r["category"]] == r["model"]]
     assert np.mean([r["coverage"] for r in best]) >= 0.6
     wh.close()
+
+
+def test_orders_without_lines_name_the_missing_lines(tmp_path) -> None:
+    """Sales per category come from order lines: a project of orders alone was told it had
+    '0 whole weeks' of history (it had two years of orders)."""
+    wh = Warehouse.open(make_settings(tmp_path))
+    load_purchases(wh, orders_from(planted_daily()))
+    wh.replace("order_items", wh.table("order_items").limit(0))
+    spec = F.ForecastSpec(end=START + timedelta(days=DAYS), freq="W", metrics=("units",))
+    with pytest.raises(LoupeError, match="no order lines to forecast from"):
+        F.sales_history(wh, spec)
+    wh.close()

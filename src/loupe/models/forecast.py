@@ -410,6 +410,13 @@ def sales_history(wh: Warehouse, spec: ForecastSpec) -> pd.DataFrame:
             where="orders",
             fix="load orders first (`loupe ingest`, `loupe run`)",
         )
+    if wh.count(items) == 0:  # sales per category come from the lines, not from orders
+        raise LoupeError(
+            "there are no order lines to forecast from: sales per category are read from "
+            "order_items",
+            where="order_items",
+            fix='declare a source of order lines (table = "order_items") and run `loupe run`',
+        )
     first_day = pd.Timestamp(first).date()
     return complete_grid(sales, first_day, spec)
 
