@@ -300,6 +300,16 @@ def test_level_all_counts_any_purchase(tmp_path) -> None:
     assert df[["category", "purchases"]].values.tolist() == [["all", 3]]
 
 
+def test_without_order_lines_the_level_falls_back_to_all(tmp_path) -> None:
+    """Categories come from order lines; a project of orders alone listed nobody as due."""
+    days = [date(2025, 1, 1) + timedelta(days=10 * i) for i in range(4)]
+    wh = shop_wh(tmp_path, pd.DataFrame({"customer_id": "C1", "category": "tea", "day": days}))
+    wh.replace("order_items", wh.table("order_items").limit(0))
+    report = D.run_due(wh, as_of=AS_OF)
+    assert report["level"] == "all"
+    assert due_frame(wh)[["category", "purchases"]].values.tolist() == [["all", 4]]
+
+
 # -- the list campaigns trigger on -------------------------------------------------------------
 def test_due_within_lists_the_window_and_flags_overdue() -> None:
     d = date(2025, 7, 1)

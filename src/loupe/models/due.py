@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from statistics import NormalDist
@@ -327,7 +327,12 @@ def due_spec(wh: Warehouse, as_of: date | None = None) -> DueSpec:
     from loupe.profile.tables import default_as_of
 
     statuses = tuple(profile_settings(wh.settings).not_purchase_statuses)
-    return DueSpec.from_settings(wh.settings.models.due, as_of or default_as_of(wh), statuses)
+    spec = DueSpec.from_settings(wh.settings.models.due, as_of or default_as_of(wh), statuses)
+    if spec.level != ALL and (not wh.exists("order_items") or wh.count("order_items") == 0):
+        # categories come from order lines: without any, one cadence per customer is what
+        # there is (the category level listed nobody for a project of orders alone)
+        spec = replace(spec, level="all")
+    return spec
 
 
 def due_inputs(wh: Warehouse) -> dict[str, ir.Table]:
