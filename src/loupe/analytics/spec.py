@@ -89,14 +89,20 @@ def _condition(text: str, where: str) -> Condition:
     return Condition(m.group(1), m.group(2), m.group(3))  # type: ignore[arg-type]
 
 
+def reject_option(text: str, where: str, what: str, example: str) -> None:
+    """Refuse a value that is the next flag: in ``--start --json`` click hands ``--json``
+    over as the start event."""
+    if text.strip().startswith("--"):
+        raise LoupeError(
+            f"the {what} is missing: {text.strip()!r} is an option",
+            where=where,
+            fix=f"give the {what} after {where}, e.g. {where} {example}",
+        )
+
+
 def parse_step(text: str, where: str = "--steps") -> Step:
     """``Product Viewed`` or ``Product Viewed[category=美妆,brand!=X]``."""
-    if text.strip().startswith("--"):  # `--start --json`: the shell gave the next flag as the value
-        raise LoupeError(
-            f"the event is missing: {text.strip()!r} is an option",
-            where=where,
-            fix=f'give the event name after {where}, e.g. {where} "Product Viewed"',
-        )
+    reject_option(text, where, "event", '"Product Viewed"')
     m = re.match(r"^(.*?)\s*(?:\[(.*)\])?\s*$", text.strip())
     if not m or not m.group(1):
         raise LoupeError(f"cannot read the step {text!r}", where=where)

@@ -143,15 +143,12 @@ def basket(
 ) -> None:
     """Association rules over order lines (support, confidence, lift, leverage, conviction)."""
     from loupe import analytics
-    from loupe.analytics.spec import parse_step
+    from loupe.analytics.spec import parse_step, reject_option
 
-    if together is not None and (not together.strip() or together.startswith("--")):
-        # `--bought-together --json`: the shell gave the next flag as the value
-        raise LoupeError(
-            f"the item is missing: {together!r} is not a product or category",
-            where="--bought-together",
-            fix="give the item after --bought-together, e.g. --bought-together SKU00120",
-        )
+    if together is not None:
+        reject_option(together, "--bought-together", "item", "SKU00120")
+        if not together.strip():
+            raise LoupeError("the item is missing", where="--bought-together")
     conds = tuple(c for w in where for c in parse_step(f"x[{w}]", "--where").where)
     spec = analytics.BasketSpec(
         min_support=min_support,

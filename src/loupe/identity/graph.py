@@ -26,7 +26,8 @@ def record_key(t: ir.Table, source: str = "source", key: str = "source_key") -> 
     return t[source].cast("string").concat(":", t[key].cast("string"))
 
 
-def _present(col: ir.StringValue) -> ir.BooleanValue:
+def is_present(col: ir.StringValue) -> ir.BooleanValue:
+    """An identifier counts when it is there and not blank."""
     return col.notnull() & (col.strip() != "")
 
 
@@ -34,14 +35,14 @@ def record_identifiers(contacts: ir.Table, events: ir.Table | None) -> ir.Table:
     """Every (record, id_type, id_value) edge of the graph, before the guard."""
     c = contacts.mutate(record=record_key(contacts))
     parts = [
-        c.filter(_present(c[col])).select(
+        c.filter(is_present(c[col])).select(
             "record", id_type=ibis.literal(col), id_value=c[col].cast("string")
         )
         for col in ID_TYPES
     ]
     if events is not None:
         ident = identify_pairs(events)
-        users = c.filter(_present(c.user_id)).select("record", "user_id")
+        users = c.filter(is_present(c.user_id)).select("record", "user_id")
         linked = ident.join(users, "user_id").select(
             "record", id_type=ibis.literal("anonymous_id"), id_value=ident.anonymous_id
         )
@@ -52,7 +53,7 @@ def record_identifiers(contacts: ir.Table, events: ir.Table | None) -> ir.Table:
 def identify_pairs(events: ir.Table) -> ir.Table:
     """Distinct (anonymous_id, user_id) pairs announced by ``identify`` events."""
     e = events.filter(
-        (events.type == "identify") & _present(events.anonymous_id) & _present(events.user_id)
+        (events.type == "identify") & is_present(events.anonymous_id) & is_present(events.user_id)
     )
     return e.select(
         anonymous_id=e.anonymous_id.cast("string"), user_id=e.user_id.cast("string")
@@ -79,7 +80,7 @@ def shared_identifiers(
     by_records = per_id.filter((per_id.id_type != "anonymous_id") & (per_id.records > limit_expr))
 
     anon_limit = int(limits.get("anonymous_id", 1))
-    c = contacts.filter(_present(contacts.anonymous_id) & _present(contacts.user_id))
+    c = contacts.filter(is_present(contacts.anonymous_id) & is_present(contacts.user_id))
     pairs = c.select(anonymous_id=c.anonymous_id.cast("string"), user_id=c.user_id.cast("string"))
     if events is not None:
         pairs = ibis.union(pairs, identify_pairs(events), distinct=True)

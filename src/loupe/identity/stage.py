@@ -14,7 +14,13 @@ import pandas as pd
 from loupe.identity import components as comp
 from loupe.identity.attach import events_with_customers, orders_with_customers
 from loupe.identity.golden import golden_records
-from loupe.identity.graph import linking_edges, record_identifiers, record_key, shared_identifiers
+from loupe.identity.graph import (
+    is_present,
+    linking_edges,
+    record_identifiers,
+    record_key,
+    shared_identifiers,
+)
 from loupe.identity.ids import assign_customer_ids
 from loupe.identity.probabilistic import match_records
 from loupe.warehouse import Warehouse, stage_run
@@ -136,8 +142,8 @@ def order_records(orders: ir.Table, contact_schema: ibis.Schema) -> ir.Table:
     seen on those orders and, as ``signup_at``/``updated_at``, the first and last order time.
     """
 
-    def present(col: ir.StringValue) -> ir.StringValue:
-        return ibis.ifelse(col.strip() == "", ibis.null("string"), col)
+    def present(col: ir.StringValue) -> ir.StringValue:  # as the graph reads identifiers
+        return ibis.ifelse(is_present(col), col, ibis.null("string"))
 
     key = present(orders.user_id).coalesce(present(orders.email), present(orders.phone))
     unnamed = orders.contact_source.isnull() | orders.source_key.isnull()

@@ -291,13 +291,12 @@ def rfm(wh: Warehouse) -> dict[str, Any]:
     return doc
 
 
-def features_as_of(wh: Warehouse, features: ir.Table | None = None) -> date:
+def features_as_of(wh: Warehouse, features: ir.Table) -> date:
     """The ``as_of`` day of ``customer_features``; a clear error when there are none.
 
     With no customers at all the cause is upstream, not a missing ``loupe profile``: customers
     come from contact records, and a project of orders (or events) alone has none.
     """
-    features = wh.table(FEATURES) if features is None else features
     value = wh.scalar(features.as_of.max())
     if value is None or value != value:
         from loupe.errors import LoupeError
