@@ -122,8 +122,16 @@ class Warehouse:
 
         DuckDB keeps it in memory (spilling to disk when needed) and skips the compression
         and checkpointing a stored table costs, which dominate on wide text staging tables.
+
+        Written once under a fresh name, then renamed (``obj`` may read ``name``).  Ibis's
+        ``create_table(temp=True, overwrite=True)`` copies the whole table a second time to
+        rename it (a workaround for DuckDB 0.9.2): that copy made a scratch of the 5.5M
+        events of the 100k-customer company take 10.8 s instead of 4.3 s.
         """
-        self.con.create_table(name, _as_input(obj), temp=True, overwrite=True)
+        fresh = f"_loupe_new_{uuid.uuid4().hex[:12]}"
+        self.con.create_table(fresh, _as_input(obj), temp=True)
+        self.con.raw_sql(f'DROP TABLE IF EXISTS temp.main."{name}"')
+        self.con.raw_sql(f'ALTER TABLE temp.main."{fresh}" RENAME TO "{name}"')
         return self.con.table(name)
 
     def append(self, name: str, obj: TableLike, *, count: bool = True) -> int:
