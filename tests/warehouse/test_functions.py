@@ -198,3 +198,18 @@ def test_argmin_argmax_compile_to_one_pass_aggregates_with_ibis_semantics(rows) 
     ).df()
     ref = ref.astype(object).where(lambda d: d.notna(), None)
     assert ours.values.tolist() == ref.values.tolist()
+
+
+def test_fast_strip_and_blank_agree_with_trim(wh):
+    """The first/last-character shortcut gives exactly Ibis's strip, blanks included."""
+    values = ["", " ", "a", " a", "a ", "\ta\n", "中 ", "\u3000x", None, "  \r\n", "x\x0b"]
+    values += ["\x01a", "a\x1f", "\f", "ab c"]
+    t = ibis.memtable({"s": pd.Series(values, dtype="string")})
+    got = wh.to_pandas(
+        t.select(
+            fast=fn.strip(t.s), ref=t.s.strip(), blank=fn.is_blank(t.s), ref_blank=t.s.strip() == ""
+        )
+    )
+    assert got["fast"].fillna("<null>").tolist() == got["ref"].fillna("<null>").tolist()
+    assert got["blank"].fillna(-1).tolist() == got["ref_blank"].fillna(-1).tolist()
+    assert got["blank"].fillna(-1).tolist()[:4] == [True, True, False, False]

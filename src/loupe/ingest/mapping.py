@@ -64,7 +64,7 @@ def _typed(kind: str, text: ir.StringValue, zone: str, backend: str) -> ir.Value
         return fn.parse_number(text).round().cast("int64")
     if kind == "boolean":
         return fn.parse_bool(text)
-    return ibis.ifelse(text.strip() == "", ibis.null("string"), text)
+    return ibis.ifelse(fn.is_blank(text), ibis.null("string"), text)
 
 
 def map_columns(
@@ -106,7 +106,7 @@ def map_columns(
             continue
         value = _typed(kind, text, zone, backend)
         values[name] = value
-        present = text.notnull() & (text.strip() != "")
+        present = text.notnull() & ~fn.is_blank(text)
         if kind not in ("string",):
             checks.append(
                 (present & value.isnull(), f"unparseable {name}: '" + text.left(40) + "'")

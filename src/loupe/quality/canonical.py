@@ -14,6 +14,7 @@ import ibis
 import ibis.expr.types as ir
 
 from loupe.quality import standardise as st
+from loupe.warehouse import functions as fn
 from loupe.warehouse import schemas
 
 Flags = dict[str, ir.BooleanValue]
@@ -90,7 +91,7 @@ def _join_lookup(t: ir.Table, key: ir.StringValue, lookup: ir.Table, name: str) 
 def _clean_strings(t: ir.Table, table: str) -> dict[str, ir.Value]:
     """Trimmed strings, blanks as NULL, for every string data column."""
     return {
-        c: t[c].strip().nullif("")
+        c: fn.strip(t[c]).nullif("")
         for c, kind in schemas.RAW_COLUMNS[table].items()
         if kind == "string"
     }

@@ -326,6 +326,26 @@ def parse_bool(col: ir.StringValue) -> ir.BooleanValue:
     )
 
 
+def strip(col: ir.StringValue) -> ir.StringValue:
+    """``col.strip()``, skipping the trim where neither end is whitespace.
+
+    Ibis's ``strip()`` is ``TRIM(x, ' \t\n\r\v\f')`` on DuckDB, which scans every string
+    against the set: over the 19 text columns of 5.5M events it cost 9 s, against 2 s with this
+    test of the first and last character first.  ``col`` should be a column or a cheap
+    expression (it is evaluated up to three times).
+    """
+    clean = (col.ascii_str() > 32) & (col.right(1).ascii_str() > 32)
+    return ibis.ifelse(clean.fill_null(False), col, col.strip())
+
+
+def is_blank(col: ir.StringValue) -> ir.BooleanValue:
+    """True where ``col`` is empty or only whitespace (NULL where it is NULL).
+
+    Trims only strings that start with whitespace (see :func:`strip`).
+    """
+    return (col.ascii_str() <= 32) & (col.strip() == "")
+
+
 def row_hash(cols: list[ir.Value]) -> ir.StringValue:
     """A content hash of several columns (NULL-safe), for duplicate detection."""
     parts = [c.cast("string").fill_null("<null>") for c in cols]
