@@ -8,7 +8,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from loupe.warehouse import Warehouse, schemas
+from loupe.warehouse import Warehouse, functions, schemas
 
 NULL_MARK = "__loupe_test_null__"
 LOADED_AT = datetime(2024, 6, 1, 12, 0, 0)
@@ -24,7 +24,6 @@ def write_raw(wh: Warehouse, table: str, rows: list[dict[str, Any]], batch: str 
         full["_line"] = row.get("_line", i + 2)
         full["_batch"] = row.get("_batch", batch)
         full["_loaded_at"] = row.get("_loaded_at", LOADED_AT)
-        full["_row_hash"] = row.get("_row_hash", f"h{i}")
         filled.append(full)
     # Ibis ships memtables to Spark through pandas, where a missing string becomes "NaN":
     # send a marker instead and turn it into NULL in the engine.
@@ -34,4 +33,7 @@ def write_raw(wh: Warehouse, table: str, rows: list[dict[str, Any]], batch: str 
             if row[name] is None:
                 row[name] = NULL_MARK
     frame = ibis.memtable(pa.Table.from_pylist(filled, schema=schema.to_pyarrow()))
-    wh.append(f"raw_{table}", frame.mutate(**{n: frame[n].nullif(NULL_MARK) for n in strings}))
+    frame = frame.mutate(**{n: frame[n].nullif(NULL_MARK) for n in strings})
+    # The content hash ingest stores, over the same columns: quality compares rows by it.
+    data = [frame[c] for c in schemas.RAW_COLUMNS[table]]
+    wh.append(f"raw_{table}", frame.mutate(_row_hash=functions.row_hash(data)))

@@ -42,6 +42,11 @@ OUTLIER_COLUMNS: dict[str, tuple[str, ...]] = {
     "marketing_spend": ("spend_base", "impressions", "clicks"),
 }
 
+#: Tables that get flags from :func:`apply_checks` (outliers or a cross-table check).
+CHECKED: frozenset[str] = frozenset(
+    {*OUTLIER_COLUMNS, "orders", "order_items", "events", "marketing_spend"}
+)
+
 MAD_SCALE = 1.4826
 MEAN_AD_SCALE = 1.2533
 

@@ -3,7 +3,9 @@
 Both steps are window functions (``ROW_NUMBER``) in the engine:
 
 1. **Exact duplicates** — rows identical on every data column (the canonical columns as read;
-   lineage excluded).  The first loaded copy is kept.
+   lineage excluded).  The first loaded copy is kept.  Rows are compared by ``_row_hash``, the
+   content hash ingest stores for exactly those columns: partitioning 5.5M events by one hash
+   took 1.5 s, by their 19 data columns 12 s.
 2. **Superseded versions** — rows sharing a natural key (``schemas.NATURAL_KEYS``).  The kept
    version is the latest one: for contacts the newest ``updated_at``, then ``signup_at``; for
    every table but events the latest load (``_loaded_at``, ``_batch``) and the highest
@@ -24,6 +26,7 @@ from loupe.warehouse import schemas
 if TYPE_CHECKING:
     from loupe.warehouse import Warehouse
 
+HASH = "_row_hash"
 _EXACT = "_exact_rank"
 _VERSION = "_version_rank"
 _KEY_COMPLETE = "_key_complete"
@@ -57,18 +60,18 @@ def version_order(table: str) -> list[ir.Value]:
     return keys + _lineage_order(latest_first=True)
 
 
-def mark_duplicates(raw: ir.Table, table: str) -> ir.Table:
-    """``raw`` with ``_exact_rank`` and ``_version_rank`` (0 = kept) and ``_key_complete``."""
-    data_cols = list(schemas.RAW_COLUMNS[table])
+def mark_duplicates(raw: ir.Table, table: str, *, exact: bool = True) -> ir.Table:
+    """``raw`` with ``_exact_rank`` and ``_version_rank`` (0 = kept) and ``_key_complete``.
+
+    ``exact=False`` skips the exact-duplicate window (for a table known to have none).
+    """
     keys = list(schemas.NATURAL_KEYS[table])
-    exact = raw.mutate(
-        **{
-            _EXACT: ibis.row_number().over(
-                group_by=data_cols, order_by=_lineage_order(latest_first=False)
-            )
-        }
-    )
-    unique = exact.filter(exact[_EXACT] == 0)
+    if exact:
+        order = _lineage_order(latest_first=False)
+        marked = raw.mutate(**{_EXACT: ibis.row_number().over(group_by=raw[HASH], order_by=order)})
+        unique = marked.filter(marked[_EXACT] == 0)
+    else:
+        unique = raw.mutate(**{_EXACT: ibis.literal(0, "int64")})
     complete = ibis.and_(*[unique[k].notnull() for k in keys])
     ranked = unique.mutate(
         **{
@@ -85,15 +88,27 @@ def kept(marked: ir.Table) -> ir.Table:
     return keep.drop(_EXACT, _VERSION, _KEY_COMPLETE)
 
 
+def deduplicated(raw: ir.Table, table: str, found: DedupeCounts) -> ir.Table:
+    """The surviving rows of ``raw``, given the duplicates :func:`counts` found there.
+
+    The windows run only for the kinds of duplicate found: ingest already drops rows it has
+    loaded before, so usually there are none (in the 100k-customer company, none of 5.5M
+    events), and both windows (ranking each of them) are skipped.
+    """
+    if not found.exact_duplicates and not found.superseded:
+        return raw
+    return kept(mark_duplicates(raw, table, exact=found.exact_duplicates > 0))
+
+
 def counts(wh: Warehouse, raw: ir.Table, table: str, rows_in: int) -> DedupeCounts:
     """Count exact duplicates and superseded versions of ``raw`` (one aggregate query).
 
     Exact duplicates = rows − distinct rows; superseded = Σ over complete natural keys of
-    (distinct rows with that key − 1).
+    (distinct rows with that key − 1).  A row's natural key is part of its content, so each
+    distinct hash carries one key.
     """
-    data_cols = list(schemas.RAW_COLUMNS[table])
     keys = list(schemas.NATURAL_KEYS[table])
-    distinct = raw.select(*data_cols).distinct()
+    distinct = raw.select(HASH, *keys).distinct()
     complete = ibis.and_(*[distinct[k].notnull() for k in keys])
     per_key = distinct.group_by(*keys, _complete=complete).aggregate(_n=ibis._.count())
     extra = ibis.ifelse(per_key._complete, per_key._n - 1, 0)

@@ -5,8 +5,10 @@ Order of work:
 1. Distinct email and phone keys of every raw table (engine), standardised in Python (small,
    cached), shipped back as two ``ibis.memtable`` lookups.
 2. Per table: exact duplicates and superseded versions removed (window functions), columns
-   standardised and row flags set (one expression), written with ``wh.replace``.
-3. Per table: outliers and cross-table checks add flags, rewriting the table in place.
+   standardised and row flags set (one expression).  Tables without checks are stored now;
+   the others go to a work table (in memory, spilled when needed).
+3. Per table: outliers and cross-table checks add flags, and the table is stored once.  (It
+   was stored, then rewritten with its flags: a second write of every event.)
 4. Metrics (aggregates in the engine) → :class:`QualityReport`, appended to ``quality_metrics``.
 """
 
@@ -31,6 +33,11 @@ TABLES: tuple[str, ...] = tuple(schemas.RAW_COLUMNS)
 
 METRICS_TABLE = "quality_metrics"
 METRICS_SCHEMA = schemas.schema(schemas.QUALITY_METRICS)
+
+
+def _work(table: str) -> str:
+    """The work table a checked table is published to before its flags are added."""
+    return f"_quality_{table}"
 
 
 def _noop(step: str, done: int, total: int) -> None:
@@ -105,8 +112,12 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         for i, table in enumerate(TABLES):
             if rows_in[table] or stale_rows[table]:
                 removed[table] = dedupe.counts(wh, raw[table], table, rows_in[table])
-                rows = dedupe.kept(dedupe.mark_duplicates(raw[table], table))
-                published[table] = wh.replace(table, canonical.build(table, rows, ctx))
+                rows = dedupe.deduplicated(raw[table], table, removed[table])
+                built = canonical.build(table, rows, ctx)
+                if table in checks.CHECKED:  # stored once, with its flags, after the checks
+                    published[table] = wh.scratch(_work(table), built)
+                else:
+                    published[table] = wh.replace(table, built)
             else:
                 removed[table] = dedupe.DedupeCounts(0, 0)
             tick("deduplicate and standardise", i + 1, n)
@@ -116,12 +127,16 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         results: dict[str, list[checks.CheckResult]] = {}
         for i, table in enumerate(TABLES):
             results[table] = []
+            flagged = None
             if rows_in[table]:
                 flagged, _scales, results[table] = checks.apply_checks(
                     wh, table, published, settings.quality
                 )
-                if flagged is not None:
-                    published[table] = wh.replace(table, flagged)
+            if wh.exists(_work(table)):
+                published[table] = wh.replace(
+                    table, published[table] if flagged is None else flagged
+                )
+                wh.drop(_work(table))
             tick("outliers and consistency", i + 1, n)
         steps["checks"] = time.perf_counter() - started
 
