@@ -11,6 +11,7 @@ import pytest
 
 from loupe.errors import SourceError
 from loupe.ingest import ingest
+from loupe.ingest import load as load_module
 from loupe.warehouse import Warehouse
 from tests.conftest import make_settings
 
@@ -176,6 +177,30 @@ def test_segment_events_and_profiles(tmp_path):
     assert prof.loc[0, "source_key"] == "U1"
     assert prof.loc[0, "email"] == "Wang@QQ.com"
     assert prof.loc[0, "name"] == "王伟"
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 30])
+def test_a_source_in_chunks_loads_as_in_one_pass(tmp_path, monkeypatch, chunk_bytes):
+    """One file per chunk (chunk_bytes=1) gives the report and rows of one pass: a line
+    repeated from an earlier file is a duplicate, the earlier file's copy is the one kept."""
+    monkeypatch.setattr(load_module, "CHUNK_BYTES", chunk_bytes)
+    lines = [json.dumps(e, ensure_ascii=False) for e in EVENTS]
+    (tmp_path / "web_2024-03.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (tmp_path / "web_2024-04.jsonl").write_text("\n".join([lines[1], "{broken", lines[2]]) + "\n")
+    wh = _project(tmp_path, [{"name": "web", "format": "segment", "path": "web_*.jsonl"}])
+    rep = ingest(wh).sources["web"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (5, 3, 1, 1)
+    assert rep.profiles == 1
+    assert rep.files == ["web_2024-03.jsonl", "web_2024-04.jsonl"]
+    ev = wh.to_pandas(wh.table("raw_events").order_by("event_id"))
+    assert list(zip(ev["event_id"], ev["_file"], strict=True)) == [
+        ("m1", "web_2024-03.jsonl"),
+        ("m2", "web_2024-03.jsonl"),
+        ("m3", "web_2024-04.jsonl"),
+    ]
+    files = wh.to_pandas(wh.table("ingested_files").order_by("file"))
+    assert list(files["rows"]) == [2, 3]
+    assert not {"_ingest_stage", "_ingest_parsed", "_ingest_typed"} & set(wh.con.list_tables())
 
 
 def test_parquet_and_sql_sources(tmp_path):

