@@ -42,10 +42,10 @@ OUTLIER_COLUMNS: dict[str, tuple[str, ...]] = {
     "marketing_spend": ("spend_base", "impressions", "clicks"),
 }
 
+#: Tables with a cross-table check (:func:`_cross_checks`).
+CROSS_CHECKED = ("orders", "order_items", "events", "marketing_spend")
 #: Tables that get flags from :func:`apply_checks` (outliers or a cross-table check).
-CHECKED: frozenset[str] = frozenset(
-    {*OUTLIER_COLUMNS, "orders", "order_items", "events", "marketing_spend"}
-)
+CHECKED: frozenset[str] = frozenset({*OUTLIER_COLUMNS, *CROSS_CHECKED})
 
 MAD_SCALE = 1.4826
 MEAN_AD_SCALE = 1.2533

@@ -109,6 +109,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         rows_in = _row_counts(wh, raw)
         stale_rows = _row_counts(wh, published)
         removed: dict[str, dedupe.DedupeCounts] = {}
+        in_work: set[str] = set()  # built in a work table, stored after the checks
         for i, table in enumerate(TABLES):
             if rows_in[table] or stale_rows[table]:
                 removed[table] = dedupe.counts(wh, raw[table], table, rows_in[table])
@@ -116,6 +117,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
                 built = canonical.build(table, rows, ctx)
                 if table in checks.CHECKED:  # stored once, with its flags, after the checks
                     published[table] = wh.scratch(_work(table), built)
+                    in_work.add(table)
                 else:
                     published[table] = wh.replace(table, built)
             else:
@@ -132,7 +134,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
                 flagged, _scales, results[table] = checks.apply_checks(
                     wh, table, published, settings.quality
                 )
-            if wh.exists(_work(table)):
+            if table in in_work:
                 published[table] = wh.replace(
                     table, published[table] if flagged is None else flagged
                 )
