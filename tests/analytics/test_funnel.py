@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from datetime import datetime, timedelta
 
@@ -15,6 +16,8 @@ from loupe.errors import LoupeError
 from tests.analytics.conftest import canonical, links, put
 
 T0 = datetime(2024, 3, 1)
+#: The module (``loupe.analytics.funnel`` is also the name of the function).
+funnel_module = importlib.import_module("loupe.analytics.funnel")
 LINKS = {("anonymous_id", "a1"): "c1", ("user_id", "u1"): "c1", ("anonymous_id", "a2"): "c2"}
 
 
@@ -92,8 +95,12 @@ event_rows = st.lists(
     steps=st.lists(st.sampled_from(["A", "B", "C"]), min_size=2, max_size=4),
     window_min=st.integers(0, 6),
     order=st.sampled_from(["strict", "any"]),
+    asof=st.booleans(),
 )
-def test_funnel_matches_brute_force(wh, rows, steps, window_min, order):
+def test_funnel_matches_brute_force(wh, monkeypatch, rows, steps, window_min, order, asof):
+    """Strict funnels advance by ASOF join on DuckDB and by a window on Spark: both ways
+    are checked here (``asof=False`` takes the window on DuckDB)."""
+    monkeypatch.setattr(funnel_module, "ASOF_BACKENDS", frozenset({"duckdb"} if asof else ()))
     window = timedelta(minutes=window_min)
     spec = FunnelSpec(tuple(parse_step(s) for s in steps), window=window, order=order)
     tables = {"events": _events(rows), "identity_links": links(LINKS)}

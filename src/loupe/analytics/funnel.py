@@ -7,19 +7,27 @@ event at ``t1`` is followed by step-2..k events at strictly increasing times
 How the engine finds it, without a loop over events: every step-1 event is a candidate
 start; for each next step, the earliest matching event strictly after the candidate's last
 step time is the best continuation (choosing it never makes a later step harder), so one
-window function per step — ``min(event time) over (partition by person order by time
-rows between current row and unbounded following)`` on the union of candidates and that
-step's events — advances every candidate at once.  Candidates past the window are dropped,
-and of two candidates at the same step time the later start is kept (it dominates).
+join per step advances every candidate at once: on DuckDB an ASOF join (the first event
+of the person after the candidate's time), elsewhere (Spark has no ASOF join)
+``min(event time) over (partition by person order by time rows between current row and
+unbounded following)`` on the union of candidates and that step's events.  Candidates past
+the window are dropped, and of two candidates at the same step time the later start is kept
+(it dominates).
 
 What keeps it fast (each was measured on the 50M-event bench, ``bench/bench_analytics.py``):
 only the step events and the columns the steps read are scanned, and people are resolved on
-those rows only; steps without filters are numbered by one ``CASE`` over the step events rather than
-one filtered copy per step (DuckDB turned the union of copies into a slow OR-chain over
-every event; a join with a small in-memory table is as fast but cannot be cached on Spark); the breakdown column travels through the windows only when
-it is read per start; and a later step's window only holds the events of people who still
-have a live candidate.  A single sort with nested windows (or ASOF joins, DuckDB-only) was
-tried and is not cheaper: DuckDB re-sorts for each nested window.
+those rows only; the steps partition and join on ``pk``, a 64-bit hash of the person's id,
+not on the id string (on the bench the string keys took 12.5 s of ASOF joins, the hash 7 s;
+two people share a hash with probability about 3e-8 per million people, see
+:func:`loupe.warehouse.functions.hash64`); the ids themselves are carried on the step-1 rows
+only, and only when a segment breakdown or a drop-off list reads them; steps without
+filters are numbered by one ``CASE`` over the step events rather than one filtered copy per
+step (DuckDB turned the union of copies into a slow OR-chain over every event; a join with
+a small in-memory table is as fast but cannot be cached on Spark); the breakdown column
+travels through the steps only when it is read per start; and a later step only reads the
+events of people who still have a live candidate.  Together, the funnel of the bench went
+from 21.6-23.7 s to 12-14.6 s (same machine, back to back).  A single sort with nested
+windows was tried and is not cheaper: DuckDB re-sorts for each nested window.
 
 ``order="any"``: steps 2..k may happen in any order (ties allowed), each at or after a
 step-1 event at ``t1`` and no later than ``t1 + window``.
@@ -43,8 +51,12 @@ from loupe.analytics.people import (
 )
 from loupe.analytics.spec import Step, event_value, parse_duration, step_condition
 from loupe.errors import LoupeError
+from loupe.warehouse.functions import hash64
 
 Order = Literal["strict", "any"]
+
+#: Backends whose strict funnels advance by ASOF join (the others by a window).
+ASOF_BACKENDS = frozenset({"duckdb"})
 
 #: Upper edges (seconds) of the time-to-convert histogram.
 TIME_BUCKETS: tuple[tuple[str, int], ...] = (
@@ -120,9 +132,13 @@ def _step_columns(events: ir.Table, spec: FunnelSpec) -> list[str]:
     return sorted(cols)
 
 
-def _step_matches(tables: Tables, spec: FunnelSpec, backend: str) -> ir.Table:
-    """``(person_id, ts, step[, bd])``: one row per (event, step it matches).
+def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool = True) -> ir.Table:
+    """``(pk, [person_id,] ts, step[, bd])``: one row per (event, step it matches).
 
+    ``pk`` is a 64-bit hash of the person's id (see :func:`loupe.warehouse.functions.hash64`):
+    the steps partition, sort and join on it rather than on the id string.  ``person_id`` is
+    kept on the step-1 rows only (the people a funnel reports are those who started it), and
+    only with ``ids`` (counts do not need it; carrying it cost 1.7 s of 10 on the bench).
     ``bd`` (the step-1 event's breakdown value) is there only for a per-start breakdown.
     """
     events = tables["events"]
@@ -131,10 +147,14 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str) -> ir.Table:
     # identity joins touch only those rows.
     e = events.filter(events.event.isin(names) & events.ts.notnull())
     e = event_people(e.select(*_step_columns(events, spec)), tables["identity_links"])
-    e = e.filter(e.person_id.notnull())
+    # An event with neither identifier has no person.  Tested on the identifiers rather than
+    # on ``person_id``, the filter is pushed below the identity joins.
+    e = e.filter(_present(e.anonymous_id) | _present(e.user_id))
     if spec.breakdown == "first_touch":
         ft = _first_touch(tables)
         e = e.left_join(ft, e.person_id == ft._fp).drop("_fp")
+    e = e.mutate(pk=hash64(e.person_id, backend))
+    no_id = ibis.null("string")
     plain = [(i, s.event) for i, s in enumerate(spec.steps) if not s.where]
     parts = []
     first: dict[str, int] = {}
@@ -144,15 +164,18 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str) -> ir.Table:
         # (no second IN filter when the plain steps are all the step names)
         m = e if set(first) == set(names) else e.filter(e.event.isin(list(first)))
         step_no = ibis.cases(*[(m.event == n, i) for n, i in first.items()]).cast("int8")
-        bd = ibis.ifelse(step_no == 0, _breakdown(m, spec, backend), ibis.null("string"))
-        parts.append(m.select("person_id", "ts", step=step_no, **_bd(spec, bd)))
+        start = step_no == 0
+        bd = ibis.ifelse(start, _breakdown(m, spec, backend), ibis.null("string"))
+        person = ibis.ifelse(start, m.person_id, no_id) if 0 in first.values() else no_id
+        parts.append(m.select("pk", "ts", **_id(ids, person), step=step_no, **_bd(spec, bd)))
     for i, ev_name in plain:  # a name repeated in later steps (A,B,A,C) adds its rows again
         if first[ev_name] != i:
             m = e.filter(e.event == ev_name)
             parts.append(
                 m.select(
-                    "person_id",
+                    "pk",
                     "ts",
+                    **_id(ids, no_id),
                     step=ibis.literal(i, "int8"),
                     **_bd(spec, ibis.null("string")),
                 )
@@ -161,8 +184,22 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str) -> ir.Table:
         if step.where:
             m = e.filter(step_condition(e, step, backend))
             bd = _breakdown(m, spec, backend) if i == 0 else ibis.null("string")
-            parts.append(m.select("person_id", "ts", step=ibis.literal(i, "int8"), **_bd(spec, bd)))
+            person = m.person_id if i == 0 else no_id
+            parts.append(
+                m.select(
+                    "pk", "ts", **_id(ids, person), step=ibis.literal(i, "int8"), **_bd(spec, bd)
+                )
+            )
     return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def _present(col: ir.StringValue) -> ir.BooleanValue:
+    return col.notnull() & (col != "")
+
+
+def _id(ids: bool, value: ir.Value | None) -> dict[str, ir.Value]:
+    """``person_id=value`` where the person's id is carried (``value`` is unused otherwise)."""
+    return {"person_id": value} if ids and value is not None else {}
 
 
 def _bd(spec: FunnelSpec, value: ir.StringValue) -> dict[str, ir.StringValue]:
@@ -182,9 +219,8 @@ def funnel_people(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> 
     ``seconds_to_convert`` (last step time minus step-1 time over the fastest start that
     reached the last step; NULL for people who did not).
     """
-    return _split_people(
-        _people_from_matches(_step_matches(tables, spec, backend), spec), tables, spec
-    )
+    matches = _step_matches(tables, spec, backend)
+    return _split_people(_people_from_matches(matches, spec, backend), tables, spec).drop("pk")
 
 
 def _split_people(people: ir.Table, tables: Tables, spec: FunnelSpec) -> ir.Table:
@@ -197,6 +233,7 @@ def _split_people(people: ir.Table, tables: Tables, spec: FunnelSpec) -> ir.Tabl
     groups, other = segment_split(tables["segment_members"], spec.breakdown)
     j = people.left_join(groups, people.person_id == groups._sp)
     return j.select(
+        "pk",
         "person_id",
         breakdown=j._sv.fill_null(other),
         reached=j.reached,
@@ -204,44 +241,36 @@ def _split_people(people: ir.Table, tables: Tables, spec: FunnelSpec) -> ir.Tabl
     )
 
 
-def _people_from_matches(matches: ir.Table, spec: FunnelSpec) -> ir.Table:
+def _people_from_matches(matches: ir.Table, spec: FunnelSpec, backend: str) -> ir.Table:
     window_s = spec.window.total_seconds()
     strict = spec.order == "strict"
-    ts_type = matches.ts.type()
-    # Without a per-start breakdown the group column is not carried through the windows.
-    keys = ["person_id", "bd"] if _start_breakdown(spec) else ["person_id"]
+    # Without a per-start breakdown the group column is not carried through the steps.
+    keys = ["pk", "bd"] if _start_breakdown(spec) else ["pk"]
     starts = matches.filter(matches.step == 0)
     # Duplicate starts are harmless (the final aggregate is a max/min), so no DISTINCT here.
     cands = starts.select(*keys, t1=starts.ts, t=starts.ts)
     if not strict:
         cands = cands.distinct()
-    levels = [cands.select(*keys, k=ibis.literal(1, "int8"), secs=ibis.null("float64"))]
+    # Only the starts carry the person's id; the later levels are matched on ``pk``.
+    ids = "person_id" in matches.columns
+    levels = [
+        starts.select(
+            *keys,
+            **_id(ids, starts.person_id if ids else None),
+            k=ibis.literal(1, "int8"),
+            secs=ibis.null("float64"),
+        )
+    ]
     n = len(spec.steps)
     for k in range(1, n):
         ev = matches.filter(matches.step == k)
         if k > 1:  # only people with a live candidate can move on (drops most rows late)
-            live = cands.select(_lp=cands.person_id).distinct()
-            ev = ev.semi_join(live, ev.person_id == live._lp)
-        pad = {"bd": ibis.null("string")} if len(keys) == 2 else {}
-        ev = ev.select(person_id=ev.person_id, **pad, t1=ibis.null(ts_type), t=ev.ts)
-        # Strict: events order before candidates at the same time, so a tie is not "after".
-        c_rank, e_rank = (1, 0) if strict else (0, 1)
-        if strict:
-            u = ibis.union(
-                cands.select(*keys, "t1", "t", c=ibis.literal(c_rank, "int8")),
-                ev.select(*keys, "t1", "t", c=ibis.literal(e_rank, "int8")),
-                distinct=False,
-            )
-        else:  # ordered on the start; ``last`` is the latest step time so far
-            u = ibis.union(
-                cands.select(*keys, "t1", last=cands.t, t=cands.t1, c=ibis.literal(c_rank, "int8")),
-                ev.select(*keys, "t1", last=ev.t, t=ev.t, c=ibis.literal(e_rank, "int8")),
-                distinct=False,
-            )
-        w = ibis.window(group_by=u.person_id, order_by=[u.t, u.c], preceding=0, following=None)
-        nxt = ibis.ifelse(u.c == e_rank, u.t, ibis.null(ts_type)).min().over(w)
-        adv = u.mutate(nxt=nxt)
-        adv = adv.filter(adv.c == c_rank)
+            live = cands.select(_lp=cands.pk).distinct()
+            ev = ev.semi_join(live, ev.pk == live._lp)
+        if strict and backend in ASOF_BACKENDS:
+            adv = _next_by_asof(cands, ev, keys)
+        else:
+            adv = _next_by_window(cands, ev, keys, strict)
         adv = adv.filter(adv.nxt.notnull() & (adv.nxt <= adv.t1 + ibis.interval(seconds=window_s)))
         new_t = adv.nxt if strict else ibis.greatest(adv.last, adv.nxt)
         cands = adv.select(*keys, "t1", t=new_t)
@@ -252,13 +281,57 @@ def _people_from_matches(matches: ir.Table, spec: FunnelSpec) -> ir.Table:
             if k == n - 1
             else ibis.null("float64")
         )
-        levels.append(cands.select(*keys, k=ibis.literal(k + 1, "int8"), secs=secs))
+        levels.append(
+            cands.select(
+                *keys, **_id(ids, ibis.null("string")), k=ibis.literal(k + 1, "int8"), secs=secs
+            )
+        )
     allv = ibis.union(*levels, distinct=False)
     bd = allv.bd if len(keys) == 2 else ibis.literal("(all)")
-    out = allv.group_by(person_id=allv.person_id, breakdown=bd).agg(
-        reached=allv.k.max().cast("int64"), seconds_to_convert=allv.secs.min()
+    out = allv.group_by(pk=allv.pk, breakdown=bd).agg(
+        **_id(ids, allv.person_id.max() if ids else None),
+        reached=allv.k.max().cast("int64"),
+        seconds_to_convert=allv.secs.min(),
     )
     return out
+
+
+def _next_by_asof(cands: ir.Table, ev: ir.Table, keys: list[str]) -> ir.Table:
+    """Strict order: each candidate with ``nxt``, the first step event after its ``t``.
+
+    DuckDB's ASOF join sorts candidates and events once per step; on the 50M-event bench it
+    took about half the time of the window below (Spark has no ASOF join).
+    """
+    e = ev.select(_pk=ev.pk, _t=ev.ts)
+    j = cands.asof_join(e, on=cands.t < e._t, predicates=[cands.pk == e._pk])
+    return j.select(*keys, "t1", nxt=j._t)
+
+
+def _next_by_window(cands: ir.Table, ev: ir.Table, keys: list[str], strict: bool) -> ir.Table:
+    """Each candidate with ``nxt``, the first step event after its ``t`` (strict) or at or
+    after its start (any order, with ``last``, the latest step time so far), by one window
+    over the union of candidates and events per person."""
+    ts_type = cands.t.type()
+    pad = {"bd": ibis.null("string")} if len(keys) == 2 else {}
+    ev = ev.select(pk=ev.pk, **pad, t1=ibis.null(ts_type), t=ev.ts)
+    # Strict: events order before candidates at the same time, so a tie is not "after".
+    c_rank, e_rank = (1, 0) if strict else (0, 1)
+    if strict:
+        u = ibis.union(
+            cands.select(*keys, "t1", "t", c=ibis.literal(c_rank, "int8")),
+            ev.select(*keys, "t1", "t", c=ibis.literal(e_rank, "int8")),
+            distinct=False,
+        )
+    else:  # ordered on the start; ``last`` is the latest step time so far
+        u = ibis.union(
+            cands.select(*keys, "t1", last=cands.t, t=cands.t1, c=ibis.literal(c_rank, "int8")),
+            ev.select(*keys, "t1", last=ev.t, t=ev.t, c=ibis.literal(e_rank, "int8")),
+            distinct=False,
+        )
+    w = ibis.window(group_by=u.pk, order_by=[u.t, u.c], preceding=0, following=None)
+    nxt = ibis.ifelse(u.c == e_rank, u.t, ibis.null(ts_type)).min().over(w)
+    adv = u.mutate(nxt=nxt)
+    return adv.filter(adv.c == c_rank)
 
 
 def funnel_counts(tables: Tables, spec: FunnelSpec, backend: str = "duckdb") -> ir.Table:
@@ -418,8 +491,9 @@ def funnel(wh: Any, spec: FunnelSpec) -> FunnelResult:
     """Run a funnel on the warehouse ``wh`` (tables ``events`` and ``identity_links``)."""
     tables = funnel_tables(wh, spec)
     # Materialise the step matches and the per-person result once (temporary tables).
-    matches = _step_matches(tables, spec, wh.backend).cache()
-    people = _split_people(_people_from_matches(matches, spec), tables, spec).cache()
+    ids = is_segment_split(spec.breakdown)  # only a segment breakdown reads the person's id
+    matches = _step_matches(tables, spec, wh.backend, ids=ids).cache()
+    people = _split_people(_people_from_matches(matches, spec, wh.backend), tables, spec).cache()
     n = len(spec.steps)
     counts = wh.to_pandas(
         people.group_by("breakdown").agg(
@@ -434,7 +508,7 @@ def funnel(wh: Any, spec: FunnelSpec) -> FunnelResult:
         steps = groups.get("(all)") or _with_rates(spec, {})
         groups = {}
     else:
-        per_person = people.group_by("person_id").agg(reached=people.reached.max())
+        per_person = people.group_by("pk").agg(reached=people.reached.max())
         tot = wh.to_pandas(
             per_person.agg(
                 **{f"s{k}": (per_person.reached >= k).cast("int64").sum() for k in range(1, n + 1)}

@@ -37,6 +37,16 @@ def _spark_json_get(x: str, path: str) -> str:  # type: ignore[empty-body]
     ...
 
 
+@ibis.udf.scalar.builtin(name="hash")
+def _duck_hash64(x: str) -> ibis.dtype("uint64"):  # type: ignore[empty-body,valid-type]
+    """DuckDB's 64-bit hash of a value."""
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _spark_hash64(x: str) -> ibis.dtype("int64"):  # type: ignore[empty-body,valid-type]
+    """Spark's 64-bit xxHash of a value (its ``hash`` is 32-bit)."""
+
+
 @ibis.udf.scalar.builtin(name="timezone")
 def _duck_local_to_utc(zone: str, ts: ibis.dtype("timestamp")) -> ibis.dtype("timestamp('UTC')"):  # type: ignore[empty-body,valid-type]
     ...
@@ -344,6 +354,16 @@ def is_blank(col: ir.StringValue) -> ir.BooleanValue:
     Trims only strings that start with whitespace (see :func:`strip`).
     """
     return (col.ascii_str() <= 32) & (col.strip() == "")
+
+
+def hash64(col: ir.StringValue, backend: str) -> ir.IntegerValue:
+    """A 64-bit hash of a string, to partition and join on a number instead of the string.
+
+    Two distinct strings share a hash with probability about ``n² / 2^65`` among ``n``
+    strings (3e-8 for a million); callers that use it as a key say so.  Ibis's ``hash()`` is
+    Spark's 32-bit ``hash`` there, which collides within a few thousand strings.
+    """
+    return _spark_hash64(col) if backend == "pyspark" else _duck_hash64(col)
 
 
 def row_hash(cols: list[ir.Value]) -> ir.StringValue:
