@@ -256,3 +256,20 @@ def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
     wh3 = _project(tmp_path, [typo])
     with pytest.raises(SourceError, match="did you mean 'amount'"):
         ingest(wh3)
+
+
+def test_a_repeated_row_keeps_its_earliest_file_and_line(tmp_path):
+    """Files sort by name, then lines by number (line 9 before line 10, not as text)."""
+    wh = Warehouse.open(make_settings(tmp_path))
+    rows = pd.DataFrame(
+        {
+            "_row_hash": ["h", "h", "h", "g", "k", "k"],
+            "_file": ["b.csv", "a.csv", "a.csv", "a.csv", "a.csv", "a.csv"],
+            "_line": [2, 10, 9, 3, 12, 100],
+        }
+    )
+    wh.con.create_table("rows", rows)
+    kept = wh.to_pandas(load_module._earliest_of_repeats(wh, wh.table("rows")))
+    got = sorted(zip(kept["_row_hash"], kept["_file"], kept["_line"], strict=True))
+    assert got == [("g", "a.csv", 3), ("h", "a.csv", 9), ("k", "a.csv", 12)]
+    wh.close()

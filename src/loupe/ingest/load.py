@@ -355,12 +355,8 @@ def _commit(
         bad = typed.filter(is_bad)
         _quarantine_expr(wh, source.name, bad, bad[mapping.REASON], batch)
     first = typed.filter(~is_bad)
-    if int(counts["n_unique"]) < n_good:  # the earliest line of each repeated row is kept
-        order = [first["_file"], first["_line"]]
-        first = first.mutate(
-            _rank=ibis.row_number().over(group_by=first["_row_hash"], order_by=order)
-        )
-        first = first.filter(first["_rank"] == 0)
+    if int(counts["n_unique"]) < n_good:
+        first = _earliest_of_repeats(wh, first)
     columns = list(RAW_COLUMNS[table])
     target = wh.table(f"raw_{table}")
     existing = target.filter(target["source"] == source.name).select("_row_hash").distinct()
@@ -376,6 +372,29 @@ def _commit(
     ).cast({**RAW_COLUMNS[table], **LINEAGE})
     loaded = wh.append(f"raw_{table}", rows)
     return loaded, n_good - loaded, n_bad
+
+
+def _earliest_of_repeats(wh: Warehouse, rows: ir.Table) -> ir.Table:
+    """``rows`` without the repeats of a row: the earliest ``(_file, _line)`` of each hash.
+
+    The repeated hashes and the line each keeps are found first, by one aggregate; that small
+    result is then matched against the rows.  A row-number window over every row (the
+    earlier form) sorted them all: 9.4 of 12.6 CPU-seconds of committing 2.3M events with
+    7k repeats.  (Built in one statement, DuckDB materialised all the rows to read them twice.)
+    """
+
+    def where(t: ir.Table) -> ir.StringValue:
+        # ``_file`` then ``_line`` as one sortable text (\x01 sorts before the characters of
+        # any sensible path; the repeats are equal rows, so only their lineage could differ).
+        return t["_file"] + "\x01" + t["_line"].cast("string").lpad(12, "0")
+
+    repeats = wh.to_pandas(
+        rows.group_by(_h=rows["_row_hash"]).having(rows.count() > 1).agg(_keep=where(rows).min())
+    )
+    keep = ibis.memtable(repeats, schema={"_h": "string", "_keep": "string"})
+    j = rows.left_join(keep, rows["_row_hash"] == keep._h)
+    kept = j.filter(j._keep.isnull() | (where(j) == j._keep))
+    return kept.drop("_h", "_keep")
 
 
 def _load_profiles(wh: Warehouse, events: ir.Table, source: SourceSettings, batch: str) -> int:
