@@ -149,7 +149,7 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
     e = event_people(e.select(*_step_columns(events, spec)), tables["identity_links"])
     # An event with neither identifier has no person.  Tested on the identifiers rather than
     # on ``person_id``, the filter is pushed below the identity joins.
-    e = e.filter(_present(e.anonymous_id) | _present(e.user_id))
+    e = e.filter(_given(e.anonymous_id) | _given(e.user_id))
     if spec.breakdown == "first_touch":
         ft = _first_touch(tables)
         e = e.left_join(ft, e.person_id == ft._fp).drop("_fp")
@@ -193,7 +193,8 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
     return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
 
 
-def _present(col: ir.StringValue) -> ir.BooleanValue:
+def _given(col: ir.StringValue) -> ir.BooleanValue:
+    """The identifier is there: neither NULL nor empty (as ``event_people`` reads it)."""
     return col.notnull() & (col != "")
 
 
