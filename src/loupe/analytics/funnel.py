@@ -19,15 +19,21 @@ only the step events and the columns the steps read are scanned, and people are 
 those rows only; the steps partition and join on ``pk``, a 64-bit hash of the person's id,
 not on the id string (on the bench the string keys took 12.5 s of ASOF joins, the hash 7 s;
 two people share a hash with probability about 3e-8 per million people, see
-:func:`loupe.warehouse.functions.hash64`); the ids themselves are carried on the step-1 rows
-only, and only when a segment breakdown or a drop-off list reads them; steps without
-filters are numbered by one ``CASE`` over the step events rather than one filtered copy per
-step (DuckDB turned the union of copies into a slow OR-chain over every event; a join with
-a small in-memory table is as fast but cannot be cached on Spark); the breakdown column
-travels through the steps only when it is read per start; and a later step only reads the
-events of people who still have a live candidate.  Together, the funnel of the bench went
-from 21.6-23.7 s to 12-14.6 s (same machine, back to back).  A single sort with nested
-windows was tried and is not cheaper: DuckDB re-sorts for each nested window.
+:func:`loupe.warehouse.functions.hash64`), and the identifiers meet the identity links as
+hashes too (:func:`loupe.analytics.people.event_person_keys`); the ids themselves are
+resolved and carried on the step-1 rows only, and only when a segment breakdown, a
+first-touch breakdown or a drop-off list reads them; the step events are chosen and
+numbered by looking the event name up in an array of the step names, which DuckDB does
+once per distinct name of the column's dictionary (``IN`` became a join with the list, and
+a ``CASE`` compared every row: 1.1-1.5 s against 0.6 s over the 50M events); one filtered
+copy per step was slower still (DuckDB turned the union of copies into a slow OR-chain over
+every event); the breakdown column travels through the steps only when it is read per
+start; and a later step only reads the events of people who still have a live candidate.
+Together, the funnel of the bench went from 21.6-23.7 s to 12-14.6 s (same machine, back to
+back), and with the array lookups and hashed links from a median of 13.8 s to 12.8 s (12
+and 14 runs, old and new alternating in fresh processes on a noisy machine: 12.7-16.1 s and
+11.0-14.5 s).  A single sort with nested windows
+was tried and is not cheaper: DuckDB re-sorts for each nested window.
 
 ``order="any"``: steps 2..k may happen in any order (ties allowed), each at or after a
 step-1 event at ``t1`` and no later than ``t1 + window``.
@@ -44,14 +50,13 @@ import ibis.expr.types as ir
 
 from loupe.analytics.people import (
     Tables,
-    event_people,
+    event_person_keys,
     first_touch,
     is_segment_split,
     segment_split,
 )
 from loupe.analytics.spec import Step, event_value, parse_duration, step_condition
 from loupe.errors import LoupeError
-from loupe.warehouse.functions import hash64
 
 Order = Literal["strict", "any"]
 
@@ -143,30 +148,42 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
     """
     events = tables["events"]
     names = sorted({s.event for s in spec.steps})
-    # Filter to the step events and the columns read *before* resolving people, so the
-    # identity joins touch only those rows.
-    e = events.filter(events.event.isin(names) & events.ts.notnull())
-    e = event_people(e.select(*_step_columns(events, spec)), tables["identity_links"])
-    # An event with neither identifier has no person.  Tested on the identifiers rather than
-    # on ``person_id``, the filter is pushed below the identity joins.
-    e = e.filter(_given(e.anonymous_id) | _given(e.user_id))
-    if spec.breakdown == "first_touch":
-        ft = _first_touch(tables)
-        e = e.left_join(ft, e.person_id == ft._fp).drop("_fp")
-    e = e.mutate(pk=hash64(e.person_id, backend))
-    no_id = ibis.null("string")
     plain = [(i, s.event) for i, s in enumerate(spec.steps) if not s.where]
-    parts = []
     first: dict[str, int] = {}
     for i, ev_name in plain:  # the first step each plain event name stands for …
         first.setdefault(ev_name, i)
-    if first:  # … is read with one CASE over the step events, not one filtered copy per step
-        # (no second IN filter when the plain steps are all the step names)
-        m = e if set(first) == set(names) else e.filter(e.event.isin(list(first)))
-        step_no = ibis.cases(*[(m.event == n, i) for n, i in first.items()]).cast("int8")
+    # Filter to the step events and the columns read *before* resolving people, so the
+    # identity joins touch only those rows.  The name tests are array lookups: DuckDB runs
+    # them once per distinct name of the scanned column (its dictionary), where ``IN`` became
+    # a join with the list (1.1-1.5 s against 0.6 s over the 50M events of the bench) and a
+    # ``CASE`` compared every row.
+    e = events.filter(_one_of(events.event, names) & events.ts.notnull())
+    # … numbered here, on the scan: ``_pos`` is the position of the event among them
+    pos = {"_pos": ibis.array(list(first)).index(e.event).cast("int8")} if first else {}
+    e = e.select(*_step_columns(events, spec), **pos)
+    # An event with neither identifier has no person.  Tested on the identifiers, the filter
+    # is pushed below the identity joins.
+    e = e.filter(_given(e.anonymous_id) | _given(e.user_id))
+    # People are keyed by ``pk``; their id string is resolved only where it is read.
+    first_touch = spec.breakdown == "first_touch"
+    e = event_person_keys(e, tables["identity_links"], backend, person_id=ids or first_touch)
+    if first_touch:
+        ft = _first_touch(tables)
+        e = e.view()  # a new join, not one more link of the identity joins' chain
+        e = e.left_join(ft, e.person_id == ft._fp).drop("_fp")
+    no_id = ibis.null("string")
+    parts = []
+    if first:  # … and read with one lookup over the step events, not one filtered copy per step
+        # (no second filter when the plain steps are all the step names)
+        m = e if set(first) == set(names) else e.filter(e._pos >= 0)
+        if list(first.values()) == list(range(len(first))):
+            step_no = m._pos
+        else:
+            step_no = ibis.cases(*[(m._pos == j, i) for j, i in enumerate(first.values())])
+            step_no = step_no.cast("int8")
         start = step_no == 0
         bd = ibis.ifelse(start, _breakdown(m, spec, backend), ibis.null("string"))
-        person = ibis.ifelse(start, m.person_id, no_id) if 0 in first.values() else no_id
+        person = ibis.ifelse(start, m.person_id, no_id) if ids and 0 in first.values() else no_id
         parts.append(m.select("pk", "ts", **_id(ids, person), step=step_no, **_bd(spec, bd)))
     for i, ev_name in plain:  # a name repeated in later steps (A,B,A,C) adds its rows again
         if first[ev_name] != i:
@@ -184,13 +201,18 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
         if step.where:
             m = e.filter(step_condition(e, step, backend))
             bd = _breakdown(m, spec, backend) if i == 0 else ibis.null("string")
-            person = m.person_id if i == 0 else no_id
+            person = m.person_id if ids and i == 0 else no_id
             parts.append(
                 m.select(
                     "pk", "ts", **_id(ids, person), step=ibis.literal(i, "int8"), **_bd(spec, bd)
                 )
             )
     return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def _one_of(col: ir.StringValue, values: list[str]) -> ir.BooleanValue:
+    """``col`` is one of ``values``, as an array lookup (see :func:`_step_matches`)."""
+    return ibis.array(values).contains(col)
 
 
 def _given(col: ir.StringValue) -> ir.BooleanValue:
