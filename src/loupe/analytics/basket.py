@@ -117,8 +117,9 @@ def item_codes(lines: ir.Table) -> ir.Table:
 
     Itemsets are counted on these codes, not on the item strings: at 10M order lines,
     deduplicating, unnesting and grouping integers instead of strings took the rules from
-    5.2-6.2 s to 4.2-5.6 s (old and new alternating; ``bench/bench_analytics.py``).  The dictionary has one
-    row per product (or category), so numbering it with a global window is cheap on Spark too.
+    5.2-6.2 s to 4.2-5.6 s (old and new alternating; ``bench/bench_analytics.py``).  The
+    dictionary has one row per product (or category), so numbering it with a global window
+    is cheap on Spark too.
     """
     d = lines.select(_item=lines.item).distinct()
     return d.mutate(_code=ibis.row_number().over(order_by=d._item).cast("int32"))
@@ -307,10 +308,7 @@ def bought_together(
     w = ibis.window(group_by=j.item, order_by=[ibis.desc(j["count"]), ibis.desc(j.lift), j.other])
     j = j.mutate(rank=ibis.row_number().over(w) + 1)
     # codes sort as their items do, so ranking on them breaks ties as the items would
-    top_k = j.filter(j["rank"] <= top).select(
-        "item", "other", "rank", "count", "confidence", "lift"
-    )
-    return _decode(top_k, ["item", "other"], codes).select(
+    return _decode(j.filter(j["rank"] <= top), ["item", "other"], codes).select(
         "item", "other", "rank", "count", "confidence", "lift"
     )
 

@@ -32,8 +32,8 @@ start; and a later step only reads the events of people who still have a live ca
 Together, the funnel of the bench went from 21.6-23.7 s to 12-14.6 s (same machine, back to
 back), and with the array lookups and hashed links from a median of 13.8 s to 12.8 s (12
 and 14 runs, old and new alternating in fresh processes on a noisy machine: 12.7-16.1 s and
-11.0-14.5 s).  A single sort with nested windows
-was tried and is not cheaper: DuckDB re-sorts for each nested window.
+11.0-14.5 s).  A single sort with nested windows was tried and is not cheaper: DuckDB
+re-sorts for each nested window.
 
 ``order="any"``: steps 2..k may happen in any order (ties allowed), each at or after a
 step-1 event at ``t1`` and no later than ``t1 + window``.
@@ -52,6 +52,7 @@ from loupe.analytics.people import (
     Tables,
     event_person_keys,
     first_touch,
+    is_given,
     is_segment_split,
     segment_split,
 )
@@ -163,7 +164,7 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
     e = e.select(*_step_columns(events, spec), **pos)
     # An event with neither identifier has no person.  Tested on the identifiers, the filter
     # is pushed below the identity joins.
-    e = e.filter(_given(e.anonymous_id) | _given(e.user_id))
+    e = e.filter(is_given(e.anonymous_id) | is_given(e.user_id))
     # People are keyed by ``pk``; their id string is resolved only where it is read.
     first_touch = spec.breakdown == "first_touch"
     e = event_person_keys(e, tables["identity_links"], backend, person_id=ids or first_touch)
@@ -213,11 +214,6 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
 def _one_of(col: ir.StringValue, values: list[str]) -> ir.BooleanValue:
     """``col`` is one of ``values``, as an array lookup (see :func:`_step_matches`)."""
     return ibis.array(values).contains(col)
-
-
-def _given(col: ir.StringValue) -> ir.BooleanValue:
-    """The identifier is there: neither NULL nor empty (as ``event_people`` reads it)."""
-    return col.notnull() & (col != "")
 
 
 def _id(ids: bool, value: ir.Value | None) -> dict[str, ir.Value]:

@@ -30,6 +30,17 @@ def _present(col: ir.StringValue) -> ir.StringValue:
     return ibis.ifelse(col == "", ibis.null("string"), col)
 
 
+def _own_id(t: ir.Table) -> ir.StringValue:
+    """The person of an event that links to no customer: its anonymous_id, else its user_id."""
+    return _present(t.anonymous_id).coalesce(_present(t.user_id))
+
+
+def is_given(col: ir.StringValue) -> ir.BooleanValue:
+    """The event identifier is there: neither NULL nor empty (as :func:`event_people` reads
+    it; the identity graph's ``is_present`` also strips blanks)."""
+    return col.notnull() & (col != "")
+
+
 def event_people(events: ir.Table, links: ir.Table) -> ir.Table:
     """``events`` plus ``person_id`` and ``identified``.
 
@@ -43,7 +54,7 @@ def event_people(events: ir.Table, links: ir.Table) -> ir.Table:
         anon, events.anonymous_id == anon.an_value
     )
     cid = j.uid_cid.coalesce(j.an_cid)
-    fallback = _present(j.anonymous_id).coalesce(_present(j.user_id))
+    fallback = _own_id(j)
     return j.select(*events.columns, person_id=cid.coalesce(fallback), identified=cid.notnull())
 
 
@@ -73,7 +84,7 @@ def event_person_keys(
             **keep,
         )
     own = {
-        f"_{p}_own": ibis.ifelse(_present(events[c]).notnull(), hash64(events[c], backend), None)
+        f"_{p}_own": ibis.ifelse(is_given(events[c]), hash64(events[c], backend), None)
         for c, p in cols.items()
     }
     e = events.mutate(**own)
@@ -82,7 +93,7 @@ def event_person_keys(
     pk = ibis.coalesce(j.u_pk, j.a_pk, j._a_own, j._u_own)
     extra = {}
     if person_id:
-        fallback = _present(j.anonymous_id).coalesce(_present(j.user_id))
+        fallback = _own_id(j)
         extra["person_id"] = ibis.coalesce(j.u_cid, j.a_cid, fallback)
     return j.select(*events.columns, pk=pk, **extra)
 
