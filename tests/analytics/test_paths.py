@@ -80,3 +80,43 @@ def test_start_filter_on_a_property_and_a_person_across_identifiers(wh):
         "(end)": 1,
     }
     assert doc["shown_occurrences"] == 2
+
+
+def test_a_session_never_shares_a_timeline_with_a_person_outside_sessions(wh):
+    """Events without a session form their person's timeline, apart from every session, even
+    a session whose id is the same string as that person's id (the keys are hashes)."""
+    rows = [
+        ("e1", "x", None, "View", 0),  # person x, outside any session
+        ("e2", "x", None, "Cart", 1),
+        ("e3", "y", "x", "View", 0),  # person y, in a session named "x"
+        ("e4", "y", "x", "Buy", 2),
+    ]
+    events = [
+        {"event_id": i, "anonymous_id": a, "session_id": s, "event": ev,
+         "ts": T0 + timedelta(minutes=m)}
+        for i, a, s, ev, m in rows
+    ]  # fmt: skip
+    put(wh, events=canonical("events", events))
+    doc = paths(wh, PathSpec("View", max_len=2))
+    assert {p["path"]: p["count"] for p in doc["paths"]} == {
+        "Cart > (end)": 1,
+        "Buy > (end)": 1,
+    }
+
+
+def test_events_at_the_same_time_follow_their_event_id(wh):
+    """Ties in time are broken by ``event_id``, whatever the order the rows were stored in
+    (and so the same on every engine)."""
+    ids = ["t3", "t1", "t5", "t0", "t4", "t2"]
+    names = {i: f"E{i[1]}" for i in ids}
+    for order in (ids, ids[::-1]):
+        events = [{"event_id": "s0", "anonymous_id": "a", "session_id": "s", "event": "Start",
+                   "ts": T0}]  # fmt: skip
+        events += [
+            {"event_id": i, "anonymous_id": "a", "session_id": "s", "event": names[i],
+             "ts": T0 + timedelta(minutes=1)}
+            for i in order
+        ]  # fmt: skip
+        put(wh, events=canonical("events", events))
+        doc = paths(wh, PathSpec("Start", max_len=6))
+        assert [p["path"] for p in doc["paths"]] == ["E0 > E1 > E2 > E3 > E4 > E5"]

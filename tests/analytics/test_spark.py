@@ -80,3 +80,42 @@ def test_retention_on_spark(tmp_path, wh):
         cols = ["cohort", "channel", "period", "cohort_size", "retained"]
         assert duck[cols].astype(str).values.tolist() == spk[cols].astype(str).values.tolist()
         assert list(duck["revenue"]) == pytest.approx(list(spk["revenue"]))
+
+
+@pytest.mark.spark
+def test_paths_on_spark(tmp_path, wh):
+    """Paths in sessions, outside them, and across sessions in a window, with a tie in time
+    and a person seen under two identifiers: the same on both engines (the keys are each
+    engine's own 64-bit hashes)."""
+    from loupe.analytics import PathSpec, paths
+    from tests.analytics.conftest import links
+
+    t0 = datetime(2024, 1, 1)
+    rows = [
+        ("e1", "a", None, "s1", "View", 0), ("e2", "a", None, "s1", "Cart", 1),
+        ("e3", "a", None, "s1", "Buy", 1), ("e4", None, "u1", None, "View", 2),
+        ("e5", None, "u1", None, "Home", 3), ("e6", "b", None, "a", "View", 0),
+        ("e7", "b", None, "a", "Home", 9), ("e8", "c", None, None, "View", 4),
+    ]  # fmt: skip
+    ev = canonical("events", [
+        {"event_id": i, "anonymous_id": a, "user_id": u, "session_id": s, "event": e,
+         "ts": t0 + timedelta(minutes=m)}
+        for i, a, u, s, e, m in rows
+    ])  # fmt: skip
+    lk = links({("anonymous_id", "a"): "c1", ("user_id", "u1"): "c1"})
+    spark = Warehouse.open(make_settings(tmp_path / "spark", warehouse={"backend": "pyspark"}))
+    specs = [PathSpec("View", max_len=3), PathSpec("View", max_len=3, window=timedelta(minutes=5))]
+    got = []
+    for w in (wh, spark):
+        put(w, events=ev, identity_links=lk)
+        docs = [paths(w, s) for s in specs]
+        got.append([(_sorted(d["paths"]), _sorted(d["sankey"])) for d in docs])
+    assert got[0] == got[1]
+    in_session, in_window = ({dict(p)["path"]: dict(p)["count"] for p in g[0]} for g in got[0])
+    assert in_session == {"Cart > Buy > (end)": 1, "Home > (end)": 2, "(end)": 1}
+    assert in_window == {"Cart > Buy > View": 1, "Home > (end)": 1, "(end)": 2}
+
+
+def _sorted(rows: list[dict]) -> list[tuple]:
+    """Rows as sorted tuples: rows tied on the sort key may come in any order."""
+    return sorted(tuple(sorted(r.items())) for r in rows)
