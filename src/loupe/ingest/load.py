@@ -15,8 +15,10 @@ files again reads nothing new.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,8 +115,11 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
     seen_t = wh.table("ingested_files").filter(ibis._.source == source.name)
     seen = set(wh.to_pandas(seen_t.select("fingerprint"))["fingerprint"])
     new = []
-    for path in files:
-        fp = readers.fingerprint(path)
+    # Hashing releases the GIL, so files are hashed side by side (one per core): at 100k
+    # customers fingerprinting the 3.5 GB of input took 7.5 s of the ingest in one thread.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
+        fingerprints = list(pool.map(readers.fingerprint, files))
+    for path, fp in zip(files, fingerprints, strict=True):
         if fp in seen:
             rep.skipped_files.append(path.name)
         else:
