@@ -109,7 +109,8 @@ def path_table(tables: Tables, spec: PathSpec, backend: str = "duckdb") -> ir.Ta
     if spec.window is None:
         # A session's events, or a person's events outside any session.  The person's key is
         # XORed with a constant so that a session whose id equals a person's id string is
-        # still a group of its own (any other meeting of the two hashes is chance, as above).
+        # still a group of its own; otherwise the two meet only by a 64-bit hash collision
+        # (:func:`~loupe.warehouse.functions.hash64`).
         key = ibis.ifelse(
             e.session_id.notnull(),
             hash64(e.session_id, backend),
