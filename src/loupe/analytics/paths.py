@@ -83,7 +83,7 @@ def path_table(tables: Tables, spec: PathSpec, backend: str = "duckdb") -> ir.Ta
       key (XORed with :data:`SESSIONLESS`), event names travel as their hashes and are read
       back from the distinct names at the end, and the person's id is kept on the start
       rows only.  Against string partitions (``session_id``, else ``'p:' || person_id``)
-      and string names, 69-73 → 57-62 CPU s on the 50M-event bench (docs/analytics.md).
+      and string names, 69-73 → 62 CPU s on the 50M-event bench (docs/analytics.md).
       Ties are still broken by ``event_id`` itself, so they are ordered the same on Spark.
 
     At 5M events the first two cuts took the three summaries of :func:`paths` from 11.8 s to
