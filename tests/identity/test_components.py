@@ -92,3 +92,27 @@ def test_labels_do_not_depend_on_order(wh, data):
     shuffled = data.draw(st.permutations(records))
     labels, _ = run(wh, list(shuffled), list(reversed(edges)))
     assert labels == union_find(records, edges)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_merging_components_equals_propagating_over_all_edges(wh, data):
+    """Edges found later (probabilistic matches) merge whole components: the labels equal
+    those of one propagation over the old and new edges together."""
+    n = data.draw(st.integers(2, 14))
+    records = [f"r{i:02d}" for i in range(n)]
+    pick = st.sampled_from(records)
+    old = data.draw(st.lists(st.tuples(pick, st.sampled_from(["a", "b", "c", "d"])), max_size=12))
+    pairs = data.draw(st.lists(st.tuples(pick, pick), min_size=1, max_size=6))
+    new = [(r, f"match:{i}") for i, pair in enumerate(pairs) for r in pair]
+    run(wh, records, old)
+    e = ibis.memtable(
+        pd.DataFrame(new, columns=["record", "node"]),
+        schema={"record": "string", "node": "string"},
+    )
+    result = comp.merge_components(wh, e, max_iterations=100)
+    df = wh.to_pandas(wh.table(comp.LABELS))
+    assert result.converged
+    assert dict(zip(df.record, df.label, strict=True)) == union_find(records, old + new)

@@ -12,6 +12,12 @@ Labels only decrease and always name a record of the same component, so when an 
 changes nothing every record holds the smallest record name of its component.  Each
 iteration is materialised with ``wh.replace`` into a work table, which keeps the query
 plans small on DuckDB and Spark alike.
+
+Edges found later (the probabilistic matches) join whole components, so
+:func:`merge_components` propagates over the graph of components rather than again over
+every record and identifier: at 346k records, 19k match pairs took 5 iterations over the
+whole graph (7.5 s) before, and take a few iterations over a graph of a few ten thousand
+labels after.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from loupe.warehouse import Warehouse
 
 LABELS = "identity_work_labels"
 NEXT = "identity_work_next"
+#: Work tables of :func:`merge_components`: the edges between components and their labels.
+COMPONENT_EDGES = "identity_work_component_edges"
+COMPONENT_LABELS = "identity_work_component_labels"
+COMPONENT_NEXT = "identity_work_component_next"
+WORK_TABLES = (LABELS, NEXT, COMPONENT_EDGES, COMPONENT_LABELS, COMPONENT_NEXT)
 
 Progress = Callable[[str, int, int], None]
 
@@ -76,19 +87,21 @@ def propagate_labels(
     max_iterations: int,
     progress: Progress | None = None,
     step_name: str = "components",
+    labels_table: str = LABELS,
+    next_table: str = NEXT,
 ) -> Propagation:
-    """Run propagation over ``edges`` starting from the labels in table :data:`LABELS`.
+    """Run propagation over ``edges`` starting from the labels in table ``labels_table``.
 
     Iterates until no label changes or ``max_iterations`` is reached; the final labels are
-    left in :data:`LABELS`.
+    left in ``labels_table`` (``next_table`` holds each iteration's result meanwhile).
     """
     for i in range(1, max_iterations + 1):
-        labels = wh.table(LABELS)
-        new = wh.replace(NEXT, propagation_step(edges, labels))
-        old = wh.table(LABELS)
+        labels = wh.table(labels_table)
+        new = wh.replace(next_table, propagation_step(edges, labels))
+        old = wh.table(labels_table)
         diff = new.join(old, new.record == old.record).filter(lambda t: t.label != t.label_right)
         changed = wh.count(diff)
-        wh.replace(LABELS, wh.table(NEXT))
+        wh.replace(labels_table, wh.table(next_table))
         if progress is not None:
             progress(step_name, i, i + (1 if changed else 0))
         if changed == 0:
@@ -99,3 +112,40 @@ def propagate_labels(
 def initial_labels(records: ir.Table) -> ir.Table:
     """Every record labelled with its own name."""
     return records.select("record", label=records.record)
+
+
+def merge_components(
+    wh: Warehouse,
+    edges: ir.Table,
+    *,
+    max_iterations: int,
+    progress: Progress | None = None,
+    step_name: str = "components (merge)",
+) -> Propagation:
+    """Join the components of table :data:`LABELS` that ``edges`` connect.
+
+    ``edges`` (``record``, ``node``) are new edges between records already labelled.  Each
+    edge's record stands for its component's label, labels are propagated over that small
+    graph, and every record of a merged component takes the smallest label of the merge:
+    the labels :func:`propagate_labels` would reach over the old and new edges together
+    (the smallest record name of each component), without iterating over the old ones.
+    """
+    labels = wh.table(LABELS)
+    between = edges.join(labels, "record").select(record=labels.label, node=edges.node)
+    between = wh.replace(COMPONENT_EDGES, between.distinct())
+    wh.replace(COMPONENT_LABELS, initial_labels(between.select("record").distinct()))
+    result = propagate_labels(
+        wh,
+        between,
+        max_iterations=max_iterations,
+        progress=progress,
+        step_name=step_name,
+        labels_table=COMPONENT_LABELS,
+        next_table=COMPONENT_NEXT,
+    )
+    merged = wh.table(COMPONENT_LABELS)
+    current = wh.table(LABELS)
+    j = current.left_join(merged, current.label == merged.record)
+    wh.replace(NEXT, j.select(record=current.record, label=merged.label.coalesce(current.label)))
+    wh.replace(LABELS, wh.table(NEXT))
+    return result

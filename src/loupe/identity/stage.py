@@ -37,8 +37,7 @@ Progress = Callable[[str, int, int], None]
 SHARED_SCHEMA = schema(SHARED_IDENTIFIERS)
 MATCHES_SCHEMA = schema(IDENTITY_MATCHES)
 WORK_TABLES = (
-    comp.LABELS,
-    comp.NEXT,
+    *comp.WORK_TABLES,
     "identity_work_ids",
     "identity_work_edges",
     "identity_work_previous",
@@ -222,9 +221,9 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
             # records made from orders carry no name, birth date or city to compare
             pairs, model = _probabilistic(wh, real_contacts, cfg.match_threshold)
             if len(pairs):
-                more = comp.propagate_labels(
+                more = comp.merge_components(
                     wh,
-                    ibis.union(nodes, _match_edges(pairs)),
+                    _match_edges(pairs),
                     max_iterations=max(cfg.max_iterations - iterations, 1),
                     progress=progress,
                     step_name="components (probabilistic)",
