@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from identity_data import load, person
 
-from loupe.identity import resolve_identities
+from loupe.identity import probabilistic, resolve_identities
 from loupe.identity.names import name_key
 
 
@@ -122,3 +124,50 @@ def test_matching_can_be_switched_off(tmp_path):
     assert report.customers == 2
     assert report.match_weights == []
     w.close()
+
+
+def _records(n: int) -> pd.DataFrame:
+    """``n`` records in ``match_records``' input shape; names repeat, a tenth of the birth
+    dates are missing."""
+    rng = np.random.default_rng(3)
+    days = pd.Timestamp("1960-01-01") + pd.to_timedelta(rng.integers(0, 20_000, n), unit="D")
+    return pd.DataFrame(
+        {
+            "record": [f"crm:{i:05d}" for i in range(n)],
+            "component": [f"crm:{i - (i % 10 == 1):05d}" for i in range(n)],
+            "name": rng.choice(["王伟", "Wang Wei", " LI  Na ", "Zoë Dubois", None], n),
+            "birth_date": days.where(rng.random(n) > 0.1),
+            "city": rng.choice(["上海", " Beijing ", "", None], n),
+            "gender": rng.choice(["M", "f", None], n),
+        }
+    )
+
+
+def test_prepare_normalises_each_comparison_column():
+    df = probabilistic.prepare(_records(500))
+    raw = _records(500).set_index("record")
+    for r in df.itertuples():
+        src = raw.loc[r.record]
+        assert r.name_key == (name_key(src["name"]) if src["name"] else None)
+        assert r.birth_date == (None if pd.isna(src.birth_date) else str(src.birth_date)[:10])
+        city = src.city.strip().lower() if isinstance(src.city, str) else None
+        assert r.city == (city or None)
+    assert df.record.is_monotonic_increasing
+    keys = dict(zip(raw.loc[df.record, "name"], df.name_key, strict=True))
+    assert keys["王伟"] == keys["Wang Wei"] == "wangwei" and keys[" LI  Na "] == "lina"
+    plain = dict(zip(raw.loc[df.record, "name"], df.name_plain, strict=True))
+    assert plain[" LI  Na "] == "lina" and plain["Zoë Dubois"] == "zoëdubois"
+    assert df.birth_date.map(lambda d: d is None or len(d) == 10).all()
+
+
+def test_u_sample_is_seeded_and_in_record_order(monkeypatch):
+    monkeypatch.setattr(probabilistic, "U_SAMPLE_ROWS", 200)
+    df = probabilistic.prepare(_records(1_000))
+    sample = probabilistic.u_sample(df)
+    assert len(sample) == 200 and sample.record.is_monotonic_increasing
+    shuffled = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    assert probabilistic.u_sample(shuffled).record.tolist() == sample.record.tolist()
+    other = probabilistic.u_sample(df, seed=7).record
+    assert 0 < len(set(other) & set(sample.record)) < 100  # another seed, another sample
+    small = df.head(150)
+    assert probabilistic.u_sample(small).record.tolist() == small.record.tolist()
