@@ -39,7 +39,7 @@ def run(wh, records: list[str], edges: list[tuple[str, str]], max_iterations: in
         pd.DataFrame(edges, columns=["record", "node"]),
         schema={"record": "string", "node": "string"},
     )
-    wh.replace(comp.LABELS, comp.initial_labels(recs))
+    wh.scratch(comp.LABELS, comp.initial_labels(recs))
     result = comp.propagate_labels(wh, e, max_iterations=max_iterations)
     df = wh.to_pandas(wh.table(comp.LABELS))
     return dict(zip(df.record, df.label, strict=True)), result

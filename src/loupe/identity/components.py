@@ -10,8 +10,9 @@ Every record starts with its own name as label.  One iteration
 
 Labels only decrease and always name a record of the same component, so when an iteration
 changes nothing every record holds the smallest record name of its component.  Each
-iteration is materialised with ``wh.replace`` into a work table, which keeps the query
-plans small on DuckDB and Spark alike.
+iteration is materialised with ``wh.scratch`` into a work table, which keeps the query
+plans small on DuckDB and Spark alike (on DuckDB a scratch table stays in memory, without
+the compression and checkpoint of a stored one).
 
 Edges found later (the probabilistic matches) join whole components, so
 :func:`merge_components` propagates over the graph of components rather than again over
@@ -97,11 +98,11 @@ def propagate_labels(
     """
     for i in range(1, max_iterations + 1):
         labels = wh.table(labels_table)
-        new = wh.replace(next_table, propagation_step(edges, labels))
+        new = wh.scratch(next_table, propagation_step(edges, labels))
         old = wh.table(labels_table)
         diff = new.join(old, new.record == old.record).filter(lambda t: t.label != t.label_right)
         changed = wh.count(diff)
-        wh.replace(labels_table, wh.table(next_table))
+        wh.scratch(labels_table, wh.table(next_table))
         if progress is not None:
             progress(step_name, i, i + (1 if changed else 0))
         if changed == 0:
@@ -132,8 +133,8 @@ def merge_components(
     """
     labels = wh.table(LABELS)
     between = edges.join(labels, "record").select(record=labels.label, node=edges.node)
-    between = wh.replace(COMPONENT_EDGES, between.distinct())
-    wh.replace(COMPONENT_LABELS, initial_labels(between.select("record").distinct()))
+    between = wh.scratch(COMPONENT_EDGES, between.distinct())
+    wh.scratch(COMPONENT_LABELS, initial_labels(between.select("record").distinct()))
     result = propagate_labels(
         wh,
         between,
@@ -146,6 +147,6 @@ def merge_components(
     merged = wh.table(COMPONENT_LABELS)
     current = wh.table(LABELS)
     j = current.left_join(merged, current.label == merged.record)
-    wh.replace(NEXT, j.select(record=current.record, label=merged.label.coalesce(current.label)))
-    wh.replace(LABELS, wh.table(NEXT))
+    wh.scratch(NEXT, j.select(record=current.record, label=merged.label.coalesce(current.label)))
+    wh.scratch(LABELS, wh.table(NEXT))
     return result

@@ -94,7 +94,7 @@ def _previous_ids(wh: Warehouse) -> ir.Table:
             pd.DataFrame({"record": [], "old_id": []}),
             schema=ibis.schema({"record": "string", "old_id": "string"}),
         )
-    return wh.replace("identity_work_previous", prev)
+    return wh.scratch("identity_work_previous", prev)
 
 
 def _probabilistic(wh: Warehouse, contacts: ir.Table, threshold: float) -> tuple[pd.DataFrame, Any]:
@@ -185,11 +185,11 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         contacts = real_contacts = wh.table("contacts")
         if cfg.customers_from_orders and wh.exists("orders"):
             implied = order_records(wh.table("orders"), contacts.schema())
-            contacts = wh.replace(
+            contacts = wh.scratch(
                 "identity_work_contacts", ibis.union(contacts, implied, distinct=False)
             )
         events = wh.table("events") if wh.exists("events") else None
-        records = wh.replace(
+        records = wh.scratch(
             "identity_work_records", contacts.select(record=record_key(contacts)).distinct()
         )
         n_records = wh.count(records)
@@ -202,12 +202,12 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
                 SHARED_SCHEMA
             ),
         )
-        edges = wh.replace("identity_work_edges", linking_edges(all_edges, shared))
+        edges = wh.scratch("identity_work_edges", linking_edges(all_edges, shared))
         clock.lap("graph")
         tick("identity", 1, steps)
 
         nodes = edges.select("record", node=edges.id_type.concat(":", edges.id_value))
-        wh.replace(comp.LABELS, comp.initial_labels(records))
+        wh.scratch(comp.LABELS, comp.initial_labels(records))
         prop = comp.propagate_labels(
             wh, nodes, max_iterations=cfg.max_iterations, progress=progress
         )
@@ -236,7 +236,7 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
 
         previous = _previous_ids(wh)
         labels = wh.table(comp.LABELS)
-        ids = wh.replace("identity_work_ids", assign_customer_ids(labels, previous))
+        ids = wh.scratch("identity_work_ids", assign_customer_ids(labels, previous))
         record_customers = labels.join(ids, "label").select("record", "customer_id")
         links = wh.replace("identity_links", _identity_links(edges, record_customers))
         clock.lap("ids")
