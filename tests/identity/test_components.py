@@ -116,3 +116,22 @@ def test_merging_components_equals_propagating_over_all_edges(wh, data):
     df = wh.to_pandas(wh.table(comp.LABELS))
     assert result.converged
     assert dict(zip(df.record, df.label, strict=True)) == union_find(records, old + new)
+
+
+def test_connected_components_labels_with_the_smallest_record_name(wh):
+    """Numbered in name order, propagated on numbers, named again: the labels are the
+    smallest record name of each component, as union-find gives them (records are named so
+    that text order and the order they are listed in differ)."""
+    rng = random.Random(11)
+    records = [f"r{rng.randrange(10**6)}" for _ in range(80)]
+    records = sorted(set(records), key=lambda r: int(r[1:]))  # 'r9' before 'r10'
+    edges = [(rng.choice(records), f"id{rng.randrange(60)}") for _ in range(90)]
+    recs = ibis.memtable(pd.DataFrame({"record": records}), schema={"record": "string"})
+    e = ibis.memtable(
+        pd.DataFrame(edges, columns=["record", "node"]),
+        schema={"record": "string", "node": "string"},
+    )
+    result = comp.connected_components(wh, recs, e, max_iterations=100)
+    df = wh.to_pandas(wh.table(comp.LABELS))
+    assert result.converged and len(df) == len(records)
+    assert dict(zip(df.record, df.label, strict=True)) == union_find(records, edges)

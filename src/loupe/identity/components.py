@@ -14,6 +14,9 @@ iteration is materialised with ``wh.scratch`` into a work table, which keeps the
 plans small on DuckDB and Spark alike (on DuckDB a scratch table stays in memory, without
 the compression and checkpoint of a stored one).
 
+:func:`connected_components` runs it on record numbers (given in name order, so the smallest
+number is the smallest name) rather than on the names, and names the labels at the end.
+
 Edges found later (the probabilistic matches) join whole components, so
 :func:`merge_components` propagates over the graph of components rather than again over
 every record and identifier: at 346k records, 19k match pairs took 5 iterations over the
@@ -37,7 +40,18 @@ NEXT = "identity_work_next"
 COMPONENT_EDGES = "identity_work_component_edges"
 COMPONENT_LABELS = "identity_work_component_labels"
 COMPONENT_NEXT = "identity_work_component_next"
-WORK_TABLES = (LABELS, NEXT, COMPONENT_EDGES, COMPONENT_LABELS, COMPONENT_NEXT)
+#: Work tables of :func:`connected_components`: record numbers and the edges between them.
+NUMBERS = "identity_work_numbers"
+NUMBERED_EDGES = "identity_work_numbered_edges"
+WORK_TABLES = (
+    LABELS,
+    NEXT,
+    COMPONENT_EDGES,
+    COMPONENT_LABELS,
+    COMPONENT_NEXT,
+    NUMBERS,
+    NUMBERED_EDGES,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -148,5 +162,35 @@ def merge_components(
     current = wh.table(LABELS)
     j = current.left_join(merged, current.label == merged.record)
     wh.scratch(NEXT, j.select(record=current.record, label=merged.label.coalesce(current.label)))
+    wh.scratch(LABELS, wh.table(NEXT))
+    return result
+
+
+def connected_components(
+    wh: Warehouse,
+    records: ir.Table,
+    edges: ir.Table,
+    *,
+    max_iterations: int,
+    progress: Progress | None = None,
+) -> Propagation:
+    """Label every record of ``records`` (``record``) with the smallest record name of its
+    component over ``edges`` (``record``, ``node``); the labels are left in :data:`LABELS`.
+
+    The propagation runs on numbers, not names: records are numbered in name order (so the
+    smallest number is the smallest name), the iterations join and group 64-bit integers,
+    and the labels are turned back into names at the end.
+    """
+    numbered = records.select("record", _n=ibis.row_number().over(order_by=records.record))
+    numbers = wh.scratch(NUMBERS, numbered)
+    e = edges.join(numbers, "record").select(record=numbers._n, node=edges.node)
+    e = wh.scratch(NUMBERED_EDGES, e)
+    wh.scratch(LABELS, numbers.select(record=numbers._n, label=numbers._n))
+    result = propagate_labels(wh, e, max_iterations=max_iterations, progress=progress)
+    labels = wh.table(LABELS)
+    own = numbers.select(_rn=numbers._n, _rname=numbers.record)
+    top = numbers.select(_ln=numbers._n, _lname=numbers.record)
+    j = labels.join(own, labels.record == own._rn).join(top, labels.label == top._ln)
+    wh.scratch(NEXT, j.select(record=j._rname, label=j._lname))
     wh.scratch(LABELS, wh.table(NEXT))
     return result

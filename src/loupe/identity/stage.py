@@ -207,9 +207,8 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         tick("identity", 1, steps)
 
         nodes = edges.select("record", node=edges.id_type.concat(":", edges.id_value))
-        wh.scratch(comp.LABELS, comp.initial_labels(records))
-        prop = comp.propagate_labels(
-            wh, nodes, max_iterations=cfg.max_iterations, progress=progress
+        prop = comp.connected_components(
+            wh, records, nodes, max_iterations=cfg.max_iterations, progress=progress
         )
         iterations, converged = prop.iterations, prop.converged
         clock.lap("components")
