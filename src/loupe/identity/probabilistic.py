@@ -218,7 +218,7 @@ def u_sample(df: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
     """
     if len(df) <= U_SAMPLE_ROWS:
         return df
-    h = pd.util.hash_pandas_object(df["record"], index=False, hash_key=f"loupe-u{seed:09d}")
+    h = pd.util.hash_pandas_object(df["record"], index=False, hash_key=f"loupe-u{seed % 10**9:09d}")
     chosen = h.nsmallest(U_SAMPLE_ROWS, keep="first").index
     return df.loc[chosen].sort_values("record", kind="stable").reset_index(drop=True)
 
