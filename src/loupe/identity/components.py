@@ -161,8 +161,8 @@ def merge_components(
     merged = wh.table(COMPONENT_LABELS)
     current = wh.table(LABELS)
     j = current.left_join(merged, current.label == merged.record)
-    wh.scratch(NEXT, j.select(record=current.record, label=merged.label.coalesce(current.label)))
-    wh.scratch(LABELS, wh.table(NEXT))
+    # ``scratch`` writes under a fresh name before it replaces, so it may read LABELS itself
+    wh.scratch(LABELS, j.select(record=current.record, label=merged.label.coalesce(current.label)))
     return result
 
 
@@ -191,6 +191,5 @@ def connected_components(
     own = numbers.select(_rn=numbers._n, _rname=numbers.record)
     top = numbers.select(_ln=numbers._n, _lname=numbers.record)
     j = labels.join(own, labels.record == own._rn).join(top, labels.label == top._ln)
-    wh.scratch(NEXT, j.select(record=j._rname, label=j._lname))
-    wh.scratch(LABELS, wh.table(NEXT))
+    wh.scratch(LABELS, j.select(record=j._rname, label=j._lname))
     return result
