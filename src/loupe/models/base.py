@@ -17,6 +17,16 @@ the log-likelihood and its gradient in one pass, where per-frequency terms (``ga
 ``betaln``, ``digamma``) are evaluated once per distinct frequency and summed with
 ``bincount`` weights.  L-BFGS-B on log-parameters stops at the first start that converges;
 further starts are tried only when it does not.
+
+Above ``2 * WARM_START_ROWS`` rows, L-BFGS-B runs on a systematic sample of the rows, and
+BFGS steps on all rows polish its optimum, starting from the sample's exact Hessian rather
+than from no curvature (``MLEModel._polish``): 4-6 passes over the rows instead of 12-20.
+Why forty lines of BFGS here rather than SciPy's ``BFGS(hess_inv0=...)``: its stopping rules
+are a gradient norm, whose scale depends on the model, and a line search that, once the
+objective's last digits are reached, spent 70-100 evaluations on "precision loss"; ours stops
+when the promised decrease falls below the objective's precision and takes that last exact-
+gradient step (fits at 1M customers: BG/NBD 0.15-0.18 s -> 0.07-0.10 s, Gamma-Gamma 0.04-0.06
+-> 0.03-0.05 s, Pareto/NBD 5.5 -> 2.0 s; ``bench/bench_clv.py`` against L-BFGS-B and lifetimes).
 """
 
 from __future__ import annotations
@@ -38,6 +48,14 @@ WARM_START_ROWS = 20_000
 
 #: Name under which ``fit(weights=...)`` travels with the data arrays (dropped rows drop it too).
 WEIGHT = "_weight"
+
+#: The full-data polish stops when no log-parameter moves by more than this (relative change
+#: of the parameters), or gives up after this many steps (see ``MLEModel._polish``).
+POLISH_XTOL = 1e-9
+#: ... or when the decrease a step promises is below this fraction of the objective (the
+#: precision a sum over a million customers leaves it).
+POLISH_FTOL = 1e-13
+POLISH_MAX_ITER = 50
 
 #: Bounds of the log-parameters: every parameter lies in [exp(-LOG_BOUND), exp(LOG_BOUND)].
 LOG_BOUND = 20.0
@@ -152,6 +170,7 @@ class MLEModel:
             raise ValueError(f"{self.name}: no customers to fit")
         total = float(w.sum())
         starts = self._start(d, w)
+        best: Any = None
         # L-BFGS-B and NumPy call BLAS on tiny vectors: one thread is faster than a team
         with threadpool_limits(limits=1, user_api="blas"):
             if len(w) > 2 * WARM_START_ROWS:
@@ -163,7 +182,9 @@ class MLEModel:
                 warm = self._optimise(sample, w[rows] * step, starts)
                 if warm.success:
                     starts = [np.exp(warm.x), *starts]
-            best = self._optimise(d, w, starts)
+                    best = self._polish(d, w, warm.x, self._objective(sample, w[rows] * step))
+            if best is None:
+                best = self._optimise(d, w, starts)
         params = np.exp(best.x)
         self.params_ = dict(zip(self.param_names, params.tolist(), strict=True))
         self.loglik_ = float(self._total(params, d, w)[0])
@@ -241,6 +262,63 @@ class MLEModel:
             if res.success and res.fun < 1e299:
                 break
         return best
+
+    def _polish(self, d: Arrays, w: np.ndarray, theta: np.ndarray, sample: Any) -> Any:
+        """Quasi-Newton steps on all rows from the sample's optimum ``theta``; None if they fail.
+
+        Why not L-BFGS-B again: it starts with no curvature and spent 12-14 passes over the
+        full rows relearning what the sample already knew.  Here the Hessian of the sample's
+        objective at ``theta`` (forward differences of its analytic gradient: k + 1 passes
+        over the sample) is the first inverse-Hessian of BFGS updates on the full rows, which
+        then converge in 4-6 passes (1M customers: BG/NBD 0.15-0.18 s -> 0.07-0.10 s).  Steps stop
+        when no log-parameter moves by more than POLISH_XTOL; failing that within
+        POLISH_MAX_ITER steps (or leaving the bounds), the caller runs L-BFGS-B instead.
+        """
+        k = len(theta)
+        g0 = sample(theta)[1]
+        hess = np.empty((k, k))
+        for i in range(k):
+            h = 1e-5 * max(1.0, abs(theta[i]))
+            up = theta.copy()
+            up[i] += h
+            hess[i] = (sample(up)[1] - g0) / h
+        try:
+            hinv = np.linalg.inv((hess + hess.T) / 2)
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.linalg.eigvalsh((hinv + hinv.T) / 2) > 0):
+            return None  # not at a minimum of the sample: no curvature to trust
+        objective = self._objective(d, w)
+        f, g = objective(theta)
+        for it in range(1, POLISH_MAX_ITER + 1):
+            direction = -hinv @ g
+            t, slope = 1.0, float(g @ direction)
+            if -slope <= POLISH_FTOL * max(1.0, abs(f)):
+                # the step would gain less than f's last digits can show, so a line search
+                # could not judge it; the gradient is still exact: take the step and stop
+                return _result(theta + direction, f, it, success=True)
+            while True:  # backtracking (Armijo) line search
+                f_new, g_new = objective(theta + t * direction)
+                if f_new <= f + 1e-4 * t * slope:
+                    break
+                t /= 2
+                if t < 1e-6:
+                    return None
+            s, y = t * direction, g_new - g
+            theta, f, g = theta + s, f_new, g_new
+            if np.any(np.abs(theta) > LOG_BOUND):
+                return None
+            if np.max(np.abs(s)) < POLISH_XTOL:
+                return _result(theta, f, it, success=True)
+            sy = float(s @ y)
+            if sy > 1e-300:  # BFGS update of the inverse Hessian
+                hy = hinv @ y
+                hinv = (
+                    hinv
+                    + (sy + y @ hy) / sy**2 * np.outer(s, s)
+                    - (np.outer(hy, s) + np.outer(s, hy)) / sy
+                )
+        return None
 
     def _std_errors(self, params: np.ndarray, d: Arrays, w: np.ndarray) -> dict[str, float]:
         """Asymptotic standard errors from the inverse observed information (numerical)."""
@@ -358,6 +436,10 @@ def _compress(arrays: Arrays) -> tuple[Arrays, np.ndarray]:
         n: np.asarray(index.get_level_values(i), dtype=np.float64) for i, n in enumerate(names)
     }
     return levels, counts.to_numpy(np.float64)
+
+
+def _result(theta: np.ndarray, f: float, nit: int, *, success: bool) -> optimize.OptimizeResult:
+    return optimize.OptimizeResult(x=theta, fun=f, nit=nit, success=success)
 
 
 def _numeric_grad(f: Any, params: np.ndarray, rel: float = 1e-6) -> np.ndarray:
