@@ -290,6 +290,8 @@ class MLEModel:
             return None  # not at a minimum of the sample: no curvature to trust
         objective = self._objective(d, w)
         f, g = objective(theta)
+        if f >= 1e299:  # not finite on all rows where the sample was: nothing to polish
+            return None
         for it in range(1, POLISH_MAX_ITER + 1):
             direction = -hinv @ g
             t, slope = 1.0, float(g @ direction)
