@@ -28,8 +28,14 @@ levels the pair falls in (Fellegi & Sunter 1969), and the match probability is
 * λ, the probability that two random records match, is the share of record pairs that
   the deterministic graph already joined (a lower bound, which errs towards precision).
 
-Only pairs in different deterministic components are scored; blocking is on the same
-birth date, or the same name key and city.  Splink runs on an in-memory DuckDB over the
+Only pairs in different deterministic components are scored; blocking is on the same name
+key and city, or the same birth date with one of: the first letter of the name key, the first
+character of the written name, the city.  The birth date alone blocked too much: its pairs
+grow with the square of the records per day (1.42M pairs at 100k customers, about 100 times
+that at 1M customers, where identity took 740 s and 16 GB).  The three narrower blocks give
+223k pairs at 100k; one typo cannot change all three keys, and every match that the birth
+date alone let through at the 0.99 threshold on the 100k company shares the first two letters
+of the name key, so the matches are the same there.  Splink runs on an in-memory DuckDB over the
 extract whatever the warehouse backend, on every core (the u sample is drawn before Splink
 sees the records, so it repeats on any number of threads), so results are identical on
 DuckDB and Spark; its logging is silenced and nothing is printed on stdout.
@@ -174,7 +180,13 @@ def _settings(m_u: dict[str, list[tuple[float, float]]] | None, prior: float) ->
     from splink import SettingsCreator
 
     rules = [
-        "l.birth_date = r.birth_date and l.component <> r.component",
+        # the same birth date with a first letter of the name key, a first character of the
+        # written name, or a city in common (one typo cannot change all three)
+        "l.birth_date = r.birth_date and substr(l.name_key, 1, 1) = substr(r.name_key, 1, 1)"
+        " and l.component <> r.component",
+        "l.birth_date = r.birth_date and substr(l.name_plain, 1, 1) = substr(r.name_plain, 1, 1)"
+        " and l.component <> r.component",
+        "l.birth_date = r.birth_date and l.city = r.city and l.component <> r.component",
         "l.name_key = r.name_key and l.city = r.city and l.component <> r.component",
     ]
     return SettingsCreator(
