@@ -44,6 +44,17 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     assert all(a[k] != c[k] for k in a if k.startswith(("crm", "eshop", "pos", "web", "app")))
 
 
+def test_months_written_side_by_side_give_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
+    """Event months run in threads (``MAX_EVENT_THREADS``): they must share no state."""
+    from loupe.synth import generate
+
+    monkeypatch.setattr(generate, "_event_threads", lambda: 1)
+    generate_company(tmp_path / "one", customers=300, seed=5)
+    monkeypatch.setattr(generate, "_event_threads", lambda: 3)
+    generate_company(tmp_path / "three", customers=300, seed=5)
+    assert _digest(tmp_path / "one") == _digest(tmp_path / "three")
+
+
 def test_files_exist_with_exact_headers_and_encodings(tmp_path: Path) -> None:
     steps: list[tuple[str, int, int]] = []
     report = generate_company(tmp_path, customers=N, progress=lambda *a: steps.append(a))

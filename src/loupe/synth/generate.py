@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +36,13 @@ CSV_FILES = {  # file name -> (source, header, encoding, malformed kinds {kind: 
     "reviews.csv": ("reviews", "review_id,account_id,phone,sku,rating,text,lang,created_at,channel", "utf-8", {}),
 }  # fmt: skip
 CLEAN_FILES = {"products.csv", "marketing_spend.csv", "consents.csv"}
+
+#: Months of events written side by side at most (each holds its month's sessions in memory).
+MAX_EVENT_THREADS = 2
+
+
+def _event_threads() -> int:
+    return max(1, min(MAX_EVENT_THREADS, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,11 @@ def generate_company(
     clicks = np.zeros(((cat.END - cat.START) // 86400, len(cat.CHANNELS)), dtype=np.int64)
     identified: dict[str, list[np.ndarray]] = {"web": [], "app": []}
     event_files: list[SourceFile] = []
-    for month, (y, m) in enumerate(cat.MONTHS):
+
+    def month_events(month: int) -> tuple[dict[str, SourceFile], np.ndarray, dict[str, Any]]:
+        """Write one month's event files; its clicks and identified persons come back to be
+        added up, so months share no state and may run side by side."""
+        y, m = cat.MONTHS[month]
         month_files = {
             src: SourceFile(
                 out,
@@ -179,11 +193,26 @@ def generate_company(
             )
             for src in ("web", "app")
         }
-        write_month(p, prod, online, month, seed, month_files, clicks, identified)
+        month_clicks = np.zeros_like(clicks)
+        month_identified: dict[str, list[np.ndarray]] = {"web": [], "app": []}
+        write_month(p, prod, online, month, seed, month_files, month_clicks, month_identified)
         for f in month_files.values():
             f.close()
-            event_files.append(f)
-        step(f"events {y}-{m:02d}")
+        return month_files, month_clicks, month_identified
+
+    # Months run in threads: each draws from its own seeded generator and writes its own
+    # files, so the output is byte-identical to one month after another, and most of the
+    # work (Arrow string kernels, NumPy on large arrays, file writes) releases the GIL.
+    with ThreadPoolExecutor(max_workers=_event_threads()) as pool:
+        results = pool.map(month_events, range(len(cat.MONTHS)))
+        for (y, m), (month_files, month_clicks, month_identified) in zip(
+            cat.MONTHS, results, strict=True
+        ):
+            clicks += month_clicks
+            for src, persons in month_identified.items():
+                identified[src] += persons
+            event_files += month_files.values()
+            step(f"events {y}-{m:02d}")
 
     extras.write_products(prod, files["products.csv"])
     step("products.csv")
