@@ -55,6 +55,27 @@ def test_months_written_side_by_side_give_the_same_bytes(tmp_path: Path, monkeyp
     assert _digest(tmp_path / "one") == _digest(tmp_path / "three")
 
 
+def test_a_failing_month_stops_the_months_not_yet_started(tmp_path: Path, monkeypatch) -> None:
+    """An error (or Ctrl-C) in one month must not wait for the other 23 to be written."""
+    import time
+
+    from loupe.synth import generate
+
+    started: list[int] = []
+
+    def month(p, prod, orders, month, *args) -> None:
+        started.append(month)
+        if month == 1:
+            raise OSError("disk full")
+        time.sleep(0.1)
+
+    monkeypatch.setattr(generate, "write_month", month)
+    monkeypatch.setattr(generate, "_event_threads", lambda: 2)
+    with pytest.raises(OSError, match="disk full"):
+        generate_company(tmp_path / "x", customers=50, seed=1)
+    assert len(started) < 6, started
+
+
 def test_files_exist_with_exact_headers_and_encodings(tmp_path: Path) -> None:
     steps: list[tuple[str, int, int]] = []
     report = generate_company(tmp_path, customers=N, progress=lambda *a: steps.append(a))

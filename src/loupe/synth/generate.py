@@ -203,7 +203,8 @@ def generate_company(
     # Months run in threads: each draws from its own seeded generator and writes its own
     # files, so the output is byte-identical to one month after another, and most of the
     # work (Arrow string kernels, NumPy on large arrays, file writes) releases the GIL.
-    with ThreadPoolExecutor(max_workers=_event_threads()) as pool:
+    pool = ThreadPoolExecutor(max_workers=_event_threads())
+    try:
         results = pool.map(month_events, range(len(cat.MONTHS)))
         for (y, m), (month_files, month_clicks, month_identified) in zip(
             cat.MONTHS, results, strict=True
@@ -213,6 +214,8 @@ def generate_company(
                 identified[src] += persons
             event_files += month_files.values()
             step(f"events {y}-{m:02d}")
+    finally:  # on an error or Ctrl-C, months not yet started are not written
+        pool.shutdown(wait=True, cancel_futures=True)
 
     extras.write_products(prod, files["products.csv"])
     step("products.csv")
