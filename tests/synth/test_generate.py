@@ -225,17 +225,3 @@ def test_events_follow_the_segment_spec(tmp_path: Path) -> None:
 def test_rejects_bad_customer_count(tmp_path: Path) -> None:
     with pytest.raises(LoupeError):
         generate_company(tmp_path, customers=0)
-
-
-def test_account_and_card_numbers_are_unique_at_a_million_persons() -> None:
-    """A source key stands for one person: 8-digit numbers must not repeat (a hash taken
-    modulo the 90M codes repeated about 5,500 times at 1M persons)."""
-    import numpy as np
-
-    from loupe.synth.people import ID_CODES, _scrambled
-
-    index = np.arange(1_000_000)
-    for key in (11, 12):
-        codes = _scrambled(index, key, ID_CODES)
-        assert len(np.unique(codes)) == len(index)
-        assert codes.min() >= 0 and codes.max() < ID_CODES

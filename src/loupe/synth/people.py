@@ -106,29 +106,10 @@ class People:
         return text.padded(idx + 1, 7 if self.n < 10_000_000 else 9, "P")
 
     def account_ids(self, index: np.ndarray) -> pa.Array:
-        return text.padded(_scrambled(index, 11, ID_CODES) + 10_000_000, 8, "U")
+        return text.padded(text.mix_u64(index, 11) % 90_000_000 + 10_000_000, 8, "U")
 
     def card_ids(self, index: np.ndarray) -> pa.Array:
-        return text.padded(_scrambled(index, 12, ID_CODES) + 10_000_000, 8, "M")
-
-
-#: Account and member card numbers are 8 digits: 90M codes.
-ID_CODES = 90_000_000
-
-
-def _scrambled(index: np.ndarray, key: int, modulus: int) -> np.ndarray:
-    """A distinct pseudo-random code below ``modulus`` for each person index (an affine
-    bijection of the integers modulo ``modulus``).
-
-    A hash taken modulo the code space (the earlier form) gave two persons the same account or
-    card number about n² / 2·90M times: 148 account numbers at 200k persons, so one source
-    record stood for two persons in the truth, and about 5,500 at 1M.
-    """
-    a = int(text.mix_u64(np.array([key]), 21)[0] % np.uint64(modulus)) | 1
-    while np.gcd(a, modulus) != 1:
-        a += 2
-    b = int(text.mix_u64(np.array([key]), 22)[0] % np.uint64(modulus))
-    return (np.asarray(index, dtype=np.int64) * a + b) % modulus
+        return text.padded(text.mix_u64(index, 12) % 90_000_000 + 10_000_000, 8, "M")
 
 
 def _unique_codes(n: int, seed: int, key: int, modulus: int) -> np.ndarray:
