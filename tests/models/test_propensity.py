@@ -26,13 +26,17 @@ pytestmark = pytest.mark.slow
 #: incidents are too rare for any model to learn them; see docs/synthetic-company.md).
 CUSTOMERS = 3_000
 
-#: Each planted churn driver (docs/synthetic-company.md) and the feature that expresses it,
-#: with the sign of its planted effect on churn.
+#: Each planted churn driver (docs/synthetic-company.md): the sign of its planted effect on
+#: churn, its feature group, and the feature whose own direction shows that sign.
 PLANTED = {
-    "discount_dependency": ("discount", "discount_share", "+"),
-    "complaint": ("complaints", "days_since_low_review", "-"),  # a recent complaint
-    "late_delivery": ("late_delivery", "late_share", "+"),  # any late delivery so far
-    "app_engagement_trend": ("app_engagement", "app_trend", "-"),
+    "discount_dependency": ("+", "discount", ("discount_share", "+")),
+    "complaint": ("+", "complaints", ("days_since_low_review", "-")),  # a recent complaint
+    "late_delivery": ("+", "late_delivery", ("late_share", "+")),  # any late delivery so far
+    # No feature direction for the app trend: ``app_trend`` is a mean over a median of two visit
+    # days, and falls by itself once a person churns (visits drop to 5%), so its direction
+    # stays "-" when the planted sign is flipped and comes out "+" or "-" with the fit's row
+    # order when it is not.  The test below checks the sign on the predictions instead.
+    "app_engagement_trend": ("-", "app_engagement", None),
 }
 
 
@@ -75,16 +79,49 @@ def test_planted_drivers_are_recovered_with_their_sign(trained):
     drivers = model.validation_["booster"]["drivers"]
     groups = [g["group"] for g in drivers["groups"]]
     features = {f["feature"]: f for f in drivers["features"]}
-    for driver, (group, feature, sign) in PLANTED.items():
+    for driver, (_sign, group, direction) in PLANTED.items():
         assert group in groups, f"{driver}: no feature expresses it"
         share = next(g["share"] for g in drivers["groups"] if g["group"] == group)
         assert share > 0.005, f"{driver}: the booster does not use it ({share:.4f})"
-        assert features[feature]["direction"] == sign, f"{driver}: wrong direction"
+        if direction:
+            feature, sign = direction
+            assert features[feature]["direction"] == sign, f"{driver}: wrong direction"
         assert groups.index(group) < len(groups) - 1, f"{driver}: ranked last"
     # The two incidents rank in the top half of the driver groups, next to recency, frequency
     # and spend; the two traits do not (see docs/models.md, "Planted drivers").
     for group in ("complaints", "late_delivery"):
         assert groups.index(group) < len(groups) // 2, f"{group}: ranked {groups.index(group) + 1}"
+
+
+def test_predicted_churn_moves_with_each_planted_driver_the_others_held_fixed(trained):
+    """The scored log-odds regressed (least squares) on the four planted drivers, with the
+    customer type (its base churn rate is planted) and being an app user (only app users have
+    a trend) held fixed: each coefficient has the planted sign, at least 4 standard errors
+    from zero.
+
+    On the companies of seeds 1, 2, 3 and 7 they are 7 to 20 standard errors from zero; with the
+    app trend's planted sign flipped in the generator its coefficient is +0.85 (+16 standard
+    errors), so this is the check that tells the planted app trend from its opposite.
+    """
+    _, wh, truth, _, _ = trained
+    scores = wh.to_pandas(wh.table("model_scores")).merge(truth, on="customer_id")
+    p = scores["score"].clip(1e-4, 1 - 1e-4).to_numpy()
+    log_odds = np.log(p / (1 - p))
+    drivers = list(PLANTED)
+    x = np.column_stack(
+        [
+            np.ones(len(scores)),
+            scores[drivers].astype("float64"),
+            scores["app_engagement_trend"] != 0,
+            pd.get_dummies(scores["customer_type"], drop_first=True, dtype="float64"),
+        ]
+    )
+    coef = np.linalg.lstsq(x, log_odds, rcond=None)[0]
+    resid = log_odds - x @ coef
+    se = np.sqrt(np.diag(np.linalg.inv(x.T @ x)) * (resid @ resid) / (len(x) - x.shape[1]))
+    for k, driver in enumerate(drivers, start=1):
+        t = coef[k] / se[k] * (1 if PLANTED[driver][0] == "+" else -1)
+        assert t >= 4, f"{driver}: coefficient {coef[k]:+.3f} ({t:+.1f} s.e. the planted way)"
 
 
 @pytest.mark.parametrize("group", ["complaints", "late_delivery", "discount"])
@@ -96,7 +133,7 @@ def test_per_customer_drivers_name_the_planted_driver_for_those_who_carry_it(tra
     Carriers: everyone whose complaint or late delivery happened (all before the scoring day),
     or the top tenth by planted discount dependency.  The app-engagement trend is a weaker,
     continuous effect that is not among the top five drivers of individual customers; the
-    test above checks its direction.
+    test above checks its sign on the scores.
     """
     _, wh, truth, _, _ = trained
     scores = wh.to_pandas(wh.table("model_scores")).merge(truth, on="customer_id")
