@@ -336,6 +336,10 @@ def parse_bool(col: ir.StringValue) -> ir.BooleanValue:
     )
 
 
+#: What Ibis's ``strip()`` removes on DuckDB (Spark's trim takes the first four).
+_WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
+
+
 def strip(col: ir.StringValue) -> ir.StringValue:
     """``col.strip()``, skipping the trim where neither end is whitespace.
 
@@ -344,16 +348,27 @@ def strip(col: ir.StringValue) -> ir.StringValue:
     test of the first and last character first.  ``col`` should be a column or a cheap
     expression (it is evaluated up to three times).
     """
-    clean = (col.ascii_str() > 32) & (col.right(1).ascii_str() > 32)
-    return ibis.ifelse(clean.fill_null(False), col, col.strip())
+    # Each side of a DuckDB ``AND``/``OR`` is evaluated on every row (no short cut), so the
+    # tests must be cheap: the code of the first character, and byte suffixes for the last
+    # (``right(col, 1)`` builds a string per row: 94 ms against 55 ms per 400k strings).
+    padded = col.ascii_str() <= 32
+    for w in _WHITESPACE:
+        padded = padded | col.endswith(w)
+    return ibis.ifelse(padded.fill_null(False), col.strip(), col)
 
 
 def is_blank(col: ir.StringValue) -> ir.BooleanValue:
     """True where ``col`` is empty or only whitespace (NULL where it is NULL).
 
-    Trims only strings that start with whitespace (see :func:`strip`).
+    Trims only strings that start with whitespace or are empty.  That must be a ``CASE``:
+    DuckDB evaluates both sides of an ``AND`` on every row, and the trim of every string cost
+    129 ms per 400k strings against 9 ms (two such tests per text column of every ingested row).
     """
-    return (col.ascii_str() <= 32) & (col.strip() == "")
+    return ibis.cases(
+        (col.isnull(), ibis.null("boolean")),
+        (col.ascii_str() <= 32, col.strip() == ""),
+        else_=False,
+    )
 
 
 def hash64(col: ir.StringValue, backend: str) -> ir.IntegerValue:
