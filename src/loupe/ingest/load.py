@@ -366,7 +366,10 @@ def _commit(
         first = _earliest_of_repeats(wh, first)
     columns = list(RAW_COLUMNS[table])
     target = wh.table(f"raw_{table}")
-    existing = target.filter(target["source"] == source.name).select("_row_hash").distinct()
+    # No DISTINCT on the loaded hashes: an anti-join does not need one, and without it DuckDB
+    # builds its hash table on the new chunk instead of on every row the source loaded so far
+    # (a 700k-row chunk against 5.5M loaded events: 1.25 s with DISTINCT, 0.35 s without).
+    existing = target.filter(target["source"] == source.name).select("_row_hash")
     fresh = first.anti_join(existing, "_row_hash")
     now = utcnow()
     rows = fresh.select(
