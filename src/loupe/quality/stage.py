@@ -6,9 +6,12 @@ Order of work:
    cached), shipped back as two ``ibis.memtable`` lookups.
 2. Per table: exact duplicates and superseded versions removed (window functions), columns
    standardised and row flags set (one expression).  Tables without checks are stored now;
-   the others go to a work table (in memory, spilled when needed).
+   the others stay an expression, or go to a work table (in memory, spilled when needed) when
+   duplicates were found and their ranking would otherwise run once per check query.
 3. Per table: outliers and cross-table checks add flags, and the table is stored once.  (It
-   was stored, then rewritten with its flags: a second write of every event.)
+   was stored, then rewritten with its flags: a second write of every event.  Then every
+   checked table went through a work table; without it the 50k-customer company's quality
+   stage peaks at 1.46-1.50 GB instead of 2.55 GB, in the same time, with identical tables.)
 4. Metrics (aggregates in the engine) → :class:`QualityReport`, appended to ``quality_metrics``.
 """
 
@@ -116,7 +119,12 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
                 rows = dedupe.deduplicated(raw[table], table, removed[table])
                 built = canonical.build(table, rows, ctx)
                 if table in checks.CHECKED:  # stored once, with its flags, after the checks
-                    published[table] = wh.scratch(_work(table), built)
+                    # The checks read a few columns of it (medians, a join on one key), so
+                    # they run on the expression itself and the table is written once.  Only
+                    # rows that need ranking (duplicates found) go to a work table first:
+                    # every check query would rank them again.
+                    dupes = removed[table].exact_duplicates or removed[table].superseded
+                    published[table] = wh.scratch(_work(table), built) if dupes else built
                     in_work.add(table)
                 else:
                     published[table] = wh.replace(table, built)
