@@ -112,7 +112,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         rows_in = _row_counts(wh, raw)
         stale_rows = _row_counts(wh, published)
         removed: dict[str, dedupe.DedupeCounts] = {}
-        in_work: set[str] = set()  # built in a work table, stored after the checks
+        after_checks: set[str] = set()  # stored after the checks, with their flags
         for i, table in enumerate(TABLES):
             if rows_in[table] or stale_rows[table]:
                 removed[table] = dedupe.counts(wh, raw[table], table, rows_in[table])
@@ -125,7 +125,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
                     # every check query would rank them again.
                     dupes = removed[table].exact_duplicates or removed[table].superseded
                     published[table] = wh.scratch(_work(table), built) if dupes else built
-                    in_work.add(table)
+                    after_checks.add(table)
                 else:
                     published[table] = wh.replace(table, built)
             else:
@@ -142,7 +142,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
                 flagged, _scales, results[table] = checks.apply_checks(
                     wh, table, published, settings.quality
                 )
-            if table in in_work:
+            if table in after_checks:
                 published[table] = wh.replace(
                     table, published[table] if flagged is None else flagged
                 )
