@@ -43,6 +43,32 @@ def test_stage_runs_record_success_and_failure(wh):
     assert runs["loupe_version"][0]
 
 
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda wh: wh.replace("events", wh.table("events")),
+        lambda wh: wh.append("events", wh.table("events").limit(0)),
+        lambda wh: wh.replace("identity_links", wh.table("identity_links")),
+        lambda wh: wh.drop("identity_links"),
+    ],
+    ids=["replace events", "append to events", "replace links", "drop links"],
+)
+def test_a_derived_table_is_dropped_when_an_input_is_written(wh, write):
+    """``event_persons`` is computed from ``events`` and ``identity_links``: any write to
+    either through the warehouse drops it (readers then use the inputs), while writes to
+    other tables leave it."""
+    derived = ibis.memtable(
+        {"event": ["x"], "ts": [None], "pk": [1]},
+        schema={"event": "string", "ts": "timestamp", "pk": "int64"},
+    )
+    wh.replace("event_persons", derived)
+    wh.replace("orders", wh.table("orders"))
+    wh.append("contacts", wh.table("contacts").limit(0))
+    assert wh.exists("event_persons")
+    write(wh)
+    assert not wh.exists("event_persons")
+
+
 def test_reopen_keeps_tables_and_missing_table_is_clear(settings):
     wh = Warehouse.open(settings)
     wh.replace("scratch", ibis.memtable({"a": [1, 2]}))

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from loupe.errors import WarehouseError
 from loupe.warehouse.functions import install_duckdb_macros
+from loupe.warehouse.schemas import DERIVED_FROM
 
 if TYPE_CHECKING:
     from loupe.config import Settings
@@ -116,6 +117,7 @@ class Warehouse:
     # -- writing -------------------------------------------------------------------------------
     def replace(self, name: str, obj: TableLike) -> ir.Table:
         """Create or replace table ``name`` with the rows of ``obj``."""
+        self._inputs_changed(name)
         self.con.create_table(name, _as_input(obj), overwrite=True)
         return self.con.table(name)
 
@@ -142,6 +144,7 @@ class Warehouse:
 
         Returns the number of rows appended (0 when ``count`` is false, which saves a query).
         """
+        self._inputs_changed(name)
         target = self.table(name)
         before = self.count(target) if count else 0
         with self._input(obj) as rows:
@@ -172,8 +175,16 @@ class Warehouse:
             self.con.create_table(name, schema=schema)
 
     def drop(self, name: str) -> None:
+        self._inputs_changed(name)
         if self.exists(name):
             self.con.drop_table(name)
+
+    def _inputs_changed(self, name: str) -> None:
+        """Drop the derived tables computed from ``name`` (:data:`DERIVED_FROM`): about to be
+        written, it would leave them stale."""
+        for derived, inputs in DERIVED_FROM.items():
+            if name in inputs:
+                self.drop(derived)
 
     def _location(self) -> str:
         return str(self.settings.resolve(self.settings.warehouse.path))
@@ -319,6 +330,7 @@ class _SparkWarehouse(Warehouse):
         return (self.root / name / "_current.json").exists()
 
     def replace(self, name: str, obj: TableLike) -> ir.Table:
+        self._inputs_changed(name)
         expr = _as_input(obj)
         # Materialise into a new part first, then swap: the expression may read `name`.
         part = self._write_part(name, expr)
@@ -329,6 +341,7 @@ class _SparkWarehouse(Warehouse):
         return self.replace(name, obj)
 
     def append(self, name: str, obj: TableLike, *, count: bool = True) -> int:
+        self._inputs_changed(name)
         target = self.table(name)
         expr = _as_input(obj).select(*target.columns)
         part = self._write_part(name, expr.cast(target.schema()))
@@ -342,6 +355,7 @@ class _SparkWarehouse(Warehouse):
             self._save(name, [], schema)
 
     def drop(self, name: str) -> None:
+        self._inputs_changed(name)
         if self.exists(name):
             self.con._session.catalog.dropTempView(name)
             shutil.rmtree(self.root / name, ignore_errors=True)

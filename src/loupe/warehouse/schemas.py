@@ -209,6 +209,17 @@ IDENTITY_LINKS: dict[str, str] = {
     "customer_id": "string",
 }
 
+#: ``event_persons``: the person key of every event that has an identifier, written by the
+#: identity stage (see :func:`loupe.identity.attach.event_person_index`), with a third column
+#: ``pk``, the 64-bit hash of the person's id (:func:`loupe.warehouse.functions.hash64`),
+#: in the backend's own type (unsigned on DuckDB, signed on Spark).
+EVENT_PERSONS: dict[str, str] = {"event": "string", "ts": "timestamp"}
+
+#: Derived tables and the tables each is computed from.  The warehouse drops a derived table
+#: whenever one of its inputs is written through it (replaced, appended to or dropped), so a
+#: reader finds it either fresh or missing, never stale; readers fall back to the inputs.
+DERIVED_FROM: dict[str, tuple[str, ...]] = {"event_persons": ("events", "identity_links")}
+
 CUSTOMERS: dict[str, str] = {
     "customer_id": "string",
     "email": "string",
