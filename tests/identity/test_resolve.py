@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from identity_data import load, make_settings, person
 
 from loupe.identity import resolve_identities
 from loupe.warehouse import Warehouse
+from loupe.warehouse.functions import hash64
 
 
 def groups(wh) -> set[frozenset[str]]:
@@ -103,6 +105,38 @@ def test_identify_event_links_anonymous_id(det):
     assert groups(det) == {frozenset({"eshop_accounts:1", "web:v9"})}
     links = det.to_pandas(det.table("identity_links"))
     assert set(links.id_type) == {"user_id", "email", "anonymous_id", "record"}
+
+
+def test_every_event_gets_its_person_key(det):
+    """After a run, ``event_persons`` holds each event with an identifier and the hash of its
+    person: the customer its ids link to, else the visitor's own anonymous id.  Loading
+    events again drops it, so it is never read stale."""
+    t = datetime(2024, 1, 1)
+    event = {"source": "web", "type": "track", "event": "View", "ts": t}
+    load(
+        det,
+        contacts=[person("eshop_accounts", "1", user_id="u1", email="a@x.com")],
+        events=[
+            {
+                **event,
+                "event_id": "e1",
+                "type": "identify",
+                "anonymous_id": "an-1",
+                "user_id": "u1",
+            },
+            {**event, "event_id": "e2", "anonymous_id": "an-1"},
+            {**event, "event_id": "e3", "anonymous_id": "an-2"},
+            {**event, "event_id": "e4", "anonymous_id": "", "user_id": None},
+        ],
+    )
+    resolve_identities(det)
+    (cid,) = set(record_ids(det).values())
+    got = det.to_pandas(det.table("event_persons"))
+    key = {v: det.scalar(hash64(ibis.literal(v), det.backend)) for v in (cid, "an-2")}
+    assert sorted(got.pk.tolist()) == sorted([key[cid], key[cid], key["an-2"]])
+    assert set(got.event) == {"View"} and (got.ts == t).all()
+    load(det, events=[{**event, "event_id": "e5", "anonymous_id": "an-3"}])
+    assert not det.exists("event_persons")
 
 
 def test_chain_of_identifiers_is_one_customer(det):

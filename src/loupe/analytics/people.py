@@ -12,33 +12,19 @@ from collections.abc import Mapping
 import ibis
 import ibis.expr.types as ir
 
-from loupe.identity.attach import orders_with_customers
-from loupe.warehouse.functions import hash64
+# The person key of an event is the identity stage's to store (``event_persons``), so its
+# expressions live there; the analyses import them from here.
+from loupe.identity.attach import (  # noqa: F401
+    event_person_index,
+    event_person_keys,
+    is_given,
+    orders_with_customers,
+    own_id,
+    unique_links,
+)
 
 #: What every analysis reads: canonical tables by name.
 Tables = Mapping[str, ir.Table]
-
-
-def _links(links: ir.Table, id_type: str, prefix: str) -> ir.Table:
-    t = links.filter(links.id_type == id_type)
-    # One customer per identifier even if a link table carries duplicates.
-    t = t.group_by(t.id_value).agg(cid=t.customer_id.min())
-    return t.select(**{f"{prefix}_value": t.id_value, f"{prefix}_cid": t.cid})
-
-
-def _present(col: ir.StringValue) -> ir.StringValue:
-    return ibis.ifelse(col == "", ibis.null("string"), col)
-
-
-def _own_id(t: ir.Table) -> ir.StringValue:
-    """The person of an event that links to no customer: its anonymous_id, else its user_id."""
-    return _present(t.anonymous_id).coalesce(_present(t.user_id))
-
-
-def is_given(col: ir.StringValue) -> ir.BooleanValue:
-    """The event identifier is there: neither NULL nor empty (as :func:`event_people` reads
-    it; the identity graph's ``is_present`` also strips blanks)."""
-    return col.notnull() & (col != "")
 
 
 def event_people(events: ir.Table, links: ir.Table) -> ir.Table:
@@ -49,53 +35,13 @@ def event_people(events: ir.Table, links: ir.Table) -> ir.Table:
     else an unlinked ``user_id`` (identity not run yet); NULL only for an event that carries
     neither identifier.
     """
-    uid, anon = _links(links, "user_id", "uid"), _links(links, "anonymous_id", "an")
+    uid, anon = unique_links(links, "user_id", "uid"), unique_links(links, "anonymous_id", "an")
     j = events.left_join(uid, events.user_id == uid.uid_value).left_join(
         anon, events.anonymous_id == anon.an_value
     )
     cid = j.uid_cid.coalesce(j.an_cid)
-    fallback = _own_id(j)
+    fallback = own_id(j)
     return j.select(*events.columns, person_id=cid.coalesce(fallback), identified=cid.notnull())
-
-
-def event_person_keys(
-    events: ir.Table, links: ir.Table, backend: str, *, person_id: bool = False
-) -> ir.Table:
-    """``events`` plus ``pk``, the 64-bit hash (:func:`~loupe.warehouse.functions.hash64`) of
-    the ``person_id`` that :func:`event_people` gives, and that ``person_id`` when asked.
-
-    The identifiers meet their links as hashes too: both sides are hashed (the links once per
-    identifier, the events once per row, as the string join hashed them anyway) and joined
-    on integers, and a linked person's key is the hash of its ``customer_id``, taken on the
-    links, so no string travels through the joins unless ``person_id`` is asked for.  On the
-    50M-event funnel bench, the string joins and the ``person_id`` they carried took about
-    6 of 20 CPU seconds.  As with ``pk`` itself, two identifiers that share a hash (about
-    ``n m / 2^64`` for ``n`` event identifiers and ``m`` links) would be taken for one.
-    Events with neither identifier get a NULL ``pk``.
-    """
-    cols = {"user_id": "u", "anonymous_id": "a"}
-    tabs = {}
-    for id_type, p in cols.items():
-        t = _links(links, id_type, p)
-        keep = {f"{p}_cid": t[f"{p}_cid"]} if person_id else {}
-        tabs[id_type] = t.select(
-            **{f"{p}_h": hash64(t[f"{p}_value"], backend)},
-            **{f"{p}_pk": hash64(t[f"{p}_cid"], backend)},
-            **keep,
-        )
-    own = {
-        f"_{p}_own": ibis.ifelse(is_given(events[c]), hash64(events[c], backend), None)
-        for c, p in cols.items()
-    }
-    e = events.mutate(**own)
-    uid, anon = tabs["user_id"], tabs["anonymous_id"]
-    j = e.left_join(uid, e._u_own == uid.u_h).left_join(anon, e._a_own == anon.a_h)
-    pk = ibis.coalesce(j.u_pk, j.a_pk, j._a_own, j._u_own)
-    extra = {}
-    if person_id:
-        fallback = _own_id(j)
-        extra["person_id"] = ibis.coalesce(j.u_cid, j.a_cid, fallback)
-    return j.select(*events.columns, pk=pk, **extra)
 
 
 def _first_row(ts: ir.Value, tie: ir.Value, channel: ir.Value) -> ir.StructValue:

@@ -12,7 +12,11 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from loupe.identity import components as comp
-from loupe.identity.attach import events_with_customers, orders_with_customers
+from loupe.identity.attach import (
+    event_person_index,
+    events_with_customers,
+    orders_with_customers,
+)
 from loupe.identity.golden import golden_records
 from loupe.identity.graph import (
     is_present,
@@ -26,6 +30,7 @@ from loupe.identity.probabilistic import match_records
 from loupe.warehouse import Warehouse, stage_run
 from loupe.warehouse.schemas import (
     CUSTOMERS,
+    EVENT_PERSONS,
     IDENTITY_LINKS,
     IDENTITY_MATCHES,
     SHARED_IDENTIFIERS,
@@ -178,7 +183,13 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
     tick = progress or (lambda step, done, total: None)
     clock = _Clock()
     inputs = ["contacts", "events", "orders"]
-    outputs = ["identity_links", "customers", "shared_identifiers", "identity_matches"]
+    outputs = [
+        "identity_links",
+        "customers",
+        "shared_identifiers",
+        "identity_matches",
+        "event_persons",
+    ]
     with stage_run(wh, "identity", inputs, outputs) as run:
         steps = 6
         tick("identity", 0, steps)
@@ -251,6 +262,11 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
             golden_records(contacts, rc, cfg.source_priority, orders, ev).cast(schema(CUSTOMERS)),
         )
         clock.lap("golden")
+        if events is not None:
+            # the person key of every event, so funnels need not join events to the links
+            index = event_person_index(events, links, wh.backend)
+            wh.replace("event_persons", index.cast(EVENT_PERSONS))
+            clock.lap("event_persons")
         tick("identity", 5, steps)
 
         report = _report(wh, links, customers, shared, n_records, pairs, model)
