@@ -18,6 +18,11 @@ project warehouse under ``bench/work/`` (gitignored; 50M events take about 1 GB)
   ``u<k // 4>``; odd ids are visitors never identified.  ``identity_links`` links both.
 * order lines: ``lines / 3`` orders, products drawn from a Zipf law over 200 products.
 
+The events are then given their person keys (``event_persons``) as ``loupe identity`` gives
+them at the end of its run; the funnel is timed with them (``funnel_5_steps_7d_s``), and once
+without them, joining the events to ``identity_links`` (``funnel_without_person_index_s``);
+``event_persons_build_s`` is what building them adds to each identity run.
+
 Results land in ``bench/results/analytics.json`` with the load average of the (shared) machine.
 """
 
@@ -46,10 +51,11 @@ from loupe.analytics import (
     parse_steps,
     paths,
 )
+from loupe.analytics.people import event_person_index
 from loupe.analytics.retention import retention
 from loupe.config import parse_settings
 from loupe.warehouse import Warehouse
-from loupe.warehouse.schemas import canonical_schema
+from loupe.warehouse.schemas import EVENT_PERSONS, canonical_schema
 
 HERE = Path(__file__).parent
 NAMES = ["Page Viewed", "Product Viewed", "Product Added", "Cart Viewed", "Checkout Started",
@@ -106,8 +112,17 @@ def ensure_events(n: int, work: Path) -> Path:
         wh.con.raw_sql("SELECT setseed(0.5)")
         wh.con.raw_sql(f"CREATE OR REPLACE TABLE events AS {_events_sql(n)}")
         wh.con.raw_sql(f"CREATE OR REPLACE TABLE identity_links AS {_links_sql(n)}")
+        person_index(wh)
     done.write_text(str(n))
     return root
+
+
+def person_index(wh: Warehouse) -> float:
+    """(Re)build ``event_persons`` as the identity stage does; returns the seconds taken."""
+    t = time.perf_counter()
+    index = event_person_index(wh.table("events"), wh.table("identity_links"), wh.backend)
+    wh.replace("event_persons", index.cast(EVENT_PERSONS))
+    return round(time.perf_counter() - t, 2)
 
 
 def _settings(root: Path, threads: int, memory: str = "6GB") -> Any:
@@ -227,7 +242,11 @@ def bench_events(n: int, threads: int, work: Path) -> dict[str, Any]:
     root = ensure_events(n, work)
     with Warehouse.open(_settings(root, threads)) as wh:
         spec = FunnelSpec(parse_steps(",".join(STEPS)), window=WINDOW)
+        wh.drop("event_persons")
+        f0, wall_j, cpu_j = timed(lambda: funnel(wh, spec))
+        build_s = person_index(wh)
         f, wall_f, cpu_f = timed(lambda: funnel(wh, spec))
+        assert f.steps == f0.steps, "the person index changed the funnel"
         rspec = RetentionSpec(period="week", max_periods=16)
         r, wall_r, cpu_r = timed(lambda: retention(wh, rspec))
         cspec = RetentionSpec(period="week", max_periods=16, split="channel")
@@ -239,6 +258,9 @@ def bench_events(n: int, threads: int, work: Path) -> dict[str, Any]:
         "funnel_5_steps_7d_s": wall_f,
         "funnel_cpu_s": cpu_f,
         "funnel_counts": [s["count"] for s in f.steps],
+        "funnel_without_person_index_s": wall_j,
+        "funnel_without_person_index_cpu_s": cpu_j,
+        "event_persons_build_s": build_s,
         "retention_weekly_s": wall_r,
         "retention_cpu_s": cpu_r,
         "retention_cells": len(r),
@@ -254,6 +276,8 @@ def bench_events(n: int, threads: int, work: Path) -> dict[str, Any]:
 def bench_pandas(n: int, threads: int, work: Path) -> dict[str, Any]:
     root = ensure_events(n, work)
     with Warehouse.open(_settings(root, threads)) as wh:
+        if not wh.exists("event_persons"):  # a warehouse cached before the index existed
+            person_index(wh)
         spec = FunnelSpec(parse_steps(",".join(STEPS)), window=WINDOW)
         f, wall_l, _ = timed(lambda: funnel(wh, spec))
     con = duckdb.connect(str(root / "loupe.duckdb"), read_only=True)

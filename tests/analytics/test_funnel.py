@@ -11,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loupe.analytics import FunnelSpec, funnel, funnel_dropoff, funnel_people
+from loupe.analytics.funnel import funnel_tables
+from loupe.analytics.people import event_person_index
 from loupe.analytics.spec import parse_step, parse_steps
 from loupe.errors import LoupeError
+from loupe.warehouse.schemas import EVENT_PERSONS
 from tests.analytics.conftest import canonical, links, put
 
 T0 = datetime(2024, 3, 1)
@@ -113,6 +116,60 @@ def test_funnel_matches_brute_force(wh, monkeypatch, rows, steps, window_min, or
         for r in got.itertuples()
     }
     assert engine == brute_force(rows, steps, window, order)
+
+
+def _index(wh) -> None:
+    """Store ``event_persons`` as the identity stage does after a run."""
+    index = event_person_index(wh.table("events"), wh.table("identity_links"), wh.backend)
+    wh.replace("event_persons", index.cast(EVENT_PERSONS))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=event_rows,
+    steps=st.lists(st.sampled_from(["A", "B", "C"]), min_size=2, max_size=4),
+    window_min=st.integers(0, 6),
+    order=st.sampled_from(["strict", "any"]),
+)
+def test_person_index_gives_what_the_joins_give(wh, rows, steps, window_min, order):
+    """With the identity stage's ``event_persons``, a funnel reads each event's person from
+    it instead of joining the events to the links: same counts and times, which are the
+    brute force's."""
+    window = timedelta(minutes=window_min)
+    spec = FunnelSpec(tuple(parse_step(s) for s in steps), window=window, order=order)
+    put(wh, events=_events(rows), identity_links=links(LINKS))
+    assert "event_persons" not in funnel_tables(wh, spec)
+    joined = funnel(wh, spec).to_dict()
+    _index(wh)
+    assert "event_persons" in funnel_tables(wh, spec)
+    indexed = funnel(wh, spec).to_dict()
+    assert indexed == joined
+    truth = brute_force(rows, steps, window, order)
+    want = [sum(r >= k for r, _ in truth.values()) for k in range(1, len(steps) + 1)]
+    assert [s["count"] for s in indexed["steps"]] == want
+
+
+def test_funnel_reads_the_person_index_unless_a_step_needs_more(wh):
+    """Planted: an index that puts every event on one person.  A plain funnel counts that one
+    person; a property filter or a breakdown reads columns the index does not hold, so those
+    funnels join the events to the links and count the real people."""
+    rows = [
+        {"anonymous_id": a, "user_id": None, "event": e, "ts": T0 + timedelta(minutes=k)}
+        for a, e, k in [("a3", "A", 0), ("a3", "B", 1), ("a4", "A", 0), ("a4", "B", 2)]
+    ]
+    put(wh, events=_events(rows), identity_links=links(LINKS))
+    plain = FunnelSpec(parse_steps("A,B"))
+    assert [s["count"] for s in funnel(wh, plain).steps] == [2, 2]
+    _index(wh)
+    one = wh.table("event_persons")
+    wh.replace("event_persons", one.mutate(pk=one.pk.min().over()))
+    assert [s["count"] for s in funnel(wh, plain).steps] == [1, 1]
+    filtered = FunnelSpec(parse_steps("A[category=x],B"))
+    assert [s["count"] for s in funnel(wh, filtered).steps] == [0, 0]
+    by = funnel(wh, FunnelSpec(parse_steps("A,B"), breakdown="utm_source")).to_dict()
+    assert [s["count"] for s in by["steps"]] == [2, 2]
 
 
 def test_repeated_steps_and_ties(wh):

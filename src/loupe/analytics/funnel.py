@@ -15,7 +15,12 @@ the window are dropped, and of two candidates at the same step time the later st
 (it dominates).
 
 What keeps it fast (each was measured on the 50M-event bench, ``bench/bench_analytics.py``):
-only the step events and the columns the steps read are scanned, and people are resolved on
+the person key of every event is read from ``event_persons``, which the identity stage
+writes after each run (:func:`loupe.identity.attach.event_person_index`; a funnel with a
+property filter or a breakdown, or run while the table is missing, resolves people as
+below): 11.3-15 s became 7.3-9.7 s, and level 1 keeps each starter once rather than each
+start, and the last regrouping no longer groups on the constant breakdown (medians of 8.9
+and 8.3 s, three alternating runs each).  Otherwise: only the step events and the columns the steps read are scanned, and people are resolved on
 those rows only; the steps partition and join on ``pk``, a 64-bit hash of the person's id,
 not on the id string (on the bench the string keys took 12.5 s of ASOF joins, the hash 7 s;
 two people share a hash with probability about 3e-8 per million people, see
@@ -158,16 +163,23 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
     # them once per distinct name of the scanned column (its dictionary), where ``IN`` became
     # a join with the list (1.1-1.5 s against 0.6 s over the 50M events of the bench) and a
     # ``CASE`` compared every row.
+    index = tables.get("event_persons") if _index_serves(spec, ids) else None
+    if index is not None:  # the identity stage's person key of every event: no joins
+        events = index
     e = events.filter(_one_of(events.event, names) & events.ts.notnull())
     # … numbered here, on the scan: ``_pos`` is the position of the event among them
     pos = {"_pos": ibis.array(list(first)).index(e.event).cast("int8")} if first else {}
-    e = e.select(*_step_columns(events, spec), **pos)
-    # An event with neither identifier has no person.  Tested on the identifiers, the filter
-    # is pushed below the identity joins.
-    e = e.filter(is_given(e.anonymous_id) | is_given(e.user_id))
-    # People are keyed by ``pk``; their id string is resolved only where it is read.
+    cols = ["event", "ts", "pk"] if index is not None else _step_columns(events, spec)
+    e = e.select(*cols, **pos)
     first_touch = spec.breakdown == "first_touch"
-    e = event_person_keys(e, tables["identity_links"], backend, person_id=ids or first_touch)
+    if index is not None:
+        e = e.filter(e.pk.notnull())
+    else:
+        # An event with neither identifier has no person.  Tested on the identifiers, the
+        # filter is pushed below the identity joins.
+        e = e.filter(is_given(e.anonymous_id) | is_given(e.user_id))
+        # People are keyed by ``pk``; their id string is resolved only where it is read.
+        e = event_person_keys(e, tables["identity_links"], backend, person_id=ids or first_touch)
     if first_touch:
         ft = _first_touch(tables)
         e = e.view()  # a new join, not one more link of the identity joins' chain
@@ -209,6 +221,12 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
                 )
             )
     return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def _index_serves(spec: FunnelSpec, ids: bool) -> bool:
+    """Whether ``event_persons`` (event, time and person key only) holds all the steps read:
+    no person ids, no breakdown and no property filter."""
+    return not ids and spec.breakdown is None and not any(s.where for s in spec.steps)
 
 
 def _one_of(col: ir.StringValue, values: list[str]) -> ir.BooleanValue:
@@ -272,10 +290,15 @@ def _people_from_matches(matches: ir.Table, spec: FunnelSpec, backend: str) -> i
         cands = cands.distinct()
     # Only the starts carry the person's id; the later levels are matched on ``pk``.
     ids = "person_id" in matches.columns
+    # Level 1 is every starter once (not every start: 6.3M rows to regroup on the bench).
+    if ids:
+        first = starts.group_by(*keys).agg(person_id=starts.person_id.max())
+    else:
+        first = starts.select(*keys).distinct()
     levels = [
-        starts.select(
+        first.select(
             *keys,
-            **_id(ids, starts.person_id if ids else None),
+            **_id(ids, first.person_id if ids else None),
             k=ibis.literal(1, "int8"),
             secs=ibis.null("float64"),
         )
@@ -306,13 +329,16 @@ def _people_from_matches(matches: ir.Table, spec: FunnelSpec, backend: str) -> i
             )
         )
     allv = ibis.union(*levels, distinct=False)
-    bd = allv.bd if len(keys) == 2 else ibis.literal("(all)")
-    out = allv.group_by(pk=allv.pk, breakdown=bd).agg(
+    aggs = {
         **_id(ids, allv.person_id.max() if ids else None),
-        reached=allv.k.max().cast("int64"),
-        seconds_to_convert=allv.secs.min(),
-    )
-    return out
+        "reached": allv.k.max().cast("int64"),
+        "seconds_to_convert": allv.secs.min(),
+    }
+    if len(keys) == 2:
+        return allv.group_by(pk=allv.pk, breakdown=allv.bd).agg(**aggs)
+    # without a per-start breakdown, grouping on the constant too cost a string key per row
+    out = allv.group_by("pk").agg(**aggs)
+    return out.select("pk", breakdown=ibis.literal("(all)"), **{c: out[c] for c in aggs})
 
 
 def _next_by_asof(cands: ir.Table, ev: ir.Table, keys: list[str]) -> ir.Table:
@@ -466,10 +492,13 @@ def _with_rates(spec: FunnelSpec, counts: dict[int, int]) -> list[dict[str, Any]
 
 
 def funnel_tables(wh: Any, spec: FunnelSpec) -> dict[str, ir.Table]:
-    """The tables a funnel reads from ``wh``."""
+    """The tables a funnel reads from ``wh`` (``event_persons`` when the identity stage left
+    one: the warehouse drops it as soon as ``events`` or ``identity_links`` changes)."""
     names = ["events", "identity_links"]
     if is_segment_split(spec.breakdown):
         names.append("segment_members")
+    if wh.exists("event_persons"):
+        names.append("event_persons")
     return {t: wh.table(t) for t in names}
 
 
