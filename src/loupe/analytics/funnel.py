@@ -18,7 +18,7 @@ What keeps it fast (each was measured on the 50M-event bench, ``bench/bench_anal
 the person key of every event is read from ``event_persons``, which the identity stage
 writes after each run (:func:`loupe.identity.attach.event_person_index`; a funnel with a
 property filter or a breakdown, or run while the table is missing, resolves people as
-below): 11.3-15 s became 7.3-9.7 s, and level 1 keeps each starter once rather than each
+below): 11.3-15 s became 7.0-10 s, and level 1 keeps each starter once rather than each
 start, and the last regrouping no longer groups on the constant breakdown (medians of 8.9
 and 8.3 s, three alternating runs each).  Otherwise: only the step events and the columns the steps read are scanned, and people are resolved on
 those rows only; the steps partition and join on ``pk``, a 64-bit hash of the person's id,
