@@ -47,6 +47,7 @@ import contextlib
 import logging
 import math
 import sys
+import tempfile
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -235,7 +236,7 @@ def u_sample(df: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
     return df.loc[chosen].sort_values("record", kind="stable").reset_index(drop=True)
 
 
-def _linker(df: pd.DataFrame, settings: Any) -> Any:
+def _linker(df: pd.DataFrame, settings: Any, limits: tuple[str | None, str]) -> Any:
     """A Splink linker over ``df`` on its own in-memory DuckDB, on every core.
 
     Nothing it computes depends on the number of threads: u is estimated on a fixed sample
@@ -245,8 +246,12 @@ def _linker(df: pd.DataFrame, settings: Any) -> Any:
     import duckdb
     from splink import DuckDBAPI, Linker
 
+    memory_limit, spill = limits
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET temp_directory = '{spill}'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
     con.register("extract_df", df)
     casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in df.columns)
     con.execute(f"CREATE TABLE identity_extract AS SELECT {casts} FROM extract_df")
@@ -290,11 +295,27 @@ def _labels(df: pd.DataFrame) -> int:
     return int((sizes * (sizes - 1) // 2).sum())
 
 
-def match_records(records: pd.DataFrame, *, threshold: float, seed: int = SEED) -> MatchResult:
+def match_records(
+    records: pd.DataFrame,
+    *,
+    threshold: float,
+    seed: int = SEED,
+    memory_limit: str | None = None,
+) -> MatchResult:
     """Score record pairs from different components and keep those above ``threshold``.
 
     ``records`` has the columns :data:`COLUMNS` (``component`` is the deterministic label).
+    Splink's DuckDB keeps within ``memory_limit`` (the project's ``[warehouse]
+    memory_limit``), spilling to a temporary folder of its own; without one, DuckDB takes up
+    to 80% of the machine's memory.
     """
+    with tempfile.TemporaryDirectory(prefix="loupe-splink-") as spill:
+        return _match(records, threshold, seed, (memory_limit, spill))
+
+
+def _match(
+    records: pd.DataFrame, threshold: float, seed: int, limits: tuple[str | None, str]
+) -> MatchResult:
     df = prepare(records)
     n = len(df)
     total_pairs = n * (n - 1) // 2
@@ -309,11 +330,11 @@ def match_records(records: pd.DataFrame, *, threshold: float, seed: int = SEED) 
     sample = u_sample(df, seed)
     n_u = len(sample) * (len(sample) - 1) // 2
     with _quiet():
-        u_trainer = _linker(sample, _settings(None, prior))
+        u_trainer = _linker(sample, _settings(None, prior), limits)
         u_trainer.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
         trained = _trained(u_trainer.misc.save_model_to_json())
         if labelled:
-            m_trainer = _linker(df, _settings(None, prior))
+            m_trainer = _linker(df, _settings(None, prior), limits)
             m_trainer.training.estimate_m_from_label_column("component")
             m_only = _trained(m_trainer.misc.save_model_to_json())
             trained = {
@@ -321,7 +342,7 @@ def match_records(records: pd.DataFrame, *, threshold: float, seed: int = SEED) 
                 for key, levels in trained.items()
             }
         m_u = _shrink(trained, labelled, n_u)
-        linker = _linker(df, _settings(m_u, prior))
+        linker = _linker(df, _settings(m_u, prior), limits)
         scored = linker.inference.predict(threshold_match_probability=threshold)
         pairs = scored.as_pandas_dataframe()
         model = linker.misc.save_model_to_json()

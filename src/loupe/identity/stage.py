@@ -114,7 +114,7 @@ def _probabilistic(wh: Warehouse, contacts: ir.Table, threshold: float) -> tuple
         gender=c.gender,
     )
     df = wh.to_pandas(extract)
-    result = match_records(df, threshold=threshold)
+    result = match_records(df, threshold=threshold, memory_limit=wh.settings.warehouse.memory_limit)
     return result.pairs, result
 
 
