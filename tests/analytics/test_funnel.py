@@ -90,16 +90,18 @@ event_rows = st.lists(
 )
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    rows=event_rows,
-    steps=st.lists(st.sampled_from(["A", "B", "C"]), min_size=2, max_size=4),
-    window_min=st.integers(0, 6),
-    order=st.sampled_from(["strict", "any"]),
-    asof=st.booleans(),
-)
+#: A funnel on those events: its steps, window (minutes) and order.
+funnel_specs = {
+    "steps": st.lists(st.sampled_from(["A", "B", "C"]), min_size=2, max_size=4),
+    "window_min": st.integers(0, 6),
+    "order": st.sampled_from(["strict", "any"]),
+}
+#: Hypothesis settings for tests that write to the function-scoped warehouse fixture.
+on_warehouse = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@settings(on_warehouse, max_examples=40)
+@given(rows=event_rows, asof=st.booleans(), **funnel_specs)
 def test_funnel_matches_brute_force(wh, monkeypatch, rows, steps, window_min, order, asof):
     """Strict funnels advance by ASOF join on DuckDB and by a window on Spark: both ways
     are checked here (``asof=False`` takes the window on DuckDB)."""
@@ -124,15 +126,8 @@ def _index(wh) -> None:
     wh.replace("event_persons", index.cast(EVENT_PERSONS))
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    rows=event_rows,
-    steps=st.lists(st.sampled_from(["A", "B", "C"]), min_size=2, max_size=4),
-    window_min=st.integers(0, 6),
-    order=st.sampled_from(["strict", "any"]),
-)
+@settings(on_warehouse, max_examples=25)
+@given(rows=event_rows, **funnel_specs)
 def test_person_index_gives_what_the_joins_give(wh, rows, steps, window_min, order):
     """With the identity stage's ``event_persons``, a funnel reads each event's person from
     it instead of joining the events to the links: same counts and times, which are the
