@@ -51,11 +51,11 @@ from loupe.analytics import (
     parse_steps,
     paths,
 )
-from loupe.analytics.people import event_person_index
 from loupe.analytics.retention import retention
 from loupe.config import parse_settings
+from loupe.identity.attach import store_event_persons
 from loupe.warehouse import Warehouse
-from loupe.warehouse.schemas import EVENT_PERSONS, canonical_schema
+from loupe.warehouse.schemas import canonical_schema
 
 HERE = Path(__file__).parent
 NAMES = ["Page Viewed", "Product Viewed", "Product Added", "Cart Viewed", "Checkout Started",
@@ -120,8 +120,7 @@ def ensure_events(n: int, work: Path) -> Path:
 def person_index(wh: Warehouse) -> float:
     """(Re)build ``event_persons`` as the identity stage does; returns the seconds taken."""
     t = time.perf_counter()
-    index = event_person_index(wh.table("events"), wh.table("identity_links"), wh.backend)
-    wh.replace("event_persons", index.cast(EVENT_PERSONS))
+    store_event_persons(wh)
     return round(time.perf_counter() - t, 2)
 
 

@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 from loupe.analytics import FunnelSpec, funnel, funnel_dropoff, funnel_people
 from loupe.analytics.funnel import funnel_tables
-from loupe.analytics.people import event_person_index
 from loupe.analytics.spec import parse_step, parse_steps
 from loupe.errors import LoupeError
-from loupe.warehouse.schemas import EVENT_PERSONS
+from loupe.identity.attach import store_event_persons
 from tests.analytics.conftest import canonical, links, put
 
 T0 = datetime(2024, 3, 1)
@@ -120,12 +119,6 @@ def test_funnel_matches_brute_force(wh, monkeypatch, rows, steps, window_min, or
     assert engine == brute_force(rows, steps, window, order)
 
 
-def _index(wh) -> None:
-    """Store ``event_persons`` as the identity stage does after a run."""
-    index = event_person_index(wh.table("events"), wh.table("identity_links"), wh.backend)
-    wh.replace("event_persons", index.cast(EVENT_PERSONS))
-
-
 @settings(on_warehouse, max_examples=25)
 @given(rows=event_rows, **funnel_specs)
 def test_person_index_gives_what_the_joins_give(wh, rows, steps, window_min, order):
@@ -137,7 +130,7 @@ def test_person_index_gives_what_the_joins_give(wh, rows, steps, window_min, ord
     put(wh, events=_events(rows), identity_links=links(LINKS))
     assert "event_persons" not in funnel_tables(wh, spec)
     joined = funnel(wh, spec).to_dict()
-    _index(wh)
+    store_event_persons(wh)  # as the identity stage does after a run
     assert "event_persons" in funnel_tables(wh, spec)
     indexed = funnel(wh, spec).to_dict()
     assert indexed == joined
@@ -157,7 +150,7 @@ def test_funnel_reads_the_person_index_unless_a_step_needs_more(wh):
     put(wh, events=_events(rows), identity_links=links(LINKS))
     plain = FunnelSpec(parse_steps("A,B"))
     assert [s["count"] for s in funnel(wh, plain).steps] == [2, 2]
-    _index(wh)
+    store_event_persons(wh)  # as the identity stage does after a run
     one = wh.table("event_persons")
     wh.replace("event_persons", one.mutate(pk=one.pk.min().over()))
     assert [s["count"] for s in funnel(wh, plain).steps] == [1, 1]

@@ -20,25 +20,25 @@ writes after each run (:func:`loupe.identity.attach.event_person_index`; a funne
 property filter or a breakdown, or run while the table is missing, resolves people as
 below): 11.3-15 s became 7.0-10 s, and level 1 keeps each starter once rather than each
 start, and the last regrouping no longer groups on the constant breakdown (medians of 8.9
-and 8.3 s, three alternating runs each).  Otherwise: only the step events and the columns the steps read are scanned, and people are resolved on
-those rows only; the steps partition and join on ``pk``, a 64-bit hash of the person's id,
-not on the id string (on the bench the string keys took 12.5 s of ASOF joins, the hash 7 s;
-two people share a hash with probability about 3e-8 per million people, see
-:func:`loupe.warehouse.functions.hash64`), and the identifiers meet the identity links as
-hashes too (:func:`loupe.analytics.people.event_person_keys`); the ids themselves are
-resolved and carried on the step-1 rows only, and only when a segment breakdown, a
-first-touch breakdown or a drop-off list reads them; the step events are chosen and
-numbered by looking the event name up in an array of the step names, which DuckDB does
-once per distinct name of the column's dictionary (``IN`` became a join with the list, and
-a ``CASE`` compared every row: 1.1-1.5 s against 0.6 s over the 50M events); one filtered
-copy per step was slower still (DuckDB turned the union of copies into a slow OR-chain over
-every event); the breakdown column travels through the steps only when it is read per
-start; and a later step only reads the events of people who still have a live candidate.
-Together, the funnel of the bench went from 21.6-23.7 s to 12-14.6 s (same machine, back to
-back), and with the array lookups and hashed links from a median of 13.8 s to 12.8 s (12
-and 14 runs, old and new alternating in fresh processes on a noisy machine: 12.7-16.1 s and
-11.0-14.5 s).  A single sort with nested windows was tried and is not cheaper: DuckDB
-re-sorts for each nested window.
+and 8.3 s, three alternating runs each).  Otherwise: only the step events and the columns
+the steps read are scanned, and people are resolved on those rows only; the steps partition
+and join on ``pk``, a 64-bit hash of the person's id, not on the id string (on the bench the
+string keys took 12.5 s of ASOF joins, the hash 7 s; two people share a hash with
+probability about 3e-8 per million people, see :func:`loupe.warehouse.functions.hash64`),
+and the identifiers meet the identity links as hashes too
+(:func:`loupe.identity.attach.event_person_keys`); the ids themselves are resolved and
+carried on the step-1 rows only, and only when a segment breakdown, a first-touch breakdown
+or a drop-off list reads them; the step events are chosen and numbered by looking the event
+name up in an array of the step names, which DuckDB does once per distinct name of the
+column's dictionary (``IN`` became a join with the list, and a ``CASE`` compared every row:
+1.1-1.5 s against 0.6 s over the 50M events); one filtered copy per step was slower still
+(DuckDB turned the union of copies into a slow OR-chain over every event); the breakdown
+column travels through the steps only when it is read per start; and a later step only reads
+the events of people who still have a live candidate.  Together, the funnel of the bench
+went from 21.6-23.7 s to 12-14.6 s (same machine, back to back), and with the array lookups
+and hashed links from a median of 13.8 s to 12.8 s (12 and 14 runs, old and new alternating
+in fresh processes on a noisy machine: 12.7-16.1 s and 11.0-14.5 s).  A single sort with
+nested windows was tried and is not cheaper: DuckDB re-sorts for each nested window.
 
 ``order="any"``: steps 2..k may happen in any order (ties allowed), each at or after a
 step-1 event at ``t1`` and no later than ``t1 + window``.
@@ -172,9 +172,7 @@ def _step_matches(tables: Tables, spec: FunnelSpec, backend: str, *, ids: bool =
     cols = ["event", "ts", "pk"] if index is not None else _step_columns(events, spec)
     e = e.select(*cols, **pos)
     first_touch = spec.breakdown == "first_touch"
-    if index is not None:
-        e = e.filter(e.pk.notnull())
-    else:
+    if index is None:  # (the index holds only events with a person)
         # An event with neither identifier has no person.  Tested on the identifiers, the
         # filter is pushed below the identity joins.
         e = e.filter(is_given(e.anonymous_id) | is_given(e.user_id))

@@ -78,7 +78,7 @@ def path_table(tables: Tables, spec: PathSpec, backend: str = "duckdb") -> ir.Ta
       whole rows and ``properties`` alone is most of an event's width;
     * only the sessions (or people) with a start event enter that window;
     * the window's sort key and payload are integers where they can be: people are resolved
-      as 64-bit keys (:func:`~loupe.analytics.people.event_person_keys`), a session is
+      as 64-bit keys (:func:`~loupe.identity.attach.event_person_keys`), a session is
       partitioned by the hash of its id and an event outside any session by its person's
       key (XORed with :data:`SESSIONLESS`), event names travel as their hashes and are read
       back from the distinct names at the end, and the person's id is kept on the start

@@ -7,6 +7,7 @@ import ibis.expr.types as ir
 
 from loupe.warehouse import Warehouse
 from loupe.warehouse.functions import hash64
+from loupe.warehouse.schemas import EVENT_PERSONS
 
 
 def _links(links: ir.Table, id_type: str, prefix: str) -> ir.Table:
@@ -72,8 +73,9 @@ def own_id(t: ir.Table) -> ir.StringValue:
 
 
 def is_given(col: ir.StringValue) -> ir.BooleanValue:
-    """The event identifier is there: neither NULL nor empty (as :func:`loupe.analytics.people.event_people` reads
-    it; the identity graph's ``is_present`` also strips blanks)."""
+    """The event identifier is there: neither NULL nor empty (as
+    :func:`loupe.analytics.people.event_people` reads it; the identity graph's ``is_present``
+    also strips blanks)."""
     return col.notnull() & (col != "")
 
 
@@ -81,7 +83,8 @@ def event_person_keys(
     events: ir.Table, links: ir.Table, backend: str, *, person_id: bool = False
 ) -> ir.Table:
     """``events`` plus ``pk``, the 64-bit hash (:func:`~loupe.warehouse.functions.hash64`) of
-    the ``person_id`` that :func:`loupe.analytics.people.event_people` gives, and that ``person_id`` when asked.
+    the ``person_id`` that :func:`loupe.analytics.people.event_people` gives, and that
+    ``person_id`` when asked.
 
     The identifiers meet their links as hashes too: both sides are hashed (the links once per
     identifier, the events once per row, as the string join hashed them anyway) and joined
@@ -132,3 +135,9 @@ def event_person_index(events: ir.Table, links: ir.Table, backend: str) -> ir.Ta
     e = e.filter(is_given(e.anonymous_id) | is_given(e.user_id))
     e = event_person_keys(e, links, backend)
     return e.select("event", "ts", "pk")
+
+
+def store_event_persons(wh: Warehouse) -> ir.Table:
+    """Write ``event_persons`` from the warehouse's ``events`` and ``identity_links``."""
+    index = event_person_index(wh.table("events"), wh.table("identity_links"), wh.backend)
+    return wh.replace("event_persons", index.cast(EVENT_PERSONS))

@@ -13,9 +13,9 @@ import pandas as pd
 
 from loupe.identity import components as comp
 from loupe.identity.attach import (
-    event_person_index,
     events_with_customers,
     orders_with_customers,
+    store_event_persons,
 )
 from loupe.identity.golden import golden_records
 from loupe.identity.graph import (
@@ -30,7 +30,6 @@ from loupe.identity.probabilistic import match_records
 from loupe.warehouse import Warehouse, stage_run
 from loupe.warehouse.schemas import (
     CUSTOMERS,
-    EVENT_PERSONS,
     IDENTITY_LINKS,
     IDENTITY_MATCHES,
     SHARED_IDENTIFIERS,
@@ -264,8 +263,7 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         clock.lap("golden")
         if events is not None:
             # the person key of every event, so funnels need not join events to the links
-            index = event_person_index(events, links, wh.backend)
-            wh.replace("event_persons", index.cast(EVENT_PERSONS))
+            store_event_persons(wh)
             clock.lap("event_persons")
         tick("identity", 5, steps)
 
