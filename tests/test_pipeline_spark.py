@@ -22,13 +22,13 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df.sort_values(keys).reset_index(drop=True)
 
 
-@pytest.mark.spark
-@pytest.mark.slow
 def _per_event(wh: Warehouse) -> pd.DataFrame:
     t = wh.table("event_persons")
     return wh.to_pandas(t.group_by("event").agg(rows=t.count(), people=t.pk.nunique()))
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_pyspark_gives_the_same_customers_and_links(tmp_path):
     data = tmp_path / "data"
     generate_company(data, customers=120, seed=11)
