@@ -62,3 +62,28 @@ def test_pyspark_gives_the_same_contacts(tmp_path, wh):
     report = run_quality(spark)
     assert _contacts(spark) == expected
     assert report.table("contacts").exact_duplicates == 1
+
+
+LINES = [  # (source, order_id, line_no, product_id)
+    ("pos", "o1", 1, "tea"), ("pos", "o1", 2, "cup"), ("pos", "o1", 3, "tea"),
+    ("pos", "o1", 3, "tea"),  # the same line loaded twice: one line after quality
+    ("web", "o1", 1, "pot"),  # another source's order with the same id: its own basket
+    ("pos", "o2", 1, None),   # no product: not in a basket
+    ("pos", "o3", 1, "pot"), ("pos", "o3", 2, "cup"),
+]  # fmt: skip
+
+
+def test_the_stage_stores_the_baskets_of_the_order_lines(wh):
+    rows = [{"source": s, "order_id": o, "line_no": n, "product_id": p, "quantity": 1}
+            for s, o, n, p in LINES]  # fmt: skip
+    write_raw(wh, "order_items", rows)
+    run_quality(wh)
+    codes = wh.to_pandas(wh.table("basket_items")).set_index("code")["item"]
+    assert list(codes.sort_index()) == ["cup", "pot", "tea"]
+    baskets = wh.to_pandas(wh.table("order_baskets"))
+    got = {(r.bs, r.bo): sorted(codes[c] for c in r["items"]) for _, r in baskets.iterrows()}
+    assert got == {
+        ("pos", "o1"): ["cup", "tea"],
+        ("web", "o1"): ["pot"],
+        ("pos", "o3"): ["cup", "pot"],
+    }

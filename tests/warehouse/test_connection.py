@@ -43,30 +43,46 @@ def test_stage_runs_record_success_and_failure(wh):
     assert runs["loupe_version"][0]
 
 
+PERSONS = {"event_persons"}
+BASKETS = {"order_baskets", "basket_items"}
+
+
 @pytest.mark.parametrize(
-    "write",
+    ("write", "dropped"),
     [
-        lambda wh: wh.replace("events", wh.table("events")),
-        lambda wh: wh.append("events", wh.table("events").limit(0)),
-        lambda wh: wh.replace("identity_links", wh.table("identity_links")),
-        lambda wh: wh.drop("identity_links"),
+        (lambda wh: wh.replace("events", wh.table("events")), PERSONS),
+        (lambda wh: wh.append("events", wh.table("events").limit(0)), PERSONS),
+        (lambda wh: wh.replace("identity_links", wh.table("identity_links")), PERSONS),
+        (lambda wh: wh.drop("identity_links"), PERSONS),
+        (lambda wh: wh.replace("order_items", wh.table("order_items")), BASKETS),
+        (lambda wh: wh.append("order_items", wh.table("order_items").limit(0)), BASKETS),
     ],
-    ids=["replace events", "append to events", "replace links", "drop links"],
+    ids=[
+        "replace events",
+        "append to events",
+        "replace links",
+        "drop links",
+        "replace lines",
+        "append to lines",
+    ],
 )
-def test_a_derived_table_is_dropped_when_an_input_is_written(wh, write):
-    """``event_persons`` is computed from ``events`` and ``identity_links``: any write to
-    either through the warehouse drops it (readers then use the inputs), while writes to
-    other tables leave it."""
-    derived = ibis.memtable(
-        {"event": ["x"], "ts": [None], "pk": [1]},
-        schema={"event": "string", "ts": "timestamp", "pk": "int64"},
-    )
-    wh.replace("event_persons", derived)
+def test_a_derived_table_is_dropped_when_an_input_is_written(wh, write, dropped):
+    """``event_persons`` is computed from ``events`` and ``identity_links``, the baskets from
+    ``order_items``: any write to an input through the warehouse drops the tables computed
+    from it (readers then use the inputs), while writes to other tables leave them."""
+    stand_ins = {
+        "event_persons": {"event": ["x"], "ts": [None], "pk": [1]},
+        "order_baskets": {"bs": ["s"], "bo": ["o1"], "items": [[1, 2]]},
+        "basket_items": {"item": ["a"], "code": [1]},
+    }
+    types = {"ts": "timestamp", "pk": "int64", "items": "array<int32>", "code": "int32"}
+    for name, rows in stand_ins.items():
+        wh.replace(name, ibis.memtable(rows, schema={c: types.get(c, "string") for c in rows}))
     wh.replace("orders", wh.table("orders"))
     wh.append("contacts", wh.table("contacts").limit(0))
-    assert wh.exists("event_persons")
+    assert all(wh.exists(name) for name in stand_ins)
     write(wh)
-    assert not wh.exists("event_persons")
+    assert {name for name in stand_ins if not wh.exists(name)} == dropped
 
 
 def test_reopen_keeps_tables_and_missing_table_is_clear(settings):

@@ -215,10 +215,22 @@ IDENTITY_LINKS: dict[str, str] = {
 #: in the backend's own type (unsigned on DuckDB, signed on Spark).
 EVENT_PERSONS: dict[str, str] = {"event": "string", "ts": "timestamp"}
 
+#: ``order_baskets``: one row per order in ``order_items`` (lines with an ``order_id`` and a
+#: ``product_id``), keyed by ``bs`` (the source, ``''`` when NULL) and ``bo`` (the order id),
+#: with ``items``, the distinct codes of its products; written by the quality stage (see
+#: :func:`loupe.quality.baskets.store_baskets`).  ``basket_items`` decodes them: a dense code
+#: per product, numbered in product order.
+ORDER_BASKETS: dict[str, str] = {"bs": "string", "bo": "string", "items": "array<int32>"}
+BASKET_ITEMS: dict[str, str] = {"item": "string", "code": "int32"}
+
 #: Derived tables and the tables each is computed from.  The warehouse drops a derived table
 #: whenever one of its inputs is written through it (replaced, appended to or dropped), so a
 #: reader finds it either fresh or missing, never stale; readers fall back to the inputs.
-DERIVED_FROM: dict[str, tuple[str, ...]] = {"event_persons": ("events", "identity_links")}
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "event_persons": ("events", "identity_links"),
+    "order_baskets": ("order_items",),
+    "basket_items": ("order_items",),
+}
 
 CUSTOMERS: dict[str, str] = {
     "customer_id": "string",
