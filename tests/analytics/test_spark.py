@@ -10,10 +10,12 @@ from loupe.analytics import (
     BasketSpec,
     FunnelSpec,
     basket_rules,
+    basket_tables,
     bought_together,
     funnel,
     parse_steps,
 )
+from loupe.quality.baskets import store_baskets
 from loupe.warehouse import Warehouse
 from tests.analytics.conftest import canonical, put
 from tests.conftest import make_settings
@@ -37,13 +39,18 @@ def test_funnel_and_rules_on_spark(tmp_path, wh):
     spark = Warehouse.open(make_settings(tmp_path / "spark", warehouse={"backend": "pyspark"}))
     spec = FunnelSpec(parse_steps("A,B,C"), window=timedelta(hours=5))
     bspec = BasketSpec(min_support=0.3, min_confidence=0.5, max_len=3)
+
+    def baskets(w: Warehouse) -> tuple[list, list]:
+        bt = w.to_pandas(bought_together(basket_tables(w), bspec, min_count=1, backend=w.backend))
+        return basket_rules(w, bspec), bt.sort_values(["item", "rank"]).to_dict("records")
+
     results = []
     for w in (wh, spark):
         put(w, events=ev, order_items=lines)
-        tables = {"order_items": w.table("order_items")}
-        bt = w.to_pandas(bought_together(tables, bspec, min_count=1, backend=w.backend))
-        bt = bt.sort_values(["item", "rank"]).to_dict("records")
-        results.append(([s["count"] for s in funnel(w, spec).steps], basket_rules(w, bspec), bt))
+        from_lines = baskets(w)
+        store_baskets(w)  # as the quality stage does: the same answers from the stored arrays
+        assert baskets(w) == from_lines
+        results.append(([s["count"] for s in funnel(w, spec).steps], *from_lines))
     assert results[0] == results[1]
     assert results[0][0] == [2, 1, 1]  # b: B is 9 h after A, outside the 5 h window
     triple = [r for r in results[0][1] if len(r["antecedents"]) + len(r["consequents"]) == 3]

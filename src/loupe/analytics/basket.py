@@ -7,6 +7,10 @@ the basket's array (``unnest`` of a filtered array; items compared in sorted ord
 itemset is found once), kept only if every (k-1)-subset is frequent.  Grouping the lines into
 arrays once replaced a self-join of the basket items on the two basket key columns and the
 two distinct passes it needed (items per basket, baskets): 8.8 s → 5 s at 10M order lines.
+Product baskets are read from ``order_baskets``, which the quality stage stores
+(:mod:`loupe.quality.baskets`), when it exists: counting from it takes the 10M-line rules
+query from about 5 s to under 1 s.  Category baskets, and product baskets while the table is
+missing, are grouped from the lines.
 
 For a rule ``A → C`` over ``N`` baskets, with ``s(X)`` the share of baskets containing X:
 
@@ -30,6 +34,16 @@ import ibis.expr.types as ir
 from loupe.analytics.people import Tables
 from loupe.analytics.spec import Condition
 from loupe.errors import LoupeError
+from loupe.quality.baskets import coded_baskets, collect_items, product_lines
+
+#: The tables a basket analysis reads; ``order_baskets`` and ``basket_items`` only when stored.
+BASKET_TABLES = ("order_items", "orders", "products", "order_baskets", "basket_items")
+
+
+def basket_tables(wh: Any) -> dict[str, ir.Table]:
+    """The :data:`BASKET_TABLES` that ``wh`` holds, by name."""
+    return {t: wh.table(t) for t in BASKET_TABLES if wh.exists(t)}
+
 
 Level = Literal["product", "category"]
 SEP = "\x1f"  # joins the items of an itemset into one key
@@ -87,42 +101,32 @@ def basket_lines(tables: Tables, spec: BasketSpec) -> ir.Table:
     A basket is keyed by two columns, ``bs`` (the order's source, ``''`` when NULL) and ``bo``
     (its ``order_id``), rather than by one concatenated string.
     """
-    items = tables["order_items"]
-    items = items.filter(items.order_id.notnull() & items.product_id.notnull())
+    lines = product_lines(tables["order_items"])
     if spec.order_filter:
-        orders = tables["orders"]
-        cond = ibis.literal(True)
-        for c in spec.order_filter:
-            if c.key not in orders.columns:
-                raise LoupeError(f"orders has no column {c.key!r}", where="basket filter")
-            col = orders[c.key].cast("string")
-            cond &= (col == c.value) if c.op == "=" else (col.isnull() | (col != c.value))
-        # Lines meet their order on ``order_id`` alone: a line file is usually a source of its
-        # own (``eshop_order_lines`` beside ``eshop_orders``), as the orphan-line check assumes.
-        chosen = orders.filter(cond).select(_o=orders.order_id)
-        items = items.semi_join(chosen, items.order_id == chosen._o)
+        lines = _chosen(lines, tables, spec)
     if spec.level == "category":
         products = tables["products"]
         cat = products.filter(products.category.notnull()).select(
             _pid=products.product_id, _cat=products.category
         )
-        j = items.join(cat, items.product_id == cat._pid)
-        return j.select(bs=j.source.fill_null(""), bo=j.order_id, item=j._cat)
-    return items.select(bs=items.source.fill_null(""), bo=items.order_id, item=items.product_id)
+        j = lines.join(cat, lines.item == cat._pid)
+        return j.select("bs", "bo", item=j._cat)
+    return lines
 
 
-def item_codes(lines: ir.Table) -> ir.Table:
-    """``(_item, _code)``: each distinct item of ``lines`` with a dense ``int32`` code, in
-    item order (so codes sort as their items do).
-
-    Itemsets are counted on these codes, not on the item strings: at 10M order lines,
-    deduplicating, unnesting and grouping integers instead of strings took the rules from
-    5.2-6.2 s to 4.2-5.6 s (old and new alternating; ``bench/bench_analytics.py``).  The
-    dictionary has one row per product (or category), so numbering it with a global window
-    is cheap on Spark too.
-    """
-    d = lines.select(_item=lines.item).distinct()
-    return d.mutate(_code=ibis.row_number().over(order_by=d._item).cast("int32"))
+def _chosen(rows: ir.Table, tables: Tables, spec: BasketSpec) -> ir.Table:
+    """The ``rows`` (lines or baskets, with ``bo``) of the orders ``spec.order_filter`` keeps."""
+    orders = tables["orders"]
+    cond = ibis.literal(True)
+    for c in spec.order_filter:
+        if c.key not in orders.columns:
+            raise LoupeError(f"orders has no column {c.key!r}", where="basket filter")
+        col = orders[c.key].cast("string")
+        cond &= (col == c.value) if c.op == "=" else (col.isnull() | (col != c.value))
+    # Lines meet their order on ``order_id`` alone: a line file is usually a source of its own
+    # (``eshop_order_lines`` beside ``eshop_orders``), as the orphan-line check assumes.
+    chosen = orders.filter(cond).select(_o=orders.order_id)
+    return rows.semi_join(chosen, rows.bo == chosen._o).select(*rows.columns)
 
 
 def baskets(tables: Tables, spec: BasketSpec, backend: str = "duckdb") -> ir.Table:
@@ -132,23 +136,23 @@ def baskets(tables: Tables, spec: BasketSpec, backend: str = "duckdb") -> ir.Tab
     lines of their order: one group-by over the lines replaces a self-join on the two basket
     key columns plus the two distinct passes (items per basket, baskets) it needed.
     """
-    return _collect(basket_lines(tables, spec), backend)
+    return collect_items(basket_lines(tables, spec), backend)
 
 
 def _coded_baskets(tables: Tables, spec: BasketSpec, backend: str) -> tuple[ir.Table, ir.Table]:
-    """:func:`baskets` with arrays of item codes, and the codes (:func:`item_codes`)."""
-    lines = basket_lines(tables, spec)
-    codes = item_codes(lines)
-    j = lines.join(codes, lines.item == codes._item)
-    return _collect(j.select("bs", "bo", item=j._code), backend), codes
+    """:func:`baskets` with arrays of item codes, and the codes ``(_item, _code)``.
 
-
-def _collect(lines: ir.Table, backend: str) -> ir.Table:
-    # Items are never NULL here, so on DuckDB ``include_null`` drops a per-row filter (Spark's
-    # collect_list has none and Ibis refuses the flag there).  The array is made distinct
-    # afterwards: DuckDB's ``array_agg(DISTINCT …)`` took 6.7 of 7.9 s at 10M lines.
-    items = lines.item.collect(include_null=backend == "duckdb").unique()
-    return lines.group_by("bs", "bo").agg(items=items)
+    Product baskets come from the stored ``order_baskets`` and ``basket_items`` when both are
+    in ``tables``; otherwise the lines are grouped here.  A stored code may name a product that
+    no chosen basket holds: it is never unnested, so it never counts.
+    """
+    if spec.level == "product" and "order_baskets" in tables and "basket_items" in tables:
+        b = tables["order_baskets"]
+        if spec.order_filter:
+            b = _chosen(b, tables, spec)
+        codes = tables["basket_items"]
+        return b, codes.select(_item=codes.item, _code=codes.code)
+    return coded_baskets(basket_lines(tables, spec), backend)
 
 
 def _decode(level: ir.Table, cols: list[str], codes: ir.Table) -> ir.Table:
@@ -177,22 +181,20 @@ def frequent_itemsets(tables: Tables, spec: BasketSpec, backend: str = "duckdb")
     level = frequent(one.group_by("i1").agg(count=one.count()).cross_join(b.agg(_n=b.count())))
     levels = [level]
     # An instance is a frequent itemset in one basket, carried with the basket's items: the
-    # next level appends each item of the array that sorts after the instance's last item (the
-    # array itself is unordered), so every itemset is found once, in sorted order.  Only
-    # baskets with two items or more can hold a pair.
-    multi = b.filter(b.items.length() >= 2)
-    inst = multi.select("items", i1=multi.items.unnest())
-    l1v = level.view()
-    l1 = l1v.select(_f=l1v.i1)
-    # (a semi-join is closed with a select: a lambda cannot capture a column of an open join)
-    inst = inst.semi_join(l1, inst.i1 == l1._f).select("items", "i1")
+    # next level appends each frequent item of the array that sorts after the instance's last
+    # item (the array itself is unordered), so every itemset is found once, in sorted order.
+    # Only baskets with two items or more can hold a pair.
+    multi = b.filter(b.items.length() >= 2).cross_join(_frequent_flags(codes, level))
+    # (a join is closed with a select: a lambda cannot capture a column of an open join)
+    multi = multi.select("items", "_fl")
+    inst = multi.select("items", "_fl", i1=multi.items.unnest())
+    inst = inst.filter(inst._fl[inst.i1])
     for k in range(2, spec.max_len + 1):
-        last = inst[cols[k - 2]]
-        later = inst.items.filter(lambda z, last=last: z > last)
-        cand = inst.select("items", *cols[: k - 1], **{cols[k - 1]: later.unnest()})
-        # Apriori pruning: every (k-1)-subset must be frequent.  The one without i_k is; a pair
-        # whose i_2 is not a frequent item cannot be frequent and falls to the support filter,
-        # so only triples and up need the check.
+        last, fl = inst[cols[k - 2]], inst._fl
+        later = inst.items.filter(lambda z, last=last, fl=fl: (z > last) & fl[z])
+        cand = inst.select("items", "_fl", *cols[: k - 1], **{cols[k - 1]: later.unnest()})
+        # Apriori pruning: every (k-1)-subset must be frequent.  The one without i_k is, and
+        # every item is a frequent one, so only triples and up need the check.
         for drop in range(1, k if k > 2 else 1):
             keep = [c for j, c in enumerate(cols[:k], start=1) if j != drop]
             pv = levels[-1].view()
@@ -206,7 +208,7 @@ def frequent_itemsets(tables: Tables, spec: BasketSpec, backend: str = "duckdb")
         lvv = level.view()
         lv = lvv.select(**{f"_l{j}": lvv[c] for j, c in enumerate(cols[:k])})
         on = [cand[c] == lv[f"_l{j}"] for j, c in enumerate(cols[:k])]
-        inst = cand.semi_join(lv, on).select("items", *cols[:k])
+        inst = cand.semi_join(lv, on).select("items", "_fl", *cols[:k])
     parts = []
     for k, lv in enumerate(levels, start=1):
         lv = _decode(lv, cols[:k], codes)
@@ -223,6 +225,23 @@ def frequent_itemsets(tables: Tables, spec: BasketSpec, backend: str = "duckdb")
             )
         )
     return ibis.union(*parts, distinct=False)
+
+
+def _frequent_flags(codes: ir.Table, level: ir.Table) -> ir.Table:
+    """One row, ``_fl``: an array of booleans indexed by item code, true where the item is in
+    ``level`` (the frequent items).
+
+    The instances keep only frequent items by looking their codes up in it (the codes are
+    dense, from 0).  A semi-join with the frequent items did the same, but DuckDB built its
+    hash table on the 8.4M instances instead of the 200 items when the baskets were read
+    from ``order_baskets``: 1.2 of the 2.1 s of the 10M-line rules query.
+    """
+    # Built from one row (the frequent codes, as a list) rather than by an ordered collect,
+    # which Spark cannot compile; the list holds at most a few thousand codes, read once.
+    lv = level.view()
+    j = lv.agg(_fc=lv.i1.collect()).cross_join(codes.agg(_nc=codes.count()))
+    j = j.select("_fc", "_nc")
+    return j.select(_fl=ibis.range(j._nc).map(lambda c: j._fc.contains(c)))
 
 
 def association_rules(tables: Tables, spec: BasketSpec, backend: str = "duckdb") -> ir.Table:
@@ -322,9 +341,7 @@ def basket_rules(wh: Any, spec: BasketSpec) -> list[dict[str, Any]]:
     Items inside ``antecedents``/``consequents`` are sorted; ``conviction`` is ``None`` where
     it is infinite.
     """
-    names = ["order_items", "orders", "products"]
-    tables = {t: wh.table(t) for t in names if wh.exists(t)}
-    df = wh.to_pandas(association_rules(tables, spec, wh.backend))
+    df = wh.to_pandas(association_rules(basket_tables(wh), spec, wh.backend))
     rules: list[dict[str, Any]] = []
     for r in df.itertuples(index=False):
         conv = r.conviction

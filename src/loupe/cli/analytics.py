@@ -160,8 +160,7 @@ def basket(
     wh = common.state.warehouse()
     with wh:
         if together is not None:
-            names = ("order_items", "orders", "products")
-            tables = {t: wh.table(t) for t in names if wh.exists(t)}
+            tables = analytics.basket_tables(wh)
             bt = analytics.bought_together(tables, spec, backend=wh.backend)
             df = wh.to_pandas(bt.filter(bt.item == together).order_by("rank"))
             doc: dict[str, Any] = {"item": together, "bought_together": df.to_dict("records")}
