@@ -4,9 +4,10 @@ After each run the quality stage stores every order's distinct products as one a
 integer codes (``order_baskets``) with the codes' dictionary (``basket_items``), so that
 frequent itemsets and rules (:mod:`loupe.analytics.basket`) count from the baskets instead of
 grouping every order line again.  On 10M order lines (3.2M orders) the grouping, the array
-building and the deduplication took about 4 of the 5 s of a rules query; counting the pairs
-from the stored arrays takes about 0.5 s (``bench/bench_analytics.py --parts rules``).  This is
-the form mlxtend is given its baskets in, a one-hot order × product matrix built beforehand.
+building and the deduplication took about 4 of the 5 s of a rules query; from the stored
+arrays the whole query takes 1.4-1.7 s, and building them about 5 s once per quality run
+(``bench/bench_analytics.py --parts rules``).  mlxtend is likewise given its baskets built
+beforehand, as a one-hot order × product frame.
 
 Both tables are derived from ``order_items`` (:data:`loupe.warehouse.schemas.DERIVED_FROM`):
 any write to it drops them, and the analyses group the lines themselves while they are missing.
