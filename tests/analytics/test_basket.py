@@ -205,3 +205,10 @@ def test_bad_thresholds():
         BasketSpec(min_support=0)
     with pytest.raises(LoupeError, match="max_len"):
         BasketSpec(max_len=7)
+
+
+def test_a_filter_without_orders_is_a_clear_error(wh):
+    put(wh, order_items=canonical("order_items", generated_lines(20)))
+    wh.drop("orders")
+    with pytest.raises(LoupeError, match="orders table"):
+        basket_rules(wh, BasketSpec(order_filter=(Condition("channel", "=", "app"),)))

@@ -116,6 +116,12 @@ def basket_lines(tables: Tables, spec: BasketSpec) -> ir.Table:
 
 def _chosen(rows: ir.Table, tables: Tables, spec: BasketSpec) -> ir.Table:
     """The ``rows`` (lines or baskets, with ``bo``) of the orders ``spec.order_filter`` keeps."""
+    if "orders" not in tables:
+        raise LoupeError(
+            "a basket filter reads the orders table, and the warehouse has none",
+            where="--where",
+            fix="load orders and run `loupe quality`, or drop --where",
+        )
     orders = tables["orders"]
     cond = ibis.literal(True)
     for c in spec.order_filter:
