@@ -55,9 +55,12 @@ def product_lines(order_items: ir.Table) -> ir.Table:
     return t.select(bs=t.source.fill_null(""), bo=t.order_id, item=t.product_id)
 
 
-def coded_baskets(lines: ir.Table, backend: str) -> tuple[ir.Table, ir.Table]:
-    """The baskets of ``lines`` as arrays of item codes, and the codes (:func:`item_codes`)."""
-    codes = item_codes(lines)
+def coded_baskets(
+    lines: ir.Table, backend: str, codes: ir.Table | None = None
+) -> tuple[ir.Table, ir.Table]:
+    """The baskets of ``lines`` as arrays of item codes, and the codes ``(_item, _code)``
+    (:func:`item_codes` of ``lines`` unless given)."""
+    codes = item_codes(lines) if codes is None else codes
     j = lines.join(codes, lines.item == codes._item)
     return collect_items(j.select("bs", "bo", item=j._code), backend), codes
 
@@ -70,7 +73,7 @@ def store_baskets(wh: Warehouse) -> None:
     """
     lines = product_lines(wh.table("order_items"))
     codes = item_codes(lines).select(item="_item", code="_code")
-    codes = wh.replace("basket_items", codes.cast(BASKET_ITEMS))
-    j = lines.join(codes, lines.item == codes.item)
-    baskets = collect_items(j.select("bs", "bo", item=j.code), wh.backend)
+    stored = wh.replace("basket_items", codes.cast(BASKET_ITEMS))
+    stored = stored.select(_item=stored.item, _code=stored.code)
+    baskets, _ = coded_baskets(lines, wh.backend, stored)
     wh.replace("order_baskets", baskets.cast(ORDER_BASKETS))
