@@ -49,6 +49,7 @@ import math
 import sys
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,8 +237,13 @@ def u_sample(df: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
     return df.loc[chosen].sort_values("record", kind="stable").reset_index(drop=True)
 
 
-def _linker(df: pd.DataFrame, settings: Any, limits: tuple[str | None, str]) -> Any:
-    """A Splink linker over ``df`` on its own in-memory DuckDB, on every core.
+@contextlib.contextmanager
+def _linker(df: pd.DataFrame, settings: Any, limits: tuple[str | None, str]) -> Iterator[Any]:
+    """A Splink linker over ``df`` on its own in-memory DuckDB, on every core; the database
+    is closed on leaving, so its copy of the records and its work tables are freed at once.
+
+    (Left to the garbage collector, the three linkers of :func:`_match` lived side by side
+    until it returned, each with its own copy of the records and its own buffer pool.)
 
     Nothing it computes depends on the number of threads: u is estimated on a fixed sample
     (:func:`u_sample`), m counts the pairs inside components, and scoring sorts its result
@@ -248,15 +254,18 @@ def _linker(df: pd.DataFrame, settings: Any, limits: tuple[str | None, str]) -> 
 
     memory_limit, spill = limits
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    con.execute(f"SET temp_directory = '{spill}'")
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.register("extract_df", df)
-    casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in df.columns)
-    con.execute(f"CREATE TABLE identity_extract AS SELECT {casts} FROM extract_df")
-    con.unregister("extract_df")
-    return Linker("identity_extract", settings, db_api=DuckDBAPI(connection=con))
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET temp_directory = '{spill}'")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.register("extract_df", df)
+        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in df.columns)
+        con.execute(f"CREATE TABLE identity_extract AS SELECT {casts} FROM extract_df")
+        con.unregister("extract_df")
+        yield Linker("identity_extract", settings, db_api=DuckDBAPI(connection=con))
+    finally:
+        con.close()
 
 
 def _trained(model: dict[str, Any]) -> dict[str, list[tuple[float | None, float | None]]]:
@@ -330,22 +339,22 @@ def _match(
     sample = u_sample(df, seed)
     n_u = len(sample) * (len(sample) - 1) // 2
     with _quiet():
-        u_trainer = _linker(sample, _settings(None, prior), limits)
-        u_trainer.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
-        trained = _trained(u_trainer.misc.save_model_to_json())
+        with _linker(sample, _settings(None, prior), limits) as u_trainer:
+            u_trainer.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
+            trained = _trained(u_trainer.misc.save_model_to_json())
         if labelled:
-            m_trainer = _linker(df, _settings(None, prior), limits)
-            m_trainer.training.estimate_m_from_label_column("component")
-            m_only = _trained(m_trainer.misc.save_model_to_json())
+            with _linker(df, _settings(None, prior), limits) as m_trainer:
+                m_trainer.training.estimate_m_from_label_column("component")
+                m_only = _trained(m_trainer.misc.save_model_to_json())
             trained = {
                 key: [(m, u) for (m, _), (_, u) in zip(m_only[key], levels, strict=True)]
                 for key, levels in trained.items()
             }
         m_u = _shrink(trained, labelled, n_u)
-        linker = _linker(df, _settings(m_u, prior), limits)
-        scored = linker.inference.predict(threshold_match_probability=threshold)
-        pairs = scored.as_pandas_dataframe()
-        model = linker.misc.save_model_to_json()
+        with _linker(df, _settings(m_u, prior), limits) as linker:
+            scored = linker.inference.predict(threshold_match_probability=threshold)
+            pairs = scored.as_pandas_dataframe()
+            model = linker.misc.save_model_to_json()
     levels = _levels(model, m_u)
     if len(pairs):
         pairs = pairs[pairs["component_l"] != pairs["component_r"]]
