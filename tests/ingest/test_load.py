@@ -179,11 +179,16 @@ def test_segment_events_and_profiles(tmp_path):
     assert prof.loc[0, "name"] == "王伟"
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 1 << 30])
-def test_a_source_in_chunks_loads_as_in_one_pass(tmp_path, monkeypatch, chunk_bytes):
-    """One file per chunk (chunk_bytes=1) gives the report and rows of one pass: a line
-    repeated from an earlier file is a duplicate, the earlier file's copy is the one kept."""
+@pytest.mark.parametrize(
+    ("chunk_bytes", "block_bytes"), [(1, 1 << 26), (1, 64), (1 << 30, 1 << 26), (1 << 30, 64)]
+)
+def test_a_source_in_chunks_loads_as_in_one_pass(tmp_path, monkeypatch, chunk_bytes, block_bytes):
+    """One block per chunk (chunk_bytes=1) gives the report and rows of one pass: a line
+    repeated from an earlier file is a duplicate, the earlier file's copy is the one kept.
+    With 64-byte blocks (one line each) the chunks end inside files, and each file is still
+    recorded once, with all its rows."""
     monkeypatch.setattr(load_module, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(load_module.readers, "BLOCK_BYTES", block_bytes)
     lines = [json.dumps(e, ensure_ascii=False) for e in EVENTS]
     (tmp_path / "web_2024-03.jsonl").write_text("\n".join(lines[:2]) + "\n")
     (tmp_path / "web_2024-04.jsonl").write_text("\n".join([lines[1], "{broken", lines[2]]) + "\n")

@@ -152,6 +152,16 @@ class Warehouse:
         return self.count(name) - before if count else 0
 
     @contextlib.contextmanager
+    def reading(self, rows: pa.Table) -> Iterator[ir.Table]:
+        """In-memory ``rows`` as a table for the queries run inside the block.
+
+        On DuckDB the queries scan the Arrow buffers themselves (nothing is copied); on Spark
+        the rows are written to a work table, dropped on leaving.
+        """
+        with self._input(rows) as table:
+            yield table
+
+    @contextlib.contextmanager
     def _input(self, obj: TableLike) -> Iterator[ir.Table]:
         """``obj`` as an Ibis table; in-memory data is registered for this statement only.
 
@@ -353,6 +363,14 @@ class _SparkWarehouse(Warehouse):
     def create_empty(self, name: str, schema: ibis.Schema) -> None:
         if not self.exists(name):
             self._save(name, [], schema)
+
+    @contextlib.contextmanager
+    def reading(self, rows: pa.Table) -> Iterator[ir.Table]:
+        name = f"_loupe_in_{uuid.uuid4().hex[:12]}"
+        try:
+            yield self.scratch(name, rows)
+        finally:
+            self.drop(name)
 
     def drop(self, name: str) -> None:
         self._inputs_changed(name)
