@@ -85,6 +85,30 @@ def test_a_derived_table_is_dropped_when_an_input_is_written(wh, write, dropped)
     assert {name for name in stand_ins if not wh.exists(name)} == dropped
 
 
+def _limit_mib(wh: Warehouse) -> float:
+    text = wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    number, unit = text.split()
+    return float(number) * {"MiB": 1, "GiB": 1024}[unit]
+
+
+@pytest.mark.parametrize(
+    ("limit", "kept", "lent"), [("4GB", 953, "2861MiB"), ("1GiB", 256, "768MiB")]
+)
+def test_lending_memory_splits_the_limit_and_gives_it_back(tmp_path, limit, kept, lent):
+    """Inside the block the warehouse keeps a quarter of its limit and lends the rest."""
+    wh = Warehouse.open(make_settings(tmp_path, warehouse={"memory_limit": limit}))
+    before = _limit_mib(wh)
+    with wh.lending_memory() as other:
+        assert other == lent
+        assert _limit_mib(wh) == pytest.approx(kept, abs=1)
+    assert _limit_mib(wh) == before
+    wh.close()
+    wh = Warehouse.open(make_settings(tmp_path / "none", warehouse={"memory_limit": None}))
+    with wh.lending_memory() as other:
+        assert other is None
+    wh.close()
+
+
 def test_reopen_keeps_tables_and_missing_table_is_clear(settings):
     wh = Warehouse.open(settings)
     wh.replace("scratch", ibis.memtable({"a": [1, 2]}))

@@ -113,7 +113,9 @@ def _probabilistic(wh: Warehouse, contacts: ir.Table, threshold: float) -> tuple
         gender=c.gender,
     )
     df = wh.to_pandas(extract)
-    result = match_records(df, threshold=threshold, memory_limit=wh.settings.warehouse.memory_limit)
+    # Splink's DuckDB and the warehouse's share the project's memory limit while it runs.
+    with wh.lending_memory() as limit:
+        result = match_records(df, threshold=threshold, memory_limit=limit)
     return result.pairs, result
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -152,6 +153,32 @@ class Warehouse:
         return self.count(name) - before if count else 0
 
     @contextlib.contextmanager
+    def lending_memory(self, share: float = 0.75) -> Iterator[str | None]:
+        """Hold this warehouse's DuckDB to ``1 - share`` of ``[warehouse] memory_limit``
+        inside the block, and yield the rest as a limit for another engine in this process
+        (Splink's DuckDB).  ``None`` when no limit is set.
+
+        DuckDB keeps cached pages and work tables up to its limit; lowering it makes it write
+        them out, so the two engines together stay within the project's limit.  If DuckDB
+        cannot lower it (it can free too little), both keep the whole limit, as before.
+        """
+        limit = self.settings.warehouse.memory_limit
+        total = _size_bytes(limit) if limit else None
+        if total is None:
+            yield limit
+            return
+        lent = int(total * share)
+        try:
+            self.con.raw_sql(f"SET memory_limit = '{(total - lent) >> 20}MiB'")
+        except Exception:  # duckdb.OutOfMemoryException: not enough could be freed
+            yield limit
+            return
+        try:
+            yield f"{lent >> 20}MiB"
+        finally:
+            self.con.raw_sql(f"SET memory_limit = '{limit}'")
+
+    @contextlib.contextmanager
     def reading(self, rows: pa.Table) -> Iterator[ir.Table]:
         """In-memory ``rows`` as a table for the queries run inside the block.
 
@@ -198,6 +225,18 @@ class Warehouse:
 
     def _location(self) -> str:
         return str(self.settings.resolve(self.settings.warehouse.path))
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _size_bytes(text: str) -> int | None:
+    """Bytes of a DuckDB size setting (``4GB``, ``512 MiB``); ``None`` if it is not one."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", text.lower())
+    if not m or m.group(2) not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
 def _as_input(obj: TableLike) -> Any:
@@ -363,6 +402,11 @@ class _SparkWarehouse(Warehouse):
     def create_empty(self, name: str, schema: ibis.Schema) -> None:
         if not self.exists(name):
             self._save(name, [], schema)
+
+    @contextlib.contextmanager
+    def lending_memory(self, share: float = 0.75) -> Iterator[str | None]:
+        # Spark runs in its own JVM, with its own memory: nothing to lend.
+        yield self.settings.warehouse.memory_limit
 
     @contextlib.contextmanager
     def reading(self, rows: pa.Table) -> Iterator[ir.Table]:
