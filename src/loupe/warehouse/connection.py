@@ -162,6 +162,8 @@ class Warehouse:
         them out, so the two engines together stay within the project's limit.  If DuckDB
         cannot lower it (it can free too little), both keep the whole limit, as before.
         """
+        import duckdb
+
         limit = self.settings.warehouse.memory_limit
         total = _size_bytes(limit) if limit else None
         if total is None:
@@ -170,7 +172,7 @@ class Warehouse:
         lent = int(total * share)
         try:
             self.con.raw_sql(f"SET memory_limit = '{(total - lent) >> 20}MiB'")
-        except Exception:  # duckdb.OutOfMemoryException: not enough could be freed
+        except duckdb.Error:  # OutOfMemoryException: not enough could be freed
             yield limit
             return
         try:
