@@ -28,6 +28,29 @@ def test_migrations_create_canonical_tables_once(wh):
     assert wh.count("schema_migrations") == len(MIGRATIONS)
 
 
+def test_an_older_warehouse_is_brought_forward_and_keeps_its_rows(wh):
+    """A warehouse made by a Loupe that knew only migrations 1-3 gets 4-6, and nothing more."""
+    with stage_run(wh, "ingest", ["crm"], ["raw_contacts"]):
+        pass
+    later = {v for v, _, _ in MIGRATIONS if v > 3}
+    wh.con.raw_sql("DELETE FROM schema_migrations WHERE version > 3")
+    for table in ("quality_metrics", "customer_tags", "model_registry"):
+        wh.con.drop_table(table)
+    assert not wh.exists("customer_tags")
+    assert sorted(migrate(wh)) == sorted(later)
+    assert applied(wh) == {v for v, _, _ in MIGRATIONS}
+    assert all(wh.exists(t) for t in ("quality_metrics", "customer_tags", "model_registry"))
+    assert wh.to_pandas(wh.table("stage_runs"))["stage"].tolist() == ["ingest"]
+    assert migrate(wh) == []
+
+
+def test_exists_sees_tables_work_tables_and_views_but_not_other_names(wh):
+    wh.scratch("_work_t", ibis.memtable({"a": [1]}))
+    wh.con.raw_sql("CREATE VIEW v_orders AS SELECT * FROM orders")
+    assert wh.exists("orders") and wh.exists("_work_t") and wh.exists("v_orders")
+    assert not wh.exists("order") and not wh.exists("ORDERS2")
+
+
 def test_stage_runs_record_success_and_failure(wh):
     with stage_run(wh, "ingest", ["crm"], ["raw_contacts"]) as run:
         run.rows_in, run.rows_out = 10, 8

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from loupe.warehouse.connection import Warehouse
 
 MIGRATIONS_TABLE = "schema_migrations"
+MIGRATIONS_SCHEMA = ibis.schema({"version": "int64", "name": "string", "applied_at": "timestamp"})
 
 
 def _v1_canonical(wh: Warehouse) -> None:
@@ -83,22 +84,25 @@ def applied(wh: Warehouse) -> set[int]:
 
 
 def migrate(wh: Warehouse) -> list[int]:
-    """Apply every migration not yet applied; return the versions applied now."""
-    wh.create_empty(
-        MIGRATIONS_TABLE,
-        ibis.schema({"version": "int64", "name": "string", "applied_at": "timestamp"}),
-    )
+    """Apply every migration not yet applied; return the versions applied now.
+
+    The versions applied are recorded together once all have run (one insert rather than one
+    per migration, which was most of opening a fresh warehouse).  If one fails, none of this
+    run's are recorded; they run again next time, which is harmless since a migration only
+    creates what does not exist yet.
+    """
+    wh.create_empty(MIGRATIONS_TABLE, MIGRATIONS_SCHEMA)
     done = applied(wh)
-    new = []
-    for version, name, step in MIGRATIONS:
-        if version in done:
-            continue
-        step(wh)
-        row = {
-            "version": [version],
-            "name": [name],
-            "applied_at": [datetime.now(UTC).replace(tzinfo=None)],
+    new = [(version, name) for version, name, step in MIGRATIONS if version not in done]
+    for version, _name, step in MIGRATIONS:
+        if version not in done:
+            step(wh)
+    if new:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        rows = {
+            "version": [v for v, _ in new],
+            "name": [n for _, n in new],
+            "applied_at": [now] * len(new),
         }
-        wh.append(MIGRATIONS_TABLE, ibis.memtable(row).cast(wh.table(MIGRATIONS_TABLE).schema()))
-        new.append(version)
-    return new
+        wh.append(MIGRATIONS_TABLE, ibis.memtable(rows).cast(MIGRATIONS_SCHEMA), count=False)
+    return [v for v, _ in new]
