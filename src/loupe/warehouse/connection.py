@@ -92,8 +92,9 @@ class Warehouse:
 
     # -- reading -------------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
-        # what ``name in con.list_tables()`` answers, in half the time: Ibis builds its query
-        # with sqlglot and fetches every name (a fresh warehouse asks this ~90 times)
+        # what ``name in con.list_tables()`` answers, in half the time (2.7 ms against 5.4):
+        # Ibis builds that query with sqlglot and fetches every name; stages ask this before
+        # most reads and writes
         found = self.con.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
             "AND table_catalog IN (current_database(), 'temp') "
