@@ -126,3 +126,48 @@ def test_sufficient_statistics_fit_reproduces_cdnow(cdnow_summary) -> None:
     assert gg.params_["p"] == pytest.approx(6.2496, abs=5e-4)
     pnbd, _ = fit_clv_models(CON.execute, table, transaction_model="pareto_nbd")
     assert pnbd.loglik_ == pytest.approx(-9594.98, abs=0.01)
+
+
+def test_spend_is_summed_exactly_and_the_model_inputs_come_sorted() -> None:
+    """Amounts are summed exactly: 1.00 + 0.10 + 0.20 + 0.40 as doubles is 1.7000000000000002,
+    which left a repeat spend of 0.7000000000000002 / 3.  And the grouped inputs come in one
+    order, so a fit on the same orders is the same fit (and the same content hash)."""
+    from loupe.models import repeat_spend, summary_counts
+
+    days = [START + dt.timedelta(days=d) for d in range(4)]
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a"] * 4 + ["b", "b", "c"],
+            "ordered_at": pd.to_datetime(days + days[:2] + days[:1]),
+            "amount": [1.0, 0.1, 0.2, 0.4, 5.0, 2.5, 9.99],
+        }
+    )
+    spec = SummarySpec(calibration_end=START + dt.timedelta(days=9), time_unit="day")
+    summary = CON.create_table(
+        "exact_summary", rfm_summary(ibis.memtable(tx), spec), temp=True, overwrite=True
+    )
+    got = execute_summary(CON, summary)
+    assert got.loc["a", "monetary_value"] == 0.7 / 3
+    assert got.loc["b", "monetary_value"] == 2.5
+    spend = CON.execute(repeat_spend(summary))
+    assert spend[["frequency", "monetary_value"]].values.tolist() == [[1, 2.5], [3, 0.7 / 3]]
+    counts = CON.execute(summary_counts(summary))
+    assert counts["frequency"].tolist() == [0, 1, 3]
+
+
+def test_the_summary_is_the_same_on_every_run() -> None:
+    """Several row groups, so the engine's threads sum them in varying order."""
+    rng = np.random.default_rng(5)
+    n = 400_000
+    tx = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 20_000, n),
+            "ordered_at": pd.Timestamp(START) + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+            "amount": rng.gamma(2.0, 30.0, n).round(2) * rng.choice([1, 1e-3], n),
+        }
+    )
+    table = CON.create_table("many_orders", tx, temp=True, overwrite=True)
+    spec = SummarySpec(calibration_end=START + dt.timedelta(days=299))
+    runs = [execute_summary(CON, rfm_summary(table, spec)) for _ in range(3)]
+    for other in runs[1:]:
+        pd.testing.assert_frame_equal(runs[0], other, check_exact=True)
