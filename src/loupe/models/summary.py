@@ -33,9 +33,9 @@ threads meet them, the last bits of ``monetary_value`` changed from run to run: 
 customers the distinct ``(frequency, monetary_value)`` pairs numbered 188,4xx-188,5xx and
 Gamma-Gamma's ``p`` moved in its 8th digit, so a model retrained on the same orders got
 another content hash.  Exact sums also merge the pairs that differed only by those bits
-(132,459 pairs), which makes the Gamma-Gamma fit a little faster; the decimal sums make the
-summary about 0.09 s slower at 1M (1.20 s against 1.15 s for summary and both fits, medians
-of ten alternating runs).
+(132,459 pairs), which makes the Gamma-Gamma fit a little faster.  The whole change costs
+0.06 s at 1M (summary and both fits: medians of 1.20 s against 1.15 s over ten alternating
+runs), below the benchmark's noise (``docs/clv.md``).
 """
 
 from __future__ import annotations
