@@ -25,7 +25,9 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loupe.config import SourceSettings
 from loupe.errors import SourceError
@@ -38,6 +40,9 @@ Progress = Callable[[str, int, int], None]
 TYPED = "_ingest_typed"
 PARSED = "_ingest_parsed"
 PROFILES = "_ingest_profiles"
+ROW = "_row"
+STAGE_BATCH_ROWS = 1 << 16
+"""Position of a staged row in its chunk: how a rejected row's text is found again."""
 CHUNK_BYTES = 1 << 30
 """Bytes of text read, typed and committed at a time (memory stays bounded on large sources,
 and on large files: a chunk may end inside a file)."""
@@ -177,21 +182,21 @@ def _staged_chunks(
         if quarantined:
             _quarantine_rows(wh, source.name, quarantined, batch)
             rep.quarantined += len(quarantined)
-        rows = pa.concat_tables(pending, promote_options="default") if pending else None
-        return rows, files
+        if not pending:
+            return None, files
+        rows = pa.concat_tables(pending, promote_options="default")
+        rows = rows.append_column(ROW, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+        # DuckDB scans an Arrow table one record batch per thread, and a CSV file under
+        # 64 MB is read as one batch: typing 2.75M order lines ran on one core (9.9 s).
+        # Slices of STAGE_BATCH_ROWS rows (views, no copy) let every core take a share.
+        return pa.Table.from_batches(rows.to_batches(max_chunksize=STAGE_BATCH_ROWS)), files
 
     for name, fp, batches in inputs:
         read_before = rep.read
         for b in batches:
-            rows = b.rows
-            if source.format in ("jsonl", "segment"):
-                text = rows.column("raw")
-            else:
-                cols = [c for c in rows.column_names if c != readers.LINE]
-                sep = source.delimiter or ("\t" if source.format == "tsv" else ",")
-                text = _join_fields(rows, cols, sep)
-            rows = rows.append_column("_file", pa.array([b.file] * rows.num_rows, pa.string()))
-            rows = rows.append_column(mapping.RAW_TEXT, text)
+            # (``pa.repeat``: a Python list of the name per row took 1.2 s per 3M rows)
+            name_col = pa.repeat(pa.scalar(b.file, pa.string()), b.rows.num_rows)
+            rows = b.rows.append_column("_file", name_col)
             if source.format == "sql" and not checked:
                 header = [c for c in b.rows.column_names if c != readers.LINE]
                 mapping.check_mapping(source, header, source.sql_table or "")
@@ -211,11 +216,34 @@ def _staged_chunks(
     yield chunk()
 
 
-def _join_fields(rows: pa.Table, cols: list[str], delimiter: str) -> pa.ChunkedArray:
-    import pyarrow.compute as pc
+def _raw_text(source: SourceSettings, rows: pa.Table, index: np.ndarray) -> pa.Array:
+    """The text, as read, of the staged ``rows`` at positions ``index``: the line of a JSON
+    source; for the others the fields joined by the delimiter (without quotes)."""
+    if source.format in ("jsonl", "segment"):
+        cols = ["raw"]
+    else:
+        cols = [c for c in rows.column_names if c not in (readers.LINE, "_file", ROW)]
+    taken = _take(rows.select(cols), index)
+    if source.format in ("jsonl", "segment"):
+        return taken.column("raw").combine_chunks()
+    sep = source.delimiter or ("\t" if source.format == "tsv" else ",")
+    parts = [pc.fill_null(taken.column(c), "") for c in cols]
+    return pc.binary_join_element_wise(*parts, sep).combine_chunks()
 
-    parts = [pc.fill_null(rows.column(c), "") for c in cols]
-    return pc.binary_join_element_wise(*parts, delimiter)
+
+def _take(rows: pa.Table, index: np.ndarray) -> pa.Table:
+    """``rows.take(index)``, taken chunk by chunk: Arrow joins the chunks of a column into
+    one before taking from it, a copy of the whole column (2.2 s for a few rows of 1 GB)."""
+    batches = rows.to_batches()
+    bounds = np.cumsum([0] + [b.num_rows for b in batches])
+    which = np.searchsorted(bounds, index, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    index, which = index[order], which[order]
+    parts = [
+        batches[k].take(pa.array(index[which == k] - bounds[k])) for k in np.unique(which).tolist()
+    ]
+    taken = pa.Table.from_batches(parts, schema=rows.schema)
+    return taken.take(pa.array(np.argsort(order)))  # back in the order of ``index``
 
 
 def _quarantine_rows(wh: Warehouse, source: str, rows: list[dict[str, Any]], batch: str) -> None:
@@ -252,26 +280,36 @@ def _load_source(
 def _load_staged(
     wh: Warehouse, source: SourceSettings, rep: SourceReport, batch: str, rows: pa.Table
 ) -> None:
-    """Type, check and commit a chunk's rows (text columns, in memory).
+    """Type, check and commit a chunk's rows (text columns, in memory, numbered by ``_row``).
 
     The typing queries read the rows where they are (:meth:`Warehouse.reading`): on DuckDB
     that is a scan of the Arrow buffers, with no copy into a staging table first (that copy
     was read once, by the typing).  Measured, the saving is within the host's noise: 142-158 s
     against 155-157 s at 100k customers, and no gain at 1M (docs/architecture-notes.md).
+
+    The work tables carry ``_row`` instead of the rows' text, and a rejected row's text is
+    taken from ``rows`` by it (:func:`_quarantine`).  Copying the text of every row into the
+    work tables, for the 0.1% that are rejected, was a fifth of the typing's cost
+    (docs/ingest.md).
     """
     with wh.reading(rows) as staged:
-        typed = _typed(wh, source, rep, batch, staged)
-    loaded, dupes, bad = _commit(wh, typed, source, source.target_table, batch)
+        typed = _typed(wh, source, rep, batch, staged, rows)
+    loaded, dupes, bad = _commit(wh, typed, source, source.target_table, batch, rows)
     rep.loaded += loaded
     rep.duplicates += dupes
     rep.quarantined += bad
     if source.format == "segment":
         assert rep.profiles is not None
-        rep.profiles += _load_profiles(wh, typed, source, batch)
+        rep.profiles += _load_profiles(wh, typed, source, batch, rows)
 
 
 def _typed(
-    wh: Warehouse, source: SourceSettings, rep: SourceReport, batch: str, staged: ir.Table
+    wh: Warehouse,
+    source: SourceSettings,
+    rep: SourceReport,
+    batch: str,
+    staged: ir.Table,
+    rows: pa.Table,
 ) -> ir.Table:
     """The staged rows mapped and typed, with their row hash, in the work table TYPED."""
     backend = wh.backend
@@ -281,53 +319,58 @@ def _typed(
         # Each document is validated once, in the same pass: a broken one is parsed as NULL
         # and flagged, then quarantined from the parsed table (validating the staged rows
         # a second time to find the broken ones cost 1.4 s per 2M events).
-        raw = staged[mapping.RAW_TEXT]
-        ok = fn.json_valid(raw, backend).fill_null(False)
-        docs = staged.select(
-            "_file", "_line", _text=raw, _ok=ok, **{mapping.RAW_TEXT: ibis.ifelse(ok, raw, None)}
+        checked = staged.select(
+            "_file", "_line", ROW, "raw", _ok=fn.json_valid(staged["raw"], backend).fill_null(False)
+        )
+        docs = checked.select(
+            "_file", "_line", ROW, "_ok", raw=ibis.ifelse(checked._ok, checked.raw, None)
         )
         parsed = wh.scratch(
             PARSED,
-            docs.select(
-                "_file",
-                "_line",
-                "_ok",
-                **{mapping.RAW_TEXT: docs._text},
-                **mapping.segment_texts(docs, backend),
-            ),
+            docs.select("_file", "_line", ROW, "_ok", **mapping.segment_texts(docs, backend)),
         )
         broken = parsed.filter(~parsed._ok)
-        rep.quarantined += wh.append(
-            "quarantine",
-            _quarantine_rows_expr(source.name, broken, ibis.literal("broken JSON"), batch),
-        )
+        rep.quarantined += _quarantine(wh, source, broken, ibis.literal("broken JSON"), batch, rows)
         valid = parsed.filter(parsed._ok)
         texts = {name: valid[name] for name in mapping.SEGMENT_COLUMNS}
         typed = mapping.map_columns(valid, source, wh.settings, backend, texts)
     else:
         typed = mapping.map_columns(staged, source, wh.settings, backend)
     typed = wh.scratch(TYPED, _with_hash(typed, source.target_table))
-    wh.drop(PARSED)  # the raw text lives on in TYPED; free the copy
+    wh.drop(PARSED)
     return typed
 
 
-def _quarantine_expr(
-    wh: Warehouse, source: str, rows: ir.Table, reason: ir.StringValue, batch: str
-) -> None:
-    wh.append("quarantine", _quarantine_rows_expr(source, rows, reason, batch), count=False)
-
-
-def _quarantine_rows_expr(
-    source: str, rows: ir.Table, reason: ir.StringValue, batch: str
-) -> ir.Table:
-    return rows.select(
-        source=ibis.literal(source),
-        location=rows["_file"] + ":" + rows["_line"].cast("string"),
-        raw=rows[mapping.RAW_TEXT],
-        reason=reason,
-        loaded_at=ibis.literal(utcnow()),
-        batch=ibis.literal(batch),
+def _quarantine(
+    wh: Warehouse,
+    source: SourceSettings,
+    bad: ir.Table,
+    reason: ir.StringValue,
+    batch: str,
+    rows: pa.Table,
+) -> int:
+    """Quarantine the rows of ``bad`` (which has ``_file``, ``_line`` and ``_row``) with
+    ``reason``, their text taken from the staged ``rows``; return how many."""
+    found = wh.to_arrow(bad.select("_file", "_line", ROW, _reason=reason))
+    if not found.num_rows:
+        return 0
+    found = found.sort_by([("_file", "ascending"), ("_line", "ascending")])
+    location = pc.binary_join_element_wise(
+        found["_file"], pc.cast(found["_line"], pa.string()), ":"
     )
+    text = _raw_text(source, rows, found[ROW].to_numpy())
+    table = pa.table(
+        {
+            "source": pa.repeat(pa.scalar(source.name, pa.string()), found.num_rows),
+            "location": location,
+            "raw": text,
+            "reason": found["_reason"],
+            "loaded_at": pa.repeat(pa.scalar(utcnow()), found.num_rows),
+            "batch": pa.repeat(pa.scalar(batch, pa.string()), found.num_rows),
+        }
+    )
+    wh.append("quarantine", table.cast(schema(QUARANTINE).to_pyarrow()), count=False)
+    return found.num_rows
 
 
 def _with_hash(typed: ir.Table, table: str) -> ir.Table:
@@ -340,7 +383,12 @@ def _with_hash(typed: ir.Table, table: str) -> ir.Table:
 
 
 def _commit(
-    wh: Warehouse, typed: ir.Table, source: SourceSettings, table: str, batch: str
+    wh: Warehouse,
+    typed: ir.Table,
+    source: SourceSettings,
+    table: str,
+    batch: str,
+    rows: pa.Table,
 ) -> tuple[int, int, int]:
     """Quarantine rejected rows, skip duplicates, append the rest; return the three counts.
 
@@ -358,7 +406,7 @@ def _commit(
     n_bad, n_good = int(counts["n_bad"]), int(counts["n_all"] - counts["n_bad"])
     if n_bad:
         bad = typed.filter(is_bad)
-        _quarantine_expr(wh, source.name, bad, bad[mapping.REASON], batch)
+        _quarantine(wh, source, bad, bad[mapping.REASON], batch, rows)
     first = typed.filter(~is_bad)
     if int(counts["n_unique"]) < n_good:
         first = _earliest_of_repeats(wh, first)
@@ -370,7 +418,7 @@ def _commit(
     existing = target.filter(target["source"] == source.name).select("_row_hash")
     fresh = first.anti_join(existing, "_row_hash")
     now = utcnow()
-    rows = fresh.select(
+    new = fresh.select(
         *columns,
         _file=fresh["_file"],
         _line=fresh["_line"],
@@ -378,7 +426,7 @@ def _commit(
         _loaded_at=ibis.literal(now),
         _row_hash=fresh["_row_hash"],
     ).cast({**RAW_COLUMNS[table], **LINEAGE})
-    loaded = wh.append(f"raw_{table}", rows)
+    loaded = wh.append(f"raw_{table}", new)
     return loaded, n_good - loaded, n_bad
 
 
@@ -405,15 +453,18 @@ def _earliest_of_repeats(wh: Warehouse, rows: ir.Table) -> ir.Table:
     return kept.drop("_h", "_keep")
 
 
-def _load_profiles(wh: Warehouse, events: ir.Table, source: SourceSettings, batch: str) -> int:
-    """Contact versions from identify calls with traits (Segment user profiles)."""
+def _load_profiles(
+    wh: Warehouse, events: ir.Table, source: SourceSettings, batch: str, rows: pa.Table
+) -> int:
+    """Contact versions from identify calls with traits (Segment user profiles).
+
+    A rejected version is quarantined with the text of its identify call (its line)."""
     ident = events.filter(
         (events["type"] == "identify")
         & events["user_id"].notnull()
         & events["traits"].notnull()
         & events[mapping.REASON].isnull()
     )
-    ident = ident.mutate(**{mapping.RAW_TEXT: ident["traits"]})
     profile_source = source.model_copy(update={"table": "contacts", "format": "jsonl"})
     texts: dict[str, ir.Value] = dict(mapping.segment_profile_texts(ident, wh.backend))
     texts["updated_at"] = ident["ts"]
@@ -421,7 +472,7 @@ def _load_profiles(wh: Warehouse, events: ir.Table, source: SourceSettings, batc
     # the typing and validation of every trait would otherwise run each time.
     profiles = mapping.map_columns(ident, profile_source, wh.settings, wh.backend, texts)
     typed = wh.scratch(PROFILES, _with_hash(profiles, "contacts"))
-    loaded, _, _ = _commit(wh, typed, profile_source, "contacts", batch)
+    loaded, _, _ = _commit(wh, typed, profile_source, "contacts", batch, rows)
     return loaded
 
 

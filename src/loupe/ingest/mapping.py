@@ -15,7 +15,6 @@ from loupe.warehouse import functions as fn
 from loupe.warehouse.schemas import RAW_COLUMNS, REQUIRED
 
 REASON = "_reason"
-RAW_TEXT = "_raw"
 NON_NEGATIVE = ("quantity", "unit_price", "price", "spend", "impressions", "clicks")
 
 
@@ -74,7 +73,8 @@ def map_columns(
     backend: str,
     texts: dict[str, ir.Value] | None = None,
 ) -> ir.Table:
-    """Typed canonical columns of ``source.target_table`` plus lineage, ``_reason``, ``_raw``.
+    """Typed canonical columns of ``source.target_table`` plus lineage (``_file``, ``_line``,
+    ``_row``) and ``_reason``.
 
     ``texts`` overrides where a canonical column's text comes from (used for JSON sources);
     otherwise it is the mapped source column, or the constant, or NULL.
@@ -134,7 +134,8 @@ def map_columns(
         **values,
         _file=staged["_file"],
         _line=staged["_line"],
-        **{REASON: reason, RAW_TEXT: staged[RAW_TEXT]},
+        _row=staged["_row"],
+        **{REASON: reason},
     )
 
 
@@ -223,8 +224,8 @@ SEGMENT_COLUMNS = (
 
 
 def segment_texts(staged: ir.Table, backend: str) -> dict[str, ir.Value]:
-    """Text of each events column, read from Segment tracking-spec JSON in ``_raw``."""
-    raw = staged[RAW_TEXT]
+    """Text of each events column, read from Segment tracking-spec JSON in ``raw``."""
+    raw = staged["raw"]
     m = fn.json_struct(raw, SEGMENT_FIELDS, backend)
     ctx = m["context"]
     props_text = m["properties"].cast("string")
