@@ -263,18 +263,23 @@ def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
         ingest(wh3)
 
 
-def test_a_repeated_row_keeps_its_earliest_file_and_line(tmp_path):
-    """Files sort by name, then lines by number (line 9 before line 10, not as text)."""
-    wh = Warehouse.open(make_settings(tmp_path))
-    rows = pd.DataFrame(
-        {
-            "_row_hash": ["h", "h", "h", "g", "k", "k"],
-            "_file": ["b.csv", "a.csv", "a.csv", "a.csv", "a.csv", "a.csv"],
-            "_line": [2, 10, 9, 3, 12, 100],
-        }
-    )
-    wh.con.create_table("rows", rows)
-    kept = wh.to_pandas(load_module._earliest_of_repeats(wh, wh.table("rows")))
-    got = sorted(zip(kept["_row_hash"], kept["_file"], kept["_line"], strict=True))
-    assert got == [("g", "a.csv", 3), ("h", "a.csv", 9), ("k", "a.csv", 12)]
+def test_a_repeated_row_keeps_the_first_read_and_rejects_keep_their_text(tmp_path, monkeypatch):
+    """Files are read in name order, lines in number order (line 9 before line 10, not as
+    text); the staged rows are cut into small batches, so the row kept and a rejected row's
+    text are found across batches by position."""
+    monkeypatch.setattr(load_module, "STAGE_BATCH_ROWS", 3)
+    header = "order_no,account_id,order_time,total_amount,currency\n"
+    filler = "".join(f"O{i},U{i},2024-03-05 10:00:00,{i},CNY\n" for i in range(10, 17))
+    repeated = "R1,U9,2024-03-06 10:00:00,9.90,CNY\n"
+    (tmp_path / "orders_a.csv").write_text(header + filler + repeated + repeated)
+    (tmp_path / "orders_b.csv").write_text(header + repeated + "B2,U8,someday,8,CNY\n")
+    wh = _project(tmp_path, [_orders_source()])
+    rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (11, 8, 1, 2)
+    kept = wh.to_pandas(wh.table("raw_orders").filter(ibis._.order_id == "R1"))
+    assert list(zip(kept["_file"], kept["_line"], strict=True)) == [("orders_a.csv", 9)]
+    q = _quarantine(wh)
+    assert list(q["location"]) == ["orders_b.csv:3"]
+    assert list(q["raw"]) == ["B2,U8,someday,8,CNY"]
+    assert q["reason"][0].startswith("unparseable ordered_at")
     wh.close()
