@@ -88,26 +88,49 @@ def map_columns(
     for canonical, value in source.constants.items():
         texts[canonical] = ibis.literal(value)
 
-    values: dict[str, ir.Value] = {}
-    checks: list[tuple[ir.BooleanValue, ir.StringValue]] = []
+    # Two projections: the typed values first, then the checks on them.  In one projection,
+    # DuckDB computed each typed value twice, once for its column and once in the reason's
+    # CASE (it shares no sub-expression across CASE branches).
+    inner: dict[str, ir.Value] = {}
+    typed_kinds: dict[str, str] = {}
     for name, kind in columns.items():
         text = texts.get(name)
-        if name == "source":
-            values[name] = ibis.literal(source.name)
-            continue
-        if name == "contact_source":
-            values[name] = ibis.literal(source.contact_source or source.name)
-            continue
-        if text is None:
-            values[name] = ibis.null(kind)
+        if name in ("source", "contact_source") or text is None:
             continue
         if not isinstance(text, ir.StringValue):  # already typed (e.g. an event's ts)
-            values[name] = text.cast(kind)
+            inner[_value(name)] = text.cast(kind)
             continue
-        value = _typed(kind, text, zone, backend)
-        values[name] = value
+        inner[_value(name)] = _typed(kind, text, zone, backend)
+        inner[_text(name)] = text
+        typed_kinds[name] = kind
+    if source.encoding.replace("-", "").lower() != "utf8":
+        replaced = [t.contains("\ufffd") for t in texts.values() if isinstance(t, ir.StringValue)]
+        if replaced:
+            any_bad = replaced[0].fill_null(False)
+            for r in replaced[1:]:
+                any_bad = any_bad | r.fill_null(False)
+            inner["_undecodable"] = any_bad
+    lineage = ("_file", "_line", "_row")
+    t = staged.select(**inner, **{c: staged[c] for c in lineage})
+
+    values: dict[str, ir.Value] = {}
+    checks: list[tuple[ir.BooleanValue, ir.StringValue]] = []
+    if "_undecodable" in inner:
+        checks.append((t["_undecodable"], ibis.literal(f"bytes not valid {source.encoding}")))
+    for name, kind in columns.items():
+        if name == "source":
+            values[name] = ibis.literal(source.name)
+        elif name == "contact_source":
+            values[name] = ibis.literal(source.contact_source or source.name)
+        elif _value(name) not in inner:
+            values[name] = ibis.null(kind)
+        else:
+            values[name] = t[_value(name)]
+        if name not in typed_kinds:
+            continue
+        value, text = t[_value(name)], t[_text(name)]
         present = text.notnull() & ~fn.is_blank(text)
-        if kind not in ("string",):
+        if kind != "string":
             checks.append(
                 (present & value.isnull(), f"unparseable {name}: '" + text.left(40) + "'")
             )
@@ -117,26 +140,20 @@ def map_columns(
             checks.append((~present, ibis.literal(f"missing required {name}")))
     if table == "contacts" and "source_key" not in texts:
         values["source_key"] = ibis.coalesce(values["user_id"], values["email"], values["phone"])
-    replaced = [t.contains("\ufffd") for t in texts.values() if isinstance(t, ir.StringValue)]
-    if replaced and source.encoding.replace("-", "").lower() != "utf8":
-        any_bad = replaced[0]
-        for r in replaced[1:]:
-            any_bad = any_bad | r.fill_null(False)
-        checks.insert(
-            0, (any_bad.fill_null(False), ibis.literal(f"bytes not valid {source.encoding}"))
-        )
     reason: ir.Value = ibis.null("string")
     if checks:
         reason = ibis.cases(
             *[(cond.fill_null(False), msg) for cond, msg in checks], else_=ibis.null("string")
         )
-    return staged.select(
-        **values,
-        _file=staged["_file"],
-        _line=staged["_line"],
-        _row=staged["_row"],
-        **{REASON: reason},
-    )
+    return t.select(**values, **{c: t[c] for c in lineage}, **{REASON: reason})
+
+
+def _value(name: str) -> str:
+    return f"_v_{name}"
+
+
+def _text(name: str) -> str:
+    return f"_t_{name}"
 
 
 # -- Segment (JSON) sources --------------------------------------------------------------------
