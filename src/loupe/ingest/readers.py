@@ -14,6 +14,7 @@ and its pieces are quarantined as rows with the wrong number of fields.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import glob
@@ -72,28 +73,32 @@ def fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
-def _blocks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(first line number, bytes) blocks of whole lines."""
+def _blocks(path: Path) -> Iterator[tuple[int, memoryview | bytes]]:
+    """(first line number, bytes) blocks of whole lines.
+
+    A block ends at the last line break it read; the file is then sought back to the start
+    of the partial line after it, which the next block reads again.  Carrying that line over
+    instead (joining it to the next read, then cutting the block from the rest) copied every
+    block twice: a quarter of the time of reading a JSONL file.
+    """
     line = 1
-    carry = b""
     with path.open("rb") as f:
-        while True:
-            chunk = f.read(BLOCK_BYTES)
-            if not chunk:
-                break
-            data = carry + chunk
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            block, carry = data[: cut + 1], data[cut + 1 :]
-            yield line, block
-            line += block.count(b"\n")
-    if carry:
-        yield line, carry + b"\n"
+        while chunk := f.read(BLOCK_BYTES):
+            cut = chunk.rfind(b"\n")
+            while cut < 0 and (more := f.read(BLOCK_BYTES)):  # a line longer than a block
+                chunk += more
+                cut = chunk.rfind(b"\n")
+            if cut < 0:  # the last line, without a line break
+                yield line, chunk + b"\n"
+                return
+            end = cut + 1
+            if end < len(chunk):
+                f.seek(end - len(chunk), io.SEEK_CUR)
+            yield line, memoryview(chunk)[:end]
+            line += chunk.count(b"\n", 0, end)
 
 
-def _line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _line_spans(block: memoryview | bytes) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive, without the newline or CR) offsets of each line."""
     arr = np.frombuffer(block, dtype=np.uint8)
     ends = np.flatnonzero(arr == 10)
@@ -102,11 +107,11 @@ def _line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - has_cr
 
 
-def _decode(block: bytes, encoding: str) -> bytes:
+def _decode(block: memoryview | bytes, encoding: str) -> memoryview | bytes:
     if encoding.replace("-", "").lower() in ("utf8", "ascii"):
         return block
     # Undecodable bytes become U+FFFD; the loader quarantines rows containing one.
-    return block.decode(encoding, errors="replace").encode("utf-8")
+    return codecs.decode(block, encoding, errors="replace").encode("utf-8")
 
 
 def read_csv(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Batch]]:
@@ -115,7 +120,7 @@ def read_csv(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Ba
     try:
         with path.open("rb") as f:
             first = f.readline()
-        header_text = _decode(first, source.encoding).decode("utf-8").lstrip("\ufeff")
+        header_text = bytes(_decode(first, source.encoding)).decode("utf-8").lstrip("\ufeff")
     except LookupError:
         raise SourceError(
             f"Source {source.name!r}: unknown encoding {source.encoding!r}",
@@ -158,7 +163,7 @@ def read_csv(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Ba
             if first_line == 1:
                 body = block[int(starts[1]) :] if len(starts) > 1 else b""
             table = pacsv.read_csv(
-                io.BytesIO(body),
+                pa.BufferReader(body),
                 read_options=pacsv.ReadOptions(
                     column_names=header, use_threads=False, block_size=max(len(body), 1) + 1
                 ),
