@@ -41,8 +41,9 @@ TYPED = "_ingest_typed"
 PARSED = "_ingest_parsed"
 PROFILES = "_ingest_profiles"
 ROW = "_row"
-STAGE_BATCH_ROWS = 1 << 16
 """Position of a staged row in its chunk: how a rejected row's text is found again."""
+STAGE_BATCH_ROWS = 1 << 16
+"""Rows per record batch of a staged chunk (DuckDB scans one batch per thread)."""
 CHUNK_BYTES = 1 << 30
 """Bytes of text read, typed and committed at a time (memory stays bounded on large sources,
 and on large files: a chunk may end inside a file)."""
