@@ -1,7 +1,9 @@
 """Connection (Ibis), canonical schemas, migrations and lineage."""
 
-# Imported for its side effect too: it fixes Ibis's compilation of argmin/argmax (DuckDB) and of
-# bit masks (Spark), which must hold for every query, whoever opened the warehouse.
+# Imported first, for their side effects: ``duckdb_compat`` lets Ibis 12 run on DuckDB 2, and
+# ``functions`` fixes Ibis's compilation of argmin/argmax (DuckDB) and of bit masks (Spark);
+# both must hold for every query, whoever opened the warehouse.
+from loupe.warehouse import duckdb_compat as duckdb_compat
 from loupe.warehouse import functions as functions
 from loupe.warehouse.connection import Warehouse
 from loupe.warehouse.lineage import StageRun, stage_run, utcnow
