@@ -48,6 +48,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -133,7 +134,7 @@ def run_loupe(tx: pd.DataFrame, threads: int | None = None) -> dict[str, Any]:
     spend = con.execute(repeat_spend(summary))
     gg = GammaGammaModel().fit(spend, weights=spend["n_customers"])
     clock.lap("gamma_gamma")
-    threads = con.raw_sql("SELECT current_setting('threads')").fetchone()[0]
+    threads = con.raw_sql("SELECT current_setting('threads')").fetchall()[0][0]
     return {
         **clock.doc(skip=("load_into_duckdb",)),
         "bgnbd": bg.params_ | {"loglik": bg.loglik_},
@@ -264,6 +265,7 @@ def main() -> None:
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "duckdb": duckdb.__version__,
             "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
             "note": "shared machine: other jobs were running; see the load averages",
         },

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 BIN = Path(sys.executable).parent / "loupe"
 
 
@@ -102,6 +104,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "duckdb": duckdb.__version__,
         },
         "stages": results,
         "total_seconds": round(total, 1),
