@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import ibis
 import pyarrow as pa
 
@@ -10,7 +12,10 @@ import loupe.warehouse  # noqa: F401  (installs the compatibility layer)
 
 def test_ibis_metadata_and_batches_work_on_this_duckdb() -> None:
     con = ibis.duckdb.connect()
-    t = con.create_table("t", pa.table({"a": [1, 2, 3]}))  # reads its schema back
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation warning either
+        t = con.create_table("t", pa.table({"a": [1, 2, 3]}))  # reads its schema back
+        assert con.table("t").schema().names == ("a",)
     assert "t" in con.list_tables()
     assert con.execute(t.a.sum()) == 6
     batches = list(con.to_pyarrow_batches(t, chunk_size=2))

@@ -5,7 +5,10 @@ Ibis 12 reads its metadata (table lists, schemas of queries) with
 ``DuckDBPyConnection.fetch_record_batch()``.  DuckDB 2.0 removed both from the connection
 (``to_arrow_table()`` and ``to_arrow_reader()`` replace them; relations keep their own), so on
 DuckDB 2 every ``list_tables`` and every ``create_table`` of Ibis 12 failed.  :func:`install`
-puts the two names back on the connection class, as thin aliases of their replacements.
+puts the two names back on the connection class, as thin aliases of their replacements.  It
+also makes a relation's ``fetch_arrow_table`` (which Ibis calls for a table's schema) a plain
+alias of ``to_arrow_table``: DuckDB 2 keeps it but warns that it is deprecated, and will drop
+it.
 Importing this module installs it (``loupe.warehouse`` imports it before anything else).
 
 DuckDB 2 also refuses the arrow lambda (``x -> x + 1``) that sqlglot writes for Ibis's array
@@ -69,6 +72,7 @@ def install() -> None:
     connection = duckdb.DuckDBPyConnection
     if hasattr(connection, "fetch_arrow_table"):
         return  # DuckDB 1.x: nothing to do
+    setattr(duckdb.DuckDBPyRelation, "fetch_arrow_table", _fetch_arrow_table)  # noqa: B010
     setattr(connection, "fetch_arrow_table", _fetch_arrow_table)  # noqa: B010
     if not hasattr(connection, "fetch_record_batch"):
         setattr(connection, "fetch_record_batch", _fetch_record_batch)  # noqa: B010
