@@ -27,7 +27,8 @@ Loupe and ``lifetimes`` are each timed ``--repeat`` times (default 3) and the ru
 median total is reported, with every run's total beside it (``repeats``): Loupe's whole run is
 under a second, so one burst of another job on a shared 2-core host moved a single timing by
 0.3 s (40%), while the same burst is 2% of lifetimes' 15-20 s.  Both sides get the same
-treatment; PyMC-Marketing runs once (its run takes minutes, and it is not the target's peer).
+treatment; PyMC-Marketing runs once (its run takes most of a minute, and it is not the
+target's peer).
 
 ``--pymc-max`` caps the customers PyMC-Marketing is run on (default: all of them at 1M or more;
 skipped in smaller smoke runs such as ``bench/run.py --quick``, where compiling its graphs
