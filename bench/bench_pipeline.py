@@ -6,6 +6,13 @@ Writes ``bench/results/pipeline.json`` (or ``--out``).
 
     .venv/bin/python bench/bench_pipeline.py --customers 1000000
 
+Besides wall time and peak memory, each stage records its CPU time (user + system, from the
+same ``wait4``) and the most its DuckDB temporary files held (the warehouse's
+``loupe.duckdb.tmp`` and Splink's ``loupe-splink-*`` folders, polled twice a second): the
+first says whether both cores were busy, the second whether ``[warehouse] memory_limit``
+made the engine spill.  ``--memory-limit`` sets that limit for the run (default: the
+project's default, 4GB).  The quality and identity stages' own step timings are kept.
+
 Target (issue 2): 1M customers / 10M orders / 50M events, all four stages in under 10 minutes
 on 2 cores, peak memory under 8 GB.
 """
@@ -13,12 +20,15 @@ on 2 cores, peak memory under 8 GB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,21 +38,58 @@ import duckdb
 BIN = Path(sys.executable).parent / "loupe"
 
 
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for f in files:
+            with contextlib.suppress(OSError):  # removed while walking
+                total += os.stat(os.path.join(root, f)).st_blocks * 512
+    return total
+
+
+class SpillWatch:
+    """The largest size DuckDB's temporary files reached while a stage ran, polled."""
+
+    def __init__(self, project: Path) -> None:
+        self.folders = [project / "loupe.duckdb.tmp"]
+        self.splink = Path(tempfile.gettempdir())
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.5):
+            folders = self.folders + list(self.splink.glob("loupe-splink-*"))
+            self.peak = max(self.peak, sum(_folder_bytes(f) for f in folders if f.exists()))
+
+    def __enter__(self) -> SpillWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_stage(args: list[str], cwd: Path) -> dict[str, Any]:
-    """Run ``loupe ARGS --json``; return wall seconds, peak RSS (MB) and the JSON output."""
+    """Run ``loupe ARGS --json``; return wall and CPU seconds, peak RSS (MB), the most the
+    engine spilled (MB) and the JSON output."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(BIN), *args, "--json"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    with SpillWatch(cwd) as spill:
+        proc = subprocess.Popen(
+            [str(BIN), *args, "--json"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"loupe {' '.join(args)} failed with status {status}")
     return {
         "seconds": round(wall, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_spill_mb": round(spill.peak / 2**20, 1),
         "output": json.loads(out),
     }
 
@@ -54,6 +101,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the generated project")
+    parser.add_argument(
+        "--memory-limit", default=None, help="[warehouse] memory_limit for the run, e.g. 6GB"
+    )
     a = parser.parse_args()
 
     project = a.work / f"company-{a.customers}"
@@ -61,7 +111,10 @@ def main() -> None:
     project.mkdir(parents=True)
     from loupe.scaffold import demo_toml, write_config
 
-    write_config(project, demo_toml("bench"))
+    toml = demo_toml("bench")
+    if a.memory_limit:
+        toml = toml.replace("[warehouse]\n", f'[warehouse]\nmemory_limit = "{a.memory_limit}"\n', 1)
+    write_config(project, toml)
     results: dict[str, Any] = {}
 
     gen = run_stage(
@@ -85,12 +138,20 @@ def main() -> None:
     print("ingest", results["ingest"], flush=True)
 
     qual = run_stage(["quality"], project)
-    results["quality"] = {**_strip(qual), "rows": results["ingest"]["rows"]}
+    results["quality"] = {
+        **_strip(qual),
+        "rows": results["ingest"]["rows"],
+        "steps_seconds": qual["output"].get("timings", {}).get("steps_seconds"),
+    }
     print("quality", results["quality"], flush=True)
 
     ident = run_stage(["identity"], project)
     out = ident["output"]
-    results["identity"] = {**_strip(ident), "rows": out.get("records", 0)}
+    results["identity"] = {
+        **_strip(ident),
+        "rows": out.get("records", 0),
+        "steps_seconds": out.get("seconds"),
+    }
     print("identity", results["identity"], flush=True)
 
     for r in results.values():
@@ -106,6 +167,7 @@ def main() -> None:
             "platform": platform.platform(),
             "duckdb": duckdb.__version__,
         },
+        "memory_limit": a.memory_limit or "default (4GB)",
         "stages": results,
         "total_seconds": round(total, 1),
         "peak_rss_mb": peak,
