@@ -208,6 +208,33 @@ def test_a_source_in_chunks_loads_as_in_one_pass(tmp_path, monkeypatch, chunk_by
     assert not {"_ingest_stage", "_ingest_parsed", "_ingest_typed"} & set(wh.con.list_tables())
 
 
+def test_read_ahead_reads_one_chunk_ahead_in_another_thread():
+    """While the caller holds chunk k, the reader has started on chunk k + 1 and no further
+    (memory holds two chunks), in a thread of its own; the reader's error reaches the caller
+    after the chunks read before it."""
+    import threading
+    import time
+
+    started: list[int] = []
+    threads: set[str] = set()
+
+    def chunks():
+        for k in range(4):
+            started.append(k)
+            threads.add(threading.current_thread().name)
+            yield load_module.Chunk(None, {f"f{k}": ("fp", k)}, [])
+        raise SourceError("bad header", where="f4", fix="fix it")
+
+    got = []
+    with pytest.raises(SourceError, match="bad header"):
+        for chunk in load_module._read_ahead(chunks()):
+            time.sleep(0.05)  # the reader has had time to run further, if it would
+            got.append(list(chunk.files))
+            assert started == list(range(min(len(got) + 1, 4)))
+    assert got == [["f0"], ["f1"], ["f2"], ["f3"]]
+    assert threading.current_thread().name not in threads
+
+
 def test_parquet_and_sql_sources(tmp_path):
     df = pd.DataFrame({"sku": ["A", "B"], "title": ["杯子", "Mug"], "price": [12.5, -3.0]})
     df.to_parquet(tmp_path / "products.parquet")
