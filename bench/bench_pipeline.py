@@ -113,7 +113,12 @@ def main() -> None:
 
     toml = demo_toml("bench")
     if a.memory_limit:
-        toml = toml.replace("[warehouse]\n", f'[warehouse]\nmemory_limit = "{a.memory_limit}"\n', 1)
+        limited = toml.replace(
+            "[warehouse]\n", f'[warehouse]\nmemory_limit = "{a.memory_limit}"\n', 1
+        )
+        if limited == toml:  # the result would name a limit the run did not use
+            raise SystemExit("--memory-limit: no [warehouse] table in the demo loupe.toml")
+        toml = limited
     write_config(project, toml)
     results: dict[str, Any] = {}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import ibis
@@ -212,9 +214,6 @@ def test_read_ahead_reads_one_chunk_ahead_in_another_thread():
     """While the caller holds chunk k, the reader has started on chunk k + 1 and no further
     (memory holds two chunks), in a thread of its own; the reader's error reaches the caller
     after the chunks read before it."""
-    import threading
-    import time
-
     started: list[int] = []
     threads: set[str] = set()
 

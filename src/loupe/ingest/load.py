@@ -308,7 +308,7 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         while (chunk := ahead.result()) is not None:
             ahead = pool.submit(next, chunks, None)
             yield chunk
-            del chunk
+            del chunk  # not held while waiting for the next one: two chunks, not three
 
 
 def _load_staged(
