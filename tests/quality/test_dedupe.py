@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
-from loupe.quality import run_quality
+import ibis
+import pyarrow as pa
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from loupe.quality import dedupe, run_quality
 
 from .rawdata import write_raw
 
@@ -96,3 +102,42 @@ def test_events_keep_first_copy_and_null_keys_are_not_merged(wh):
     got = _rows(wh, "events", "_line")
     assert list(got.event) == ["first", "a", "b"]
     assert report.table("events").superseded == 1
+
+
+_ROW = st.tuples(
+    st.sampled_from(["a", "b", None]),  # source
+    st.sampled_from(["1", "2", "3", None]),  # event_id
+    st.sampled_from(["x", "y"]),  # the rest of the content
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(_ROW, max_size=30))
+@example(rows=[("a", "1", "x"), ("a", "1", "x"), ("a", "1", "y"), ("a", None, "x")] * 2)
+@example(rows=[("a", "1", "x"), ("a", "1", "x"), ("b", "2", "x"), ("b", "2", "y")])
+def test_counts_equal_a_count_of_distinct_rows_and_versions(wh, rows):
+    # What counts must find, straight from the definition: exact duplicates are rows whose
+    # whole content repeats; superseded versions are, per complete natural key, its distinct
+    # contents but one.  Rows whose keys are all distinct (the count of keys alone), repeated
+    # keys of one content or of several (the full count) and NULL keys (never superseded,
+    # still deduplicated) all occur.
+    distinct = set(rows)
+    versions: dict[tuple[str, str], int] = {}
+    for source, event_id, _ in distinct:
+        if source is not None and event_id is not None:
+            versions[(source, event_id)] = versions.get((source, event_id), 0) + 1
+    expected = dedupe.DedupeCounts(
+        exact_duplicates=len(rows) - len(distinct),
+        superseded=sum(n - 1 for n in versions.values()),
+    )
+    content = [hashlib.md5(repr(r).encode()).hexdigest() for r in rows]
+    raw = pa.table(
+        {
+            "source": pa.array([r[0] for r in rows], pa.string()),
+            "event_id": pa.array([r[1] for r in rows], pa.string()),
+            dedupe.HASH: pa.array(content, pa.string()),
+        }
+    )
+    assert dedupe.counts(wh, ibis.memtable(raw), "events", len(rows)) == expected
