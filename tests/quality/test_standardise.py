@@ -184,6 +184,46 @@ def test_phone_fast_path_agrees_with_phonenumbers():
         assert normalise_phone(s, "CN") == _slow_phone(s, "CN"), s
 
 
+def _lookup_frame(lookup):
+    frame = lookup.execute()
+    return dict(zip(frame["key"], frame["value"], strict=True))
+
+
+@pytest.mark.parametrize("region", ["CN", "US", "GB", "HK"])
+def test_phone_lookup_over_an_array_equals_phonenumbers_key_by_key(region):
+    # The lookup decides most keys with Arrow regular expressions over the whole array
+    # (_fast_phones); every key must get what the standardiser gives it alone.
+    rng = random.Random(11)
+    cc = str(phonenumbers.country_code_for_region(region))
+    keys = ["1" + f"{rng.randrange(10**10):010d}" for _ in range(400)]  # CN-shaped mobiles
+    keys += [f"{rng.randrange(10**9, 10**10)}" for _ in range(400)]  # ten digits: US-shaped
+    keys += ["07" + f"{rng.randrange(10**9):09d}" for _ in range(200)]  # GB-shaped mobiles
+    keys += [f"{rng.choice('569')}{rng.randrange(10**7):07d}" for _ in range(200)]  # HK-shaped
+    keys += [f"{p}{k}" for k in keys[::3] for p in ("+" + cc, "00" + cc, "011" + cc)][:1500]
+    keys += ["+" + k for k in keys[:100]] + ["++8613800138000", "+", "0086", "12", "1" * 18]
+    keys += ["１３８００１３８０００", "+86１３８00138000", "abc", "13800138000x", ""]
+    expected = {k: st._phone(k, region) or "" for k in set(keys)}
+    for k, want in expected.items():  # and the fast paths agree with phonenumbers
+        if k.isascii() and k.removeprefix("+").isdigit():
+            assert want == (_slow_phone(k, region) or ""), k
+    lookup, timing = st.phone_lookup([*keys, None], region)
+    assert _lookup_frame(lookup) == expected
+    assert timing.distinct_values == len(expected)
+
+
+def test_lookups_take_an_arrow_array():
+    import pyarrow as pa
+
+    keys = pa.chunked_array([["13800138000", None, "bad"], ["13800138000", "008613912345678"]])
+    assert _lookup_frame(st.phone_lookup(keys, "CN")[0]) == {
+        "13800138000": "+8613800138000",
+        "bad": "",
+        "008613912345678": "+8613912345678",
+    }
+    emails = pa.array(["a@b.com", "not an address", None, "a@b.com"])
+    assert _lookup_frame(st.email_lookup(emails)[0]) == {"a@b.com": "a@b.com", "not an address": ""}
+
+
 def test_email_fast_path_agrees_with_email_validator():
     import email_validator
 

@@ -49,7 +49,7 @@ def _noop(step: str, done: int, total: int) -> None:
     return None
 
 
-def _distinct_keys(wh: Warehouse, kind: str) -> list[str]:
+def _distinct_keys(wh: Warehouse, kind: str) -> pa.ChunkedArray:
     key_expr = st.email_key_expr if kind == "email" else st.phone_key_expr
     parts: list[ir.Table] = []
     for table in ("contacts", "orders", "feedback"):
@@ -59,8 +59,7 @@ def _distinct_keys(wh: Warehouse, kind: str) -> list[str]:
     consents = consents.filter(consents.identifier_type.strip().lower() == kind)
     parts.append(consents.select(key=key_expr(consents.identifier)))
     keys = ibis.union(*parts, distinct=True)
-    frame = wh.to_pandas(keys.filter(keys.key.notnull()))
-    return [str(k) for k in frame["key"]]
+    return wh.to_arrow(keys.filter(keys.key.notnull()))["key"]
 
 
 def _row_counts(wh: Warehouse, tables: dict[str, ir.Table]) -> dict[str, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -26,6 +26,9 @@ import ibis
 import ibis.expr.types as ir
 import phonenumbers
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from loupe.warehouse import functions as fn
 
 Gender = Literal["F", "M"]
 
@@ -111,9 +114,45 @@ def _fast_phone_rules(region: str) -> tuple[str, re.Pattern[str], tuple[str, ...
     if meta is None or meta.mobile is None or not meta.mobile.national_number_pattern:
         return None
     cc = str(meta.country_code)
+    # The international prefix is a pattern for some regions (China: 00, or 1xx00 through a
+    # carrier); its preferred form is then the one people write (0086), if phonenumbers reads
+    # it as the whole prefix: Hong Kong's pattern also takes the 8 of 00852.
     intl = meta.international_prefix or ""
+    if not intl.isdigit():
+        preferred = meta.preferred_international_prefix or ""
+        took = re.match(intl, f"{preferred}{cc}") if preferred.isdigit() and intl else None
+        intl = preferred if took is not None and took.end() == len(preferred) else ""
     prefixes = (f"+{cc}",) + ((f"{intl}{cc}",) if intl.isdigit() else ())
     return cc, re.compile(meta.mobile.national_number_pattern), prefixes
+
+
+def _fast_phones(keys: pa.StringArray, region: str) -> pa.StringArray:
+    """:func:`_phone`'s fast path over a whole array: E.164, or NULL where it does not decide.
+
+    A key decides when it is ASCII, is a mobile number of ``region`` after one of its
+    prefixes is dropped (the first that starts it, as :func:`_phone` does) and has 6 to 17
+    digits.  Matched with Arrow's regular expressions (RE2), not a Python call per key:
+    the 2.27M distinct phone keys of the 1M-customer company took 24 s one by one, a fifth of
+    them (``0086`` before a mobile number) through ``phonenumbers``.
+    """
+    rules = _fast_phone_rules(region)
+    undecided = pa.nulls(len(keys), pa.string())
+    if rules is None or len(keys) == 0:
+        return undecided
+    cc, mobile, prefixes = rules
+    starts = "|".join(re.escape(p) for p in prefixes)
+    try:
+        national = pc.replace_substring_regex(keys, f"^(?:{starts})", "", max_replacements=1)
+        is_mobile = pc.match_substring_regex(national, f"^(?:{mobile.pattern})$")
+    except pa.ArrowInvalid:  # a pattern RE2 cannot read: every key goes one by one
+        return undecided
+    digits = pc.utf8_length(pc.utf8_ltrim(keys, "+"))
+    decided = pc.and_(
+        pc.and_(is_mobile, pc.string_is_ascii(keys)),
+        pc.and_(pc.greater_equal(digits, 6), pc.less_equal(digits, 17)),
+    )
+    e164 = pc.binary_join_element_wise(f"+{cc}", national, "")
+    return pc.if_else(decided, e164, undecided)
 
 
 @lru_cache(maxsize=1 << 20)
@@ -165,35 +204,53 @@ class LookupTiming:
         }
 
 
-def _lookup(name: str, keys: Iterable[str | None], fn: object) -> tuple[ir.Table, LookupTiming]:
-    values = sorted({k for k in keys if k is not None})
+def _distinct_sorted(keys: Iterable[str | None] | pa.Array | pa.ChunkedArray) -> pa.StringArray:
+    """The distinct non-null keys, sorted (so the lookup table is the same on every run)."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    if not isinstance(keys, pa.Array):
+        keys = pa.array(list(keys), pa.string())
+    values = pc.unique(keys.cast(pa.string()).drop_null())
+    return values.take(pc.sort_indices(values))
+
+
+def _lookup(
+    name: str,
+    keys: Iterable[str | None] | pa.Array | pa.ChunkedArray,
+    fn: Callable[[str], str | None],
+    fast: Callable[[pa.StringArray], pa.StringArray] | None = None,
+) -> tuple[ir.Table, LookupTiming]:
+    """``(key, value)`` for each distinct key: ``fast`` over the whole array first (NULL
+    where it does not decide), then ``fn`` for each key it left."""
+    values = _distinct_sorted(keys)
     start = time.perf_counter()
-    out = [fn(k) for k in values]  # type: ignore[operator]
-    timing = LookupTiming(name, len(values), time.perf_counter() - start)
+    out = fast(values) if fast is not None else pa.nulls(len(values), pa.string())
+    left = pc.is_null(out)
+    rest = [fn(k) or "" for k in values.filter(left).to_pylist()]
     # Invalid is "" rather than NULL: Ibis ships memtables to Spark through pandas, where a
     # missing string becomes NaN and then the string "NaN".  Joiners apply nullif("").
-    frame = pa.table(
-        {
-            "key": pa.array(values, pa.string()),
-            "value": pa.array([v or "" for v in out], pa.string()),
-        }
-    )
-    return ibis.memtable(frame), timing
+    out = pc.replace_with_mask(out, left, pa.array(rest, pa.string()))
+    timing = LookupTiming(name, len(values), time.perf_counter() - start)
+    return ibis.memtable(pa.table({"key": values, "value": out})), timing
 
 
-def email_lookup(keys: Iterable[str | None]) -> tuple[ir.Table, LookupTiming]:
+def email_lookup(
+    keys: Iterable[str | None] | pa.Array | pa.ChunkedArray,
+) -> tuple[ir.Table, LookupTiming]:
     """A ``(key, value)`` memtable: each distinct email key → its normalised address or ``""``."""
     return _lookup("email", keys, _email)
 
 
-def phone_lookup(keys: Iterable[str | None], region: str) -> tuple[ir.Table, LookupTiming]:
+def phone_lookup(
+    keys: Iterable[str | None] | pa.Array | pa.ChunkedArray, region: str
+) -> tuple[ir.Table, LookupTiming]:
     """A ``(key, value)`` memtable: each distinct phone key → E.164 or ``""`` (invalid)."""
     reg = region.upper()
-    return _lookup("phone", keys, lambda k: _phone(k, reg))
+    return _lookup("phone", keys, lambda k: _phone(k, reg), lambda v: _fast_phones(v, reg))
 
 
 def email_key_expr(col: ir.StringValue) -> ir.StringValue:
-    return col.strip().lower().nullif("")
+    return fn.strip(col).lower().nullif("")
 
 
 def phone_key_expr(col: ir.StringValue) -> ir.StringValue:
