@@ -232,10 +232,18 @@ def measure_table(
     aggs: dict[str, Any] = {"rows": t.count()}
     for c in cols:
         aggs[f"nn__{c}"] = t[c].count()
-        aggs[f"nd__{c}"] = t[c].nunique()
+    if wh.backend != "duckdb":
+        aggs.update({f"nd__{c}": t[c].nunique() for c in cols})
     if time_col:
         aggs["newest"] = t[time_col].max()
     row = wh.to_pandas(t.aggregate(**aggs)).iloc[0]
+    if wh.backend == "duckdb":
+        # One query per column: DuckDB gives every COUNT(DISTINCT) of one query a hash table
+        # of its own, all alive at once.  On the 54M events of the 1M-customer company the 19
+        # columns took 58 s in one query (spilling 5.7 GB at 4GB) and 33 s one at a time, the
+        # same counts.  Spark keeps the one query: each query there is a job.
+        for c in cols:
+            row[f"nd__{c}"] = wh.scalar(t[c].nunique()) if _int(row[f"nn__{c}"]) else 0
     rows = _int(row["rows"])
     flags = flag_counts(wh, t)
     consistency = {c.column: c.passing_share for c in checks}
