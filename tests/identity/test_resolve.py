@@ -52,6 +52,29 @@ def test_shared_phone_above_limit_does_not_merge(det):
     assert store not in set(links.id_value)
 
 
+def test_blank_identifiers_do_not_link_and_padded_ones_do(det):
+    # user_ids are not trimmed by quality: a blank one must not join records, a padded one
+    # is still an identifier (as it is written).
+    blanks = ["", " ", "  ", "\t", " \n "]
+    rows = [person("crm", f"b{i}", user_id=v) for i, v in enumerate(blanks)]
+    rows += [person("app", f"b{i}", user_id=v) for i, v in enumerate(blanks)]
+    rows += [person("crm", "p1", user_id=" u1"), person("app", "p1", user_id=" u1")]
+    rows += [person("crm", "q1", user_id="u2\t"), person("app", "q1", user_id="u2\t")]
+    load(det, contacts=rows)
+    resolve_identities(det)
+    merged = {g for g in groups(det) if len(g) > 1}
+    assert merged == {frozenset({"crm:p1", "app:p1"}), frozenset({"crm:q1", "app:q1"})}
+
+
+def test_is_present_is_not_null_and_not_blank(det):
+    from loupe.identity.graph import is_present
+
+    values = [None, "", " ", "\t\n", " a", "a ", "a", "\u3000", "\x0b\x0c"]
+    t = ibis.memtable(pd.DataFrame({"v": values}), schema={"v": "string"})
+    got = list(det.to_pandas(t.select(p=is_present(t.v)))["p"])
+    assert got == [v is not None and v.strip(" \t\n\r\x0b\x0c") != "" for v in values]
+
+
 def test_phone_at_the_limit_merges(det):
     family = "+8613900000000"
     load(det, contacts=[person("crm", str(i), phone=family) for i in range(5)])

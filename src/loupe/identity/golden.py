@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import ibis
 import ibis.expr.types as ir
 
-from loupe.identity.graph import record_key
+from loupe.identity.graph import is_present, record_key
 from loupe.warehouse.schemas import CUSTOMERS, schema
 
 ATTRIBUTES: tuple[str, ...] = (
@@ -43,7 +43,7 @@ def source_rank(source: ir.StringValue, priority: Sequence[str]) -> ir.IntegerVa
 
 def _present(col: ir.Value) -> ir.BooleanValue:
     if col.type().is_string():
-        return col.notnull() & (col.strip() != "")
+        return is_present(col)
     return col.notnull()
 
 
