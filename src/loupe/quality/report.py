@@ -236,7 +236,7 @@ def measure_table(
         aggs.update({f"nd__{c}": t[c].nunique() for c in cols})
     if time_col:
         aggs["newest"] = t[time_col].max()
-    row = wh.to_pandas(t.aggregate(**aggs)).iloc[0]
+    row = wh.to_pandas(t.aggregate(**aggs)).iloc[0].to_dict()
     if wh.backend == "duckdb":
         # One query per column: DuckDB gives every COUNT(DISTINCT) of one query a hash table
         # of its own, all alive at once.  On the 54M events of the 1M-customer company the 19

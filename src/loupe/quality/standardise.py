@@ -217,16 +217,16 @@ def _distinct_sorted(keys: Iterable[str | None] | pa.Array | pa.ChunkedArray) ->
 def _lookup(
     name: str,
     keys: Iterable[str | None] | pa.Array | pa.ChunkedArray,
-    fn: Callable[[str], str | None],
+    each: Callable[[str], str | None],
     fast: Callable[[pa.StringArray], pa.StringArray] | None = None,
 ) -> tuple[ir.Table, LookupTiming]:
     """``(key, value)`` for each distinct key: ``fast`` over the whole array first (NULL
-    where it does not decide), then ``fn`` for each key it left."""
+    where it does not decide), then ``each`` for every key it left, one by one."""
     values = _distinct_sorted(keys)
     start = time.perf_counter()
     out = fast(values) if fast is not None else pa.nulls(len(values), pa.string())
     left = pc.is_null(out)
-    rest = [fn(k) or "" for k in values.filter(left).to_pylist()]
+    rest = [each(k) or "" for k in values.filter(left).to_pylist()]
     # Invalid is "" rather than NULL: Ibis ships memtables to Spark through pandas, where a
     # missing string becomes NaN and then the string "NaN".  Joiners apply nullif("").
     out = pc.replace_with_mask(out, left, pa.array(rest, pa.string()))
