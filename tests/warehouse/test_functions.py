@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import ibis
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from loupe.warehouse import functions as fn
@@ -145,6 +145,9 @@ _common = st.builds(
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.one_of(_common, _stamp, st.text(max_size=30)), min_size=1, max_size=300))
+# 25 characters shaped like `…T10:00:00+08:00` but with `00:00.5 ` for the time: the macro's
+# fast path for that form took it, failed the cast and gave NULL where the regex parses it.
+@example(values=["0199-01-01T00:00.5 +08:00", "2024-03-05T10:00:00+08:00"])
 def test_duckdb_macros_agree_with_the_portable_expressions(tmp_path_factory, values):
     """The DuckDB macros are an optimisation of the Ibis expressions Spark runs: same results."""
     wh = _shared_wh(tmp_path_factory)

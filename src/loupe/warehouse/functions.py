@@ -270,6 +270,7 @@ def _duckdb_macros() -> list[str]:
         "AND substr(t, 5, 1) = '-' "
         "THEN TRY_CAST(replace(substr(t, 1, length(t) - 1), 'T', ' ') AS TIMESTAMP) "
         "WHEN length(t) = 25 AND substr(t, 11, 1) = 'T' AND substr(t, 5, 1) = '-' "
+        "AND substr(t, 14, 1) = ':' AND substr(t, 17, 1) = ':' "
         "AND substr(t, 20, 1) IN ('+', '-') AND substr(t, 23, 1) = ':' "
         "THEN TRY_CAST(replace(substr(t, 1, 19), 'T', ' ') AS TIMESTAMP) - to_minutes("
         "(TRY_CAST(substr(t, 21, 2) AS BIGINT) * 60 + TRY_CAST(substr(t, 24, 2) AS BIGINT)) * "
