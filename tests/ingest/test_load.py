@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -127,6 +128,108 @@ def test_reingest_loads_nothing_and_new_files_are_picked_up(tmp_path):
     assert (third.read, third.loaded, third.duplicates) == (2, 1, 1)
     assert third.files == ["orders_2.csv"]
     assert wh.count("raw_orders") == 4
+
+
+def _files(wh: Warehouse) -> pd.DataFrame:
+    return wh.to_pandas(wh.table("ingested_files").order_by("loaded_at", "file"))
+
+
+def _no_hashing(path: Path) -> str:
+    raise AssertionError(f"{path.name} was hashed before it was read")
+
+
+def _no_reading(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a file was read")
+
+
+def test_a_first_load_hashes_files_as_it_reads_them(tmp_path, monkeypatch):
+    """New files of distinct sizes cannot have been loaded, so none is hashed up front (that
+    read the whole input twice); the fingerprint computed on the way is the file's own."""
+    (tmp_path / "orders_1.csv").write_text(ORDERS_CSV)
+    (tmp_path / "orders_2.csv").write_text(ORDERS_CSV + "O7,U7,2024-03-08 09:00,70,CNY\n")
+    wh = _project(tmp_path, [_orders_source()])
+    with monkeypatch.context() as mp:
+        mp.setattr(load_module.readers, "fingerprint", _no_hashing)
+        rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (15, 4, 6, 5)
+    files = _files(wh)
+    assert list(files["file"]) == ["orders_1.csv", "orders_2.csv"]
+    for name, fp, size, mtime in zip(
+        files["file"], files["fingerprint"], files["size"], files["modified_ns"], strict=True
+    ):
+        path = tmp_path / name
+        assert fp == load_module.readers.fingerprint(path)
+        assert (size, mtime) == (path.stat().st_size, path.stat().st_mtime_ns)
+
+
+def test_a_rerun_skips_unchanged_files_without_reading_or_hashing_them(tmp_path, monkeypatch):
+    (tmp_path / "orders_1.csv").write_text(ORDERS_CSV)
+    wh = _project(tmp_path, [_orders_source()])
+    ingest(wh)
+    with monkeypatch.context() as mp:
+        mp.setattr(load_module.readers, "fingerprint", _no_hashing)
+        mp.setattr(load_module.readers, "_blocks", _no_reading)
+        again = ingest(wh).sources["shop"]
+    assert (again.read, again.loaded, again.skipped_files) == (0, 0, ["orders_1.csv"])
+
+
+def test_a_touched_file_is_known_by_its_content_and_a_rewritten_one_is_read(tmp_path):
+    path = tmp_path / "orders_1.csv"
+    path.write_text(ORDERS_CSV)
+    wh = _project(tmp_path, [_orders_source()])
+    ingest(wh)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same bytes, new time
+    touched = ingest(wh).sources["shop"]
+    assert (touched.read, touched.skipped_files) == (0, ["orders_1.csv"])
+    path.write_text(ORDERS_CSV.replace("O6,U6", "O9,U9"))  # same size, other content
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
+    assert path.stat().st_size == stat.st_size
+    rewritten = ingest(wh).sources["shop"]
+    assert (rewritten.read, rewritten.loaded, rewritten.files) == (7, 1, ["orders_1.csv"])
+    assert "O9" in set(wh.to_pandas(wh.table("raw_orders"))["order_id"])
+
+
+def test_the_same_content_under_two_names_loads_once(tmp_path):
+    (tmp_path / "orders_1.csv").write_text(ORDERS_CSV)
+    (tmp_path / "orders_2.csv").write_text(ORDERS_CSV)
+    wh = _project(tmp_path, [_orders_source()])
+    rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded, rep.skipped_files) == (7, 3, ["orders_2.csv"])
+    (tmp_path / "orders_3.csv").write_text(ORDERS_CSV)  # a third copy, in a later run
+    later = ingest(wh).sources["shop"]
+    assert (later.read, later.skipped_files) == (
+        0,
+        ["orders_1.csv", "orders_2.csv", "orders_3.csv"],
+    )
+
+
+def test_files_recorded_before_sizes_are_known_by_content(tmp_path, monkeypatch):
+    """Rows of ``ingested_files`` written before migration 7 have no size: every file is
+    then hashed before it is read, as before, and nothing loaded is read again."""
+    path = tmp_path / "orders_1.csv"
+    path.write_text(ORDERS_CSV)
+    wh = _project(tmp_path, [_orders_source()])
+    ingest(wh)
+    wh.con.raw_sql("UPDATE ingested_files SET size = NULL, modified_ns = NULL")
+    hashed: list[str] = []
+    real = load_module.readers.fingerprint
+
+    def spy(p: Path) -> str:
+        hashed.append(p.name)
+        return real(p)
+
+    monkeypatch.setattr(load_module.readers, "fingerprint", spy)
+    again = ingest(wh).sources["shop"]
+    assert (again.read, again.skipped_files, hashed) == (0, ["orders_1.csv"], ["orders_1.csv"])
+
+
+def test_a_csv_export_with_only_its_header_loads_nothing(tmp_path):
+    (tmp_path / "orders_1.csv").write_text(ORDERS_CSV.splitlines()[0] + "\n")
+    wh = _project(tmp_path, [_orders_source()])
+    rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded, rep.files, rep.reconciled) == (0, 0, ["orders_1.csv"], True)
+    assert list(_files(wh)["rows"]) == [0]
 
 
 def test_gbk_file_with_negative_quantity(tmp_path):

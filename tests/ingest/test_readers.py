@@ -53,3 +53,56 @@ def test_read_csv_numbers_rows_across_small_blocks(tmp_path, monkeypatch):
         invalid += [(line, text) for line, text, _ in b.invalid]
     assert rows == [(2, "Ann"), (4, "a much longer name than a block"), (6, "Dee")]
     assert invalid == [(5, "3,x,extra")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(LINE, max_size=25),
+    block=st.integers(min_value=1, max_value=64),
+    crlf=st.booleans(),
+    final_break=st.booleans(),
+    encoding=st.sampled_from(["utf-8", "gbk"]),
+)
+def test_a_file_hashed_while_read_has_its_whole_file_fingerprint(
+    tmp_path_factory, lines, block, crlf, final_break, encoding
+):
+    """Ingest hashes a line-based file as it reads it, instead of reading it twice: the
+    digest must take every byte once, in order (blocks are cut at line breaks and the file
+    is sought back), the bytes as stored (before decoding), the last line without the
+    line break the reader adds to it."""
+    path = tmp_path_factory.mktemp("d") / "x.jsonl"
+    sep = "\r\n" if crlf else "\n"
+    text = sep.join(lines) + (sep if final_break else "")
+    path.write_bytes(text.encode(encoding, errors="replace"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "BLOCK_BYTES", block)
+        digest = readers.new_digest()
+        for _ in readers.read_lines(path, encoding, digest):
+            pass
+    assert digest.hexdigest() == readers.fingerprint(path)
+
+
+def test_a_csv_file_hashed_while_read_has_its_whole_file_fingerprint(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 7)
+    path = tmp_path / "a.csv"
+    path.write_bytes(
+        "id,name\r\n1,王伟\n\n2,a much longer name than a block\n3,x,extra\n4,Dee".encode("gbk")
+    )
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv", encoding="gbk")
+    digest = readers.new_digest()
+    _header, batches = readers.read_csv(source, path, digest)
+    assert sum(b.rows.num_rows for b in batches) == 3
+    assert digest.hexdigest() == readers.fingerprint(path)
+
+
+@pytest.mark.parametrize("text", ["id,name\n", "id,name", "id,name\r\n\n\n", "\ufeffid,name\n"])
+def test_a_csv_file_with_only_its_header_has_no_rows(tmp_path, text):
+    """An export with no rows (a day without orders) is a file with a header and nothing
+    else: PyArrow refuses an empty body ("Empty CSV file"), which ingest printed as a
+    traceback."""
+    path = tmp_path / "a.csv"
+    path.write_text(text)
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    header, batches = readers.read_csv(source, path)
+    assert header == ["id", "name"]
+    assert [b.rows.num_rows for b in batches] == []

@@ -8,7 +8,7 @@ import pytest
 from loupe.errors import WarehouseError
 from loupe.warehouse import Warehouse, migrate, stage_run
 from loupe.warehouse.migrations import MIGRATIONS, applied
-from loupe.warehouse.schemas import RAW_COLUMNS, canonical_schema
+from loupe.warehouse.schemas import INGESTED_FILES, RAW_COLUMNS, canonical_schema
 from tests.conftest import make_settings
 
 
@@ -41,6 +41,23 @@ def test_an_older_warehouse_is_brought_forward_and_keeps_its_rows(wh):
     assert applied(wh) == {v for v, _, _ in MIGRATIONS}
     assert all(wh.exists(t) for t in ("quality_metrics", "customer_tags", "model_registry"))
     assert wh.to_pandas(wh.table("stage_runs"))["stage"].tolist() == ["ingest"]
+    assert migrate(wh) == []
+
+
+def test_ingested_files_of_an_older_warehouse_gain_size_and_time(wh):
+    """Migration 7 adds ``size`` and ``modified_ns`` to ``ingested_files``, NULL for the
+    files recorded before (ingest then checks those by content), and keeps every row."""
+    wh.con.raw_sql("ALTER TABLE ingested_files DROP COLUMN size")
+    wh.con.raw_sql("ALTER TABLE ingested_files DROP COLUMN modified_ns")
+    wh.con.raw_sql(
+        "INSERT INTO ingested_files VALUES ('crm', 'a.csv', 'f1', 3, 'b1', TIMESTAMP '2026-01-01')"
+    )
+    wh.con.raw_sql("DELETE FROM schema_migrations WHERE version = 7")
+    assert migrate(wh) == [7]
+    rows = wh.to_pandas(wh.table("ingested_files"))
+    assert list(rows.columns) == list(INGESTED_FILES)
+    assert rows[["file", "fingerprint", "rows"]].values.tolist() == [["a.csv", "f1", 3]]
+    assert rows[["size", "modified_ns"]].isna().all().all()
     assert migrate(wh) == []
 
 

@@ -23,6 +23,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,15 @@ from loupe.config import SourceSettings
 from loupe.errors import SourceError
 
 BLOCK_BYTES = 64 << 20
+
+
+class Digest(Protocol):
+    """A running content hash (a ``hashlib`` object)."""
+
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
 
 # Give freed Arrow buffers back to the system at once: blocks come and go by the hundred.
 with contextlib.suppress(AttributeError, NotImplementedError, pa.ArrowNotImplementedError):
@@ -64,17 +74,27 @@ def find_files(source: SourceSettings, root: Path) -> list[Path]:
     return files
 
 
+def new_digest() -> Digest:
+    """The content hash behind a file's fingerprint (BLAKE2b, 128 bits)."""
+    return hashlib.blake2b(digest_size=16)
+
+
 def fingerprint(path: Path) -> str:
-    """Content hash of a file (BLAKE2b), so a re-run recognises files it has loaded."""
-    h = hashlib.blake2b(digest_size=16)
+    """Content hash of a file, so a re-run recognises files it has loaded.
+
+    Line-based files (CSV, TSV, JSONL) that must be read anyway are hashed as they are read
+    instead (``digest`` of :func:`read_csv` and :func:`read_lines`), with the same result.
+    """
+    h = new_digest()
     with path.open("rb") as f:
         while chunk := f.read(8 << 20):
             h.update(chunk)
     return h.hexdigest()
 
 
-def _blocks(path: Path) -> Iterator[tuple[int, memoryview | bytes]]:
-    """(first line number, bytes) blocks of whole lines.
+def _blocks(path: Path, digest: Digest | None = None) -> Iterator[tuple[int, memoryview | bytes]]:
+    """(first line number, bytes) blocks of whole lines; ``digest``, when given, is fed every
+    byte of the file once, in order, so it ends equal to :func:`fingerprint`'s hash.
 
     A block ends at the last line break it read; the file is then sought back to the start
     of the partial line after it, which the next block reads again.  Carrying that line over
@@ -89,12 +109,17 @@ def _blocks(path: Path) -> Iterator[tuple[int, memoryview | bytes]]:
                 chunk += more
                 cut = chunk.rfind(b"\n")
             if cut < 0:  # the last line, without a line break
+                if digest is not None:
+                    digest.update(chunk)
                 yield line, chunk + b"\n"
                 return
             end = cut + 1
             if end < len(chunk):
                 f.seek(end - len(chunk), io.SEEK_CUR)
-            yield line, memoryview(chunk)[:end]
+            block = memoryview(chunk)[:end]
+            if digest is not None:
+                digest.update(block)
+            yield line, block
             line += chunk.count(b"\n", 0, end)
 
 
@@ -114,8 +139,10 @@ def _decode(block: memoryview | bytes, encoding: str) -> memoryview | bytes:
     return codecs.decode(block, encoding, errors="replace").encode("utf-8")
 
 
-def read_csv(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Batch]]:
-    """Header and batches of a delimited text file."""
+def read_csv(
+    source: SourceSettings, path: Path, digest: Digest | None = None
+) -> tuple[list[str], Iterator[Batch]]:
+    """Header and batches of a delimited text file (``digest``: see :func:`_blocks`)."""
     delimiter = source.delimiter or ("\t" if source.format == "tsv" else ",")
     try:
         with path.open("rb") as f:
@@ -131,13 +158,15 @@ def read_csv(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Ba
     header = [h.strip() for h in header]
 
     def batches() -> Iterator[Batch]:
-        for first_line, raw in _blocks(path):
+        for first_line, raw in _blocks(path, digest):
             block = _decode(raw, source.encoding)
             starts, ends = _line_spans(block)
             numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
             keep = ends > starts  # blank lines are not rows
             if first_line == 1:
                 keep[0] = False  # the header
+            if not keep.any():  # only the header, or blank lines: PyArrow refuses an empty body
+                continue
             # PyArrow numbers rows among the non-blank lines it parses (1-based).
             nonblank = numbers[keep]
             invalid: list[tuple[int, str, str]] = []
@@ -189,9 +218,12 @@ def read_csv(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Ba
     return header, batches()
 
 
-def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[Batch]:
-    """Non-blank lines of a text file (JSONL) as one ``raw`` column, without copying."""
-    for first_line, raw in _blocks(path):
+def read_lines(
+    path: Path, encoding: str = "utf-8", digest: Digest | None = None
+) -> Iterator[Batch]:
+    """Non-blank lines of a text file (JSONL) as one ``raw`` column, without copying
+    (``digest``: see :func:`_blocks`)."""
+    for first_line, raw in _blocks(path, digest):
         block = _decode(raw, encoding)
         starts, ends = _line_spans(block)
         keep = ends > starts

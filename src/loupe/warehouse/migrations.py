@@ -66,6 +66,15 @@ def _v6_models(wh: Warehouse) -> None:
         wh.create_empty(name, s.schema(columns))
 
 
+def _v7_file_stats(wh: Warehouse) -> None:
+    """``ingested_files`` gains ``size`` and ``modified_ns`` (NULL for files loaded before)."""
+    files = wh.table("ingested_files")
+    missing = {c: k for c, k in s.INGESTED_FILES.items() if c not in files.columns}
+    if missing:
+        added = files.mutate(**{c: ibis.null(k) for c, k in missing.items()})
+        wh.replace("ingested_files", added.select(*s.INGESTED_FILES))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (1, "canonical and raw tables, quarantine, lineage", _v1_canonical),
     (2, "identity links and customers", _v2_identity),
@@ -73,6 +82,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (4, "quality metrics, shared identifiers, identity matches", _v4_stage_outputs),
     (5, "customer tags, lifecycle history, segments and their members", _v5_profile),
     (6, "model registry, model scores, purchase due dates, demand forecasts", _v6_models),
+    (7, "size and modification time of ingested files", _v7_file_stats),
 ]
 
 

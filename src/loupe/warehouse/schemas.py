@@ -270,7 +270,11 @@ INGESTED_FILES: dict[str, str] = {
     "rows": "int64",
     "batch": "string",
     "loaded_at": "timestamp",
+    "size": "int64",
+    "modified_ns": "int64",
 }
+"""``ingested_files``: one row per file loaded, with its content fingerprint and, since
+migration 7, its size in bytes and modification time (ns since the epoch) when it was listed."""
 
 QUALITY_METRICS: dict[str, str] = {
     "table": "string",
