@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import unicodedata
+
 import numpy as np
 import pandas as pd
+import pytest
 from identity_data import load, person
 
 from loupe.identity import probabilistic, resolve_identities
@@ -171,3 +175,72 @@ def test_u_sample_is_seeded_and_in_record_order(monkeypatch):
     assert 0 < len(set(other) & set(sample.record)) < 100  # another seed, another sample
     small = df.head(150)
     assert probabilistic.u_sample(small).record.tolist() == small.record.tolist()
+
+
+def _prepared_row_by_row(records: pd.DataFrame) -> list[list[object]]:
+    """The extract by definition: rows in Python's order of the record keys, each value
+    normalised on its own, ``None`` for a missing one."""
+
+    def missing(v: object) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT
+
+    def word(v: object) -> object:
+        return None if missing(v) else (str(v).strip().lower() or None)
+
+    def day(v: object) -> object:
+        if missing(v):
+            return None
+        return str(v.date()) if isinstance(v, pd.Timestamp) else str(v)[:10]
+
+    def plain(v: object) -> object:
+        if missing(v):
+            return None
+        return "".join(unicodedata.normalize("NFKC", str(v)).lower().split()) or None
+
+    out = []
+    for r in sorted(records.itertuples(index=False), key=lambda r: r.record):
+        out.append(
+            [
+                r.record,
+                None if missing(r.component) else r.component,
+                day(r.birth_date),
+                word(r.city),
+                word(r.gender),
+                name_key(r.name) if isinstance(r.name, str) else None,
+                plain(r.name),
+            ]
+        )
+    return out
+
+
+@pytest.mark.parametrize("dates_as_text", [False, True])
+def test_prepare_equals_a_row_by_row_normalisation(dates_as_text):
+    """Values are normalised once per distinct value and rows put in order by Arrow: the
+    same extract as row by row in Python, in Python's order of the keys (non-ASCII keys
+    included), with ``None`` for NaN, NaT and blanks alike."""
+    rng = np.random.default_rng(11)
+    n = 400
+    records = _records(n)
+    keys = np.array(["crm:", "app:", "web:", "pos:é", "pos:王", "orders:Z"], dtype=object)
+    records["record"] = [f"{keys[i % 6]}{rng.integers(0, 10**6)}-{i}" for i in range(n)]
+    records["name"] = rng.choice(
+        np.array(["王伟", "Wang  Wei", "", np.nan, None, "Ｚｏë"], dtype=object), n
+    )
+    records["gender"] = rng.choice(np.array(["M", " f ", "", np.nan, None], dtype=object), n)
+    if dates_as_text:
+        records["birth_date"] = [
+            None if pd.isna(d) else f"{d:%Y-%m-%d} 00:00:00" for d in records["birth_date"]
+        ]
+    records = records.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    got = probabilistic.prepare(records)
+    assert list(got.columns) == [
+        "record",
+        "component",
+        "birth_date",
+        "city",
+        "gender",
+        "name_key",
+        "name_plain",
+    ]
+    assert all(str(d) == "object" for d in got.dtypes)
+    assert got.to_numpy().tolist() == _prepared_row_by_row(records)

@@ -49,11 +49,14 @@ import math
 import sys
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from loupe.identity.names import name_key
 
@@ -122,30 +125,66 @@ def _plain(name: Any) -> str | None:
     return "".join(text.split()) or None
 
 
-def _day_text(col: pd.Series) -> list[str | None]:
-    """``YYYY-MM-DD`` of each value (``None`` when missing): the first ten characters of its
-    text, read from NumPy's day view when the column is a naive datetime (3x faster than a
-    ``Timestamp`` per row)."""
-    if pd.api.types.is_datetime64_dtype(col.dtype):
-        days = col.to_numpy().astype("datetime64[D]").astype(str)
-        return [None if na else d for d, na in zip(days.tolist(), col.isna(), strict=True)]
-    return [None if pd.isna(d) else str(d)[:10] for d in col]
+def _per_value(col: pa.ChunkedArray, each: Callable[[Any], str | None]) -> np.ndarray:
+    """``each`` of every value of ``col`` (``None`` for a missing one), computed once per
+    distinct value: columns of records repeat (78k names, a few hundred cities among 3.46M
+    records at 1M customers).  Arrow's dictionary encoding finds the distinct values."""
+    encoded = col.combine_chunks().dictionary_encode()
+    distinct = encoded.dictionary
+    if pa.types.is_date(distinct.type) or pa.types.is_timestamp(distinct.type):
+        # NumPy's day view formats a date or naive datetime as ``YYYY-MM-DD``.
+        values = (
+            distinct.to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(str).tolist()
+        )
+    else:
+        values = distinct.to_pylist()
+    done = np.empty(len(values) + 1, dtype=object)
+    done[:-1] = [each(v) for v in values]
+    done[-1] = None  # missing
+    return done[encoded.indices.fill_null(len(values)).to_numpy()]
 
 
-def prepare(records: pd.DataFrame) -> pd.DataFrame:
-    """The extract Splink sees: one row per record, comparison columns normalised."""
-    df = records.loc[:, list(COLUMNS)].copy()
-    # Names repeat (53k distinct among 346k records), and keying one is the slow part.
-    names = {n: (name_key(n) if isinstance(n, str) else None, _plain(n)) for n in set(df["name"])}
-    df["name_key"] = [names[n][0] for n in df["name"]]
-    df["name_plain"] = [names[n][1] for n in df["name"]]
-    df["birth_date"] = _day_text(df["birth_date"])
-    for col in ("city", "gender"):
-        df[col] = [
-            None if pd.isna(v) or not str(v).strip() else str(v).strip().lower() for v in df[col]
-        ]
-    df = df.drop(columns=["name"]).astype(object).where(lambda d: d.notna(), None)
-    return df.sort_values("record", kind="stable").reset_index(drop=True)
+def _day(value: Any) -> str | None:
+    """``YYYY-MM-DD``: the first ten characters of the value's text."""
+    return str(value)[:10]
+
+
+def _word(value: Any) -> str | None:
+    """Trimmed and lower-cased, ``None`` when blank."""
+    return str(value).strip().lower() or None
+
+
+def _name_key(value: Any) -> str | None:
+    return name_key(value) if isinstance(value, str) else None
+
+
+def prepare(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    """The extract Splink sees: one row per record in record order, comparison columns
+    normalised, ``None`` for every missing value.
+
+    Each column is normalised once per distinct value, and the rows are put in order of the
+    record keys unless they come in that order (the stage reads them sorted from the
+    engine; UTF-8 bytes sort as code points, so the engine's order and Python's agree).
+    Row by row in Python, with pandas' sort of an object column, this took 31 s of the
+    1M-customer identity stage.
+    """
+    if isinstance(records, pd.DataFrame):
+        records = pa.Table.from_pandas(records.loc[:, list(COLUMNS)], preserve_index=False)
+    keys = records["record"]
+    if len(keys) > 1 and not pc.all(pc.less_equal(keys[:-1], keys[1:])).as_py():
+        records = records.take(pc.sort_indices(keys))
+    return pd.DataFrame(
+        {
+            "record": records["record"].to_numpy(),
+            "component": records["component"].to_numpy(),
+            "birth_date": _per_value(records["birth_date"], _day),
+            "city": _per_value(records["city"], _word),
+            "gender": _per_value(records["gender"], _word),
+            "name_key": _per_value(records["name"], _name_key),
+            "name_plain": _per_value(records["name"], _plain),
+        },
+        dtype=object,
+    )
 
 
 def _comparisons(m_u: dict[str, list[tuple[float, float]]] | None) -> list[Any]:
@@ -305,7 +344,7 @@ def _labels(df: pd.DataFrame) -> int:
 
 
 def match_records(
-    records: pd.DataFrame,
+    records: pd.DataFrame | pa.Table,
     *,
     threshold: float,
     seed: int = SEED,
@@ -323,7 +362,7 @@ def match_records(
 
 
 def _match(
-    records: pd.DataFrame, threshold: float, seed: int, limits: tuple[str | None, str]
+    records: pd.DataFrame | pa.Table, threshold: float, seed: int, limits: tuple[str | None, str]
 ) -> MatchResult:
     df = prepare(records)
     n = len(df)

@@ -112,7 +112,8 @@ def _probabilistic(wh: Warehouse, contacts: ir.Table, threshold: float) -> tuple
         city=c.city,
         gender=c.gender,
     )
-    df = wh.to_pandas(extract)
+    # As Arrow, in record order: what ``prepare`` works on (no Python object per value).
+    df = wh.to_arrow(extract.order_by("record"))
     # Splink's DuckDB and the warehouse's share the project's memory limit while it runs.
     with wh.lending_memory() as limit:
         result = match_records(df, threshold=threshold, memory_limit=limit)
