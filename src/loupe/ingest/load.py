@@ -1,7 +1,8 @@
 """``loupe ingest``: load every declared source into ``raw_<table>``, reconciled.
 
-For each source, the new files (by name, size and time, then content fingerprint) are read in bulk into memory as
-Arrow text columns, mapped and typed in the engine, and split three ways:
+For each source, the new files (by name, size and modification time, then by content
+fingerprint: see :func:`_new_files`) are read in bulk into memory as Arrow text columns, mapped
+and typed in the engine, and split three ways:
 
 * rows with a reason (wrong field count, unparseable date or number, negative quantity,
   broken JSON, missing required value, undecodable bytes) → ``quarantine``;
