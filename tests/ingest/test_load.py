@@ -206,7 +206,8 @@ def test_the_same_content_under_two_names_loads_once(tmp_path):
 
 def test_files_recorded_before_sizes_are_known_by_content(tmp_path, monkeypatch):
     """Rows of ``ingested_files`` written before migration 7 have no size: every file is
-    then hashed before it is read, as before, and nothing loaded is read again."""
+    then hashed before it is read, as before, and nothing loaded is read again; a file
+    found unchanged that way gets its size and time recorded."""
     path = tmp_path / "orders_1.csv"
     path.write_text(ORDERS_CSV)
     wh = _project(tmp_path, [_orders_source()])
@@ -222,6 +223,17 @@ def test_files_recorded_before_sizes_are_known_by_content(tmp_path, monkeypatch)
     monkeypatch.setattr(load_module.readers, "fingerprint", spy)
     again = ingest(wh).sources["shop"]
     assert (again.read, again.skipped_files, hashed) == (0, ["orders_1.csv"], ["orders_1.csv"])
+    # Found unchanged by content, the file's row got its size and time: the next run skips
+    # it unopened, and ingested_files still has one row per loaded file.
+    files = _files(wh)
+    assert len(files) == 1
+    assert (files["size"][0], files["modified_ns"][0]) == (
+        path.stat().st_size,
+        path.stat().st_mtime_ns,
+    )
+    hashed.clear()
+    third = ingest(wh).sources["shop"]
+    assert (third.read, third.skipped_files, hashed) == (0, ["orders_1.csv"], [])
 
 
 def test_a_csv_export_with_only_its_header_loads_nothing(tmp_path):

@@ -198,16 +198,53 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
         hashed = dict(zip(to_hash, pool.map(readers.fingerprint, to_hash), strict=True))
     new = []
     listed = set(candidates)
+    unsized_rows = set(zip(seen["file"], seen["fingerprint"], strict=True)) - set(
+        zip(known["file"], known["fingerprint"], strict=True)
+    )
+    sized: dict[tuple[str, str], tuple[int, int]] = {}
     for path in files:
         st = stats[path]
         fp = hashed.get(path)
         if path not in listed or (fp is not None and fp in loaded):
             rep.skipped_files.append(path.name)
+            if (path.name, fp) in unsized_rows:
+                sized[(path.name, str(fp))] = (st.st_size, st.st_mtime_ns)
             continue
         if fp is not None:
             loaded.add(fp)  # the same content twice under two names loads once
         new.append(NewFile(path, st.st_size, st.st_mtime_ns, fp))
+    if sized:
+        _record_sizes(wh, source.name, sized)
     return new
+
+
+def _record_sizes(
+    wh: Warehouse, source: str, sized: dict[tuple[str, str], tuple[int, int]]
+) -> None:
+    """Give rows of ``ingested_files`` recorded before migration 7 the size and modification
+    time of their file, found unchanged by its content, so the next run skips it unopened."""
+    fill = ibis.memtable(
+        pa.table(
+            {
+                "_file": [f for f, _ in sized],
+                "_fingerprint": [fp for _, fp in sized],
+                "_size": [n for n, _ in sized.values()],
+                "_modified_ns": [m for _, m in sized.values()],
+            }
+        )
+    )
+    files = wh.table("ingested_files")
+    match = (
+        (files.source == source)
+        & (files.file == fill._file)
+        & (files.fingerprint == fill._fingerprint)
+        & files["size"].isnull()
+    )
+    j = files.left_join(fill, match)
+    filled = j.mutate(
+        size=j["size"].fill_null(j._size), modified_ns=j.modified_ns.fill_null(j._modified_ns)
+    )
+    wh.replace("ingested_files", filled.select(*INGESTED_FILES).cast(schema(INGESTED_FILES)))
 
 
 def _batches(
