@@ -170,6 +170,9 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
         .select("file", "fingerprint", "size", "modified_ns")
     )
     known = seen.dropna(subset=["size", "modified_ns"])
+    unsized = set(zip(seen["file"], seen["fingerprint"], strict=True)).difference(
+        zip(known["file"], known["fingerprint"], strict=True)
+    )  # (file, fingerprint) recorded before sizes were
     unchanged = {
         (str(f), int(n), int(m))
         for f, n, m in zip(known["file"], known["size"], known["modified_ns"], strict=True)
@@ -180,7 +183,6 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
     ]
     sizes = Counter(stats[p].st_size for p in candidates)
     loaded_sizes = {int(n) for n in known["size"]}
-    unsized = len(known) < len(seen)  # recorded before sizes were
     by_block = source.format in LINE_FORMATS
     to_hash = [
         p
@@ -198,16 +200,13 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
         hashed = dict(zip(to_hash, pool.map(readers.fingerprint, to_hash), strict=True))
     new = []
     listed = set(candidates)
-    unsized_rows = set(zip(seen["file"], seen["fingerprint"], strict=True)) - set(
-        zip(known["file"], known["fingerprint"], strict=True)
-    )
     sized: dict[tuple[str, str], tuple[int, int]] = {}
     for path in files:
         st = stats[path]
         fp = hashed.get(path)
         if path not in listed or (fp is not None and fp in loaded):
             rep.skipped_files.append(path.name)
-            if (path.name, fp) in unsized_rows:
+            if (path.name, fp) in unsized:
                 sized[(path.name, str(fp))] = (st.st_size, st.st_mtime_ns)
             continue
         if fp is not None:
