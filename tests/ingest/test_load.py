@@ -236,6 +236,22 @@ def test_files_recorded_before_sizes_are_known_by_content(tmp_path, monkeypatch)
     assert (third.read, third.skipped_files, hashed) == (0, ["orders_1.csv"], [])
 
 
+def test_files_of_one_name_in_two_folders_are_both_recorded(tmp_path):
+    """``data/*/orders.csv``: two files of one name are two records of ``ingested_files``
+    (they were one, by name, so a re-run read one of them again)."""
+    header = "order_no,account_id,order_time,total_amount,currency\n"
+    for month, rows in (("2024-03", ["O1,U1,2024-03-05 10:00,10,CNY"]), ("2024-04", [])):
+        (tmp_path / "data" / month).mkdir(parents=True)
+        extra = [f"O{k},U{k},2024-04-0{k} 10:00,{k},CNY" for k in range(2, 5)] if not rows else []
+        (tmp_path / "data" / month / "orders.csv").write_text(header + "\n".join(rows + extra))
+    wh = _project(tmp_path, [_orders_source("data/*/orders.csv")])
+    first = ingest(wh).sources["shop"]
+    assert (first.read, first.loaded, first.files) == (4, 4, ["orders.csv", "orders.csv"])
+    assert list(_files(wh).sort_values("rows")["rows"]) == [1, 3]
+    again = ingest(wh).sources["shop"]
+    assert (again.read, again.skipped_files) == (0, ["orders.csv", "orders.csv"])
+
+
 def test_a_csv_export_with_only_its_header_loads_nothing(tmp_path):
     (tmp_path / "orders_1.csv").write_text(ORDERS_CSV.splitlines()[0] + "\n")
     wh = _project(tmp_path, [_orders_source()])
@@ -336,14 +352,14 @@ def test_read_ahead_reads_one_chunk_ahead_in_another_thread():
         for k in range(4):
             started.append(k)
             threads.add(threading.current_thread().name)
-            yield load_module.Chunk(None, {f"f{k}": ("fp", k)}, [])
+            yield load_module.Chunk(None, [(f"f{k}", load_module.ReadFile("fp", k))], [])
         raise SourceError("bad header", where="f4", fix="fix it")
 
     got = []
     with pytest.raises(SourceError, match="bad header"):
         for chunk in load_module._read_ahead(chunks()):
             time.sleep(0.05)  # the reader has had time to run further, if it would
-            got.append(list(chunk.files))
+            got.append([name for name, _ in chunk.files])
             assert started == list(range(min(len(got) + 1, 4)))
     assert got == [["f0"], ["f1"], ["f2"], ["f3"]]
     assert threading.current_thread().name not in threads
@@ -402,6 +418,67 @@ def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
     wh3 = _project(tmp_path, [typo])
     with pytest.raises(SourceError, match="did you mean 'amount'"):
         ingest(wh3)
+
+
+def test_a_file_gone_after_listing_is_a_clear_error_and_the_rerun_recovers(tmp_path, monkeypatch):
+    """A file removed between the listing and the reading (an export job rotating its
+    files) stops ingest with a SourceError naming the source and the file, from the reader
+    thread as from the listing; the files loaded before it stay loaded, and a re-run once
+    the file is back loads it and reconciles."""
+    lines = [json.dumps(e, ensure_ascii=False) for e in EVENTS]
+    (tmp_path / "web_2024-03.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (tmp_path / "web_2024-04.jsonl").write_text(lines[2] + "\n")
+    wh = _project(tmp_path, [{"name": "web", "format": "segment", "path": "web_*.jsonl"}])
+    gone = tmp_path / "web_2024-04.jsonl"
+    kept = gone.read_bytes()
+    new_files = load_module._new_files
+
+    def listed_then_removed(*args: object) -> list:
+        found = new_files(*args)  # type: ignore[arg-type]
+        gone.unlink()
+        return found
+
+    monkeypatch.setattr(load_module, "_new_files", listed_then_removed)
+    monkeypatch.setattr(load_module, "CHUNK_BYTES", 1)  # a chunk per file
+    with pytest.raises(SourceError) as err:
+        ingest(wh)
+    message = str(err.value)
+    assert "'web'" in message and "web_2024-04.jsonl" in message
+    assert "No such file" in message and str(gone) in message
+    assert list(_files(wh)["file"]) == ["web_2024-03.jsonl"]
+    assert wh.count("raw_events") == 2
+
+    monkeypatch.setattr(load_module, "_new_files", new_files)
+    listed = load_module.readers.find_files
+    monkeypatch.setattr(load_module.readers, "find_files", lambda *a: [*listed(*a), gone])
+    with pytest.raises(SourceError, match=r"cannot read web_2024-04\.jsonl"):
+        ingest(wh)  # listed, gone before its size is taken
+
+    monkeypatch.setattr(load_module.readers, "find_files", listed)
+    gone.write_bytes(kept)
+    rep = ingest(wh).sources["web"]
+    assert (rep.read, rep.loaded, rep.files, rep.skipped_files) == (
+        1,
+        1,
+        ["web_2024-04.jsonl"],
+        ["web_2024-03.jsonl"],
+    )
+    assert wh.count("raw_events") == 3
+
+
+def test_a_file_that_is_not_parquet_is_a_clear_error(tmp_path):
+    (tmp_path / "products.parquet").write_text("sku,title\nA,Mug\n")
+    source = {
+        "name": "pq",
+        "table": "products",
+        "format": "parquet",
+        "path": "products.parquet",
+        "columns": {"product_id": "sku", "name": "title"},
+    }
+    wh = _project(tmp_path, [source])
+    with pytest.raises(SourceError, match=r"products\.parquet is not a readable parquet file"):
+        ingest(wh)
+    assert wh.count("ingested_files") == 0
 
 
 def test_a_repeated_row_keeps_the_first_read_and_rejects_keep_their_text(tmp_path, monkeypatch):

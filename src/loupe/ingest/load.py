@@ -79,8 +79,9 @@ class Chunk:
     """Rows of a source read into memory: see :func:`_staged_chunks`."""
 
     rows: pa.Table | None
-    files: dict[str, ReadFile]
-    """The files whose last row is in it, by name."""
+    files: list[tuple[str, ReadFile]]
+    """The files whose last row is in it: name and record.  (Not a dict by name: two files
+    of one name in different folders of a glob, ``data/*/orders.csv``, are two records.)"""
     unsplit: list[dict[str, Any]]
     """Rows that could not be split into fields: location, raw text and reason."""
 
@@ -163,7 +164,7 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
     1M-customer ingest, 28 GB).  A Parquet file is hashed here, since it is not read by block.
     """
     files = readers.find_files(source, wh.settings.root)
-    stats = {p: p.stat() for p in files}
+    stats = {p: _stat(source, p) for p in files}
     seen = wh.to_pandas(
         wh.table("ingested_files")
         .filter(ibis._.source == source.name)
@@ -197,7 +198,8 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
     # 2.8 s in two.
     workers = max(1, min(len(to_hash), os.cpu_count() or 1, 4))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        hashed = dict(zip(to_hash, pool.map(readers.fingerprint, to_hash), strict=True))
+        fps = pool.map(lambda p: _fingerprint(source, p), to_hash)
+        hashed = dict(zip(to_hash, fps, strict=True))
     new = []
     listed = set(candidates)
     sized: dict[tuple[str, str], tuple[int, int]] = {}
@@ -215,6 +217,16 @@ def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list
     if sized:
         _record_sizes(wh, source.name, sized)
     return new
+
+
+def _stat(source: SourceSettings, path: Path) -> os.stat_result:
+    with readers.readable(source, path):
+        return path.stat()
+
+
+def _fingerprint(source: SourceSettings, path: Path) -> str:
+    with readers.readable(source, path):
+        return readers.fingerprint(path)
 
 
 def _record_sizes(
@@ -249,15 +261,19 @@ def _record_sizes(
 def _batches(
     source: SourceSettings, path: Path, digest: readers.Digest | None
 ) -> Iterator[readers.Batch]:
+    """The file's batches; a file that cannot be read (gone since it was listed, not readable,
+    not Parquet) is a :class:`SourceError` naming it, here or when its batches are read."""
     if source.format in ("csv", "tsv"):
-        header, batches = readers.read_csv(source, path, digest)
+        with readers.readable(source, path):
+            header, batches = readers.read_csv(source, path, digest)
         mapping.check_mapping(source, header, where=path.name)
-        return batches
-    if source.format in ("jsonl", "segment"):
-        return readers.read_lines(path, source.encoding, digest)
-    if source.format == "parquet":
-        return readers.read_parquet(path)
-    raise AssertionError(source.format)
+    elif source.format in ("jsonl", "segment"):
+        batches = readers.read_lines(path, source.encoding, digest)
+    elif source.format == "parquet":
+        batches = readers.read_parquet(path)
+    else:
+        raise AssertionError(source.format)
+    return readers.guarded(source, path, batches)
 
 
 @dataclass
@@ -314,7 +330,7 @@ def _staged_chunks(
     checked = False
     pending: list[pa.Table] = []
     size = 0
-    files: dict[str, ReadFile] = {}
+    files: list[tuple[str, ReadFile]] = []
 
     def chunk() -> Chunk:
         if not pending:
@@ -329,7 +345,8 @@ def _staged_chunks(
 
     for source_input in inputs:
         read_before = rep.read
-        for b in source_input.batches:
+        recorded = False
+        for b, last in _marking_last(source_input.batches):
             # (``pa.repeat``: a Python list of the name per row took 1.2 s per 3M rows)
             name_col = pa.repeat(pa.scalar(b.file, pa.string()), b.rows.num_rows)
             rows = b.rows.append_column("_file", name_col)
@@ -345,11 +362,27 @@ def _staged_chunks(
                 {"location": f"{b.file}:{line}", "raw": raw, "reason": reason}
                 for line, raw, reason in b.invalid
             ]
+            if last:  # recorded with the chunk that holds its last row, not the next one
+                files.append((source_input.name, source_input.done(rep.read - read_before)))
+                recorded = True
             if size >= CHUNK_BYTES:
                 yield chunk()
-                quarantined, pending, size, files = [], [], 0, {}
-        files[source_input.name] = source_input.done(rep.read - read_before)
+                quarantined, pending, size, files = [], [], 0, []
+        if not recorded:  # no batch at all (an empty file)
+            files.append((source_input.name, source_input.done(rep.read - read_before)))
     yield chunk()
+
+
+def _marking_last(batches: Iterator[readers.Batch]) -> Iterator[tuple[readers.Batch, bool]]:
+    """Each batch, and whether it is the input's last: the next one is read before a batch
+    is given out, so a file ends (its digest complete) in the chunk holding its last row.
+    Recorded with the next chunk instead, a file whose last row closed a chunk was read
+    again, its rows counted as duplicates, by a re-run after a failure in between."""
+    current = next(batches, None)
+    while current is not None:
+        after = next(batches, None)
+        yield current, after is None
+        current = after
 
 
 def _raw_text(source: SourceSettings, rows: pa.Table, index: np.ndarray) -> pa.Array:
@@ -406,7 +439,7 @@ def _load_source(
         rep.profiles = 0
     chunks = _staged_chunks(source, rep, _inputs(wh, source, rep))
     for chunk in _read_ahead(chunks):
-        rep.files += list(chunk.files)
+        rep.files += [name for name, _ in chunk.files]
         if chunk.unsplit:
             _quarantine_rows(wh, source.name, chunk.unsplit, batch)
             rep.quarantined += len(chunk.unsplit)
@@ -626,7 +659,7 @@ def _load_profiles(
 
 
 def _record_files(
-    wh: Warehouse, source: SourceSettings, files: dict[str, ReadFile], batch: str
+    wh: Warehouse, source: SourceSettings, files: list[tuple[str, ReadFile]], batch: str
 ) -> None:
     if source.format == "sql" or not files:
         return
@@ -642,7 +675,7 @@ def _record_files(
             "size": f.size,
             "modified_ns": f.modified_ns,
         }
-        for name, f in files.items()
+        for name, f in files
     ]
     table = pa.Table.from_pylist(rows, schema=schema(INGESTED_FILES).to_pyarrow())
     wh.append("ingested_files", table, count=False)

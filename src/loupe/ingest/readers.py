@@ -74,6 +74,36 @@ def find_files(source: SourceSettings, root: Path) -> list[Path]:
     return files
 
 
+@contextlib.contextmanager
+def readable(source: SourceSettings, path: Path) -> Iterator[None]:
+    """Turn a failure to read ``path`` into a :class:`SourceError` naming the source and the
+    file: the file was removed or replaced after it was listed, cannot be read by this user,
+    or (Parquet) is not a Parquet file."""
+    try:
+        yield
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise SourceError(
+            f"Source {source.name!r}: cannot read {path.name}: {why}",
+            where=str(path),
+            fix="check that the file is there and readable, then run `loupe ingest` again "
+            "(files already loaded whole are skipped, rows already loaded count as duplicates)",
+        ) from None
+    except pa.ArrowInvalid as exc:
+        raise SourceError(
+            f"Source {source.name!r}: {path.name} is not a readable {source.format} file: {exc}",
+            where=str(path),
+            fix="check the file and the source's `format` in loupe.toml",
+        ) from None
+
+
+def guarded(source: SourceSettings, path: Path, batches: Iterator[Batch]) -> Iterator[Batch]:
+    """``batches``, with a failure to read ``path`` while they are read made a
+    :class:`SourceError` (see :func:`readable`)."""
+    with readable(source, path):
+        yield from batches
+
+
 def new_digest() -> Digest:
     """The content hash behind a file's fingerprint (BLAKE2b, 128 bits)."""
     return hashlib.blake2b(digest_size=16)
