@@ -217,9 +217,9 @@ EVENT_PERSONS: dict[str, str] = {"event": "string", "ts": "timestamp"}
 
 #: ``order_baskets``: one row per order in ``order_items`` (lines with an ``order_id`` and a
 #: ``product_id``), keyed by ``bs`` (the source, ``''`` when NULL) and ``bo`` (the order id),
-#: with ``items``, the distinct codes of its products; written by the quality stage (see
-#: :func:`loupe.quality.baskets.store_baskets`).  ``basket_items`` decodes them: a dense code
-#: per product, numbered in product order.
+#: with ``items``, the distinct codes of its products in ascending order; written by the
+#: quality stage (see :func:`loupe.quality.baskets.store_baskets`).  ``basket_items`` decodes
+#: them: a dense code per product, numbered in product order.
 ORDER_BASKETS: dict[str, str] = {"bs": "string", "bo": "string", "items": "array<int32>"}
 BASKET_ITEMS: dict[str, str] = {"item": "string", "code": "int32"}
 
