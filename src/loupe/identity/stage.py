@@ -13,7 +13,6 @@ import pandas as pd
 
 from loupe.identity import components as comp
 from loupe.identity.attach import (
-    events_with_customers,
     orders_with_customers,
     store_event_persons,
 )
@@ -261,17 +260,16 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         rc = links.filter(links.id_type == "record").select(
             record=links.id_value, customer_id=links.customer_id
         )
-        orders = orders_with_customers(wh.table("orders"), links) if wh.exists("orders") else None
-        ev = events_with_customers(events, links) if events is not None else None
-        customers = wh.replace(
-            "customers",
-            golden_records(contacts, rc, cfg.source_priority, orders, ev).cast(schema(CUSTOMERS)),
-        )
-        clock.lap("golden")
+        persons = None
         if events is not None:
-            # the person key of every event, so funnels need not join events to the links
-            store_event_persons(wh)
+            # the person key of every event, so funnels need not join events to the links;
+            # the golden records take each customer's first and last event from it
+            persons = store_event_persons(wh)
             clock.lap("event_persons")
+        orders = orders_with_customers(wh.table("orders"), links) if wh.exists("orders") else None
+        golden = golden_records(contacts, rc, cfg.source_priority, orders, persons, wh.backend)
+        customers = wh.replace("customers", golden.cast(schema(CUSTOMERS)))
+        clock.lap("golden")
         tick("identity", 5, steps)
 
         report = _report(wh, links, customers, shared, n_records, pairs, model)
