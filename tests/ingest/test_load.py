@@ -466,6 +466,44 @@ def test_a_file_gone_after_listing_is_a_clear_error_and_the_rerun_recovers(tmp_p
     assert wh.count("raw_events") == 3
 
 
+@pytest.mark.parametrize("block_bytes", [1 << 26, 48])
+def test_bytes_not_valid_utf8_are_quarantined_line_by_line(tmp_path, monkeypatch, block_bytes):
+    """A UTF-8 source with bytes that are not UTF-8 (a Latin-1 or GBK export declared as
+    UTF-8, a character cut in two) loads its good lines and quarantines each broken one
+    with its location and text; until 2026-12-06 PyArrow (CSV) or DuckDB (JSONL) stopped
+    the whole ingest with a traceback.  Small blocks put a broken line alone in a block."""
+    monkeypatch.setattr(load_module.readers, "BLOCK_BYTES", block_bytes)
+    header = b"order_no,account_id,order_time,total_amount,currency\n"
+    lines = [
+        b"O1,U1,2024-03-05 10:00:00,1,CNY\n",
+        b"O2,U\xff2,2024-03-05 10:00:00,2,CNY\n",  # line 3: Latin-1 byte
+        "O3,王3,2024-03-05 10:00:00,3,CNY\r\n".encode(),
+        b"O4,U\xe4\xbd,2024-03-05 10:00:00,4,CNY\n",  # line 5: a character cut short
+        b"\n",
+        b"O6,U6,2024-03-05 10:00:00,6,CNY",  # no final line break
+    ]
+    (tmp_path / "orders.csv").write_bytes(header + b"".join(lines))
+    events = [json.dumps(e, ensure_ascii=False).encode() for e in EVENTS]
+    events[1] = events[1].replace(b"Product Viewed", b"Product \xc3Viewed")
+    (tmp_path / "web.jsonl").write_bytes(b"\n".join(events) + b"\n")
+    wh = _project(
+        tmp_path,
+        [_orders_source("orders.csv"), {"name": "web", "format": "segment", "path": "web.jsonl"}],
+    )
+    rep = ingest(wh).sources
+    shop, web = rep["shop"], rep["web"]
+    assert (shop.read, shop.loaded, shop.quarantined, shop.reconciled) == (5, 3, 2, True)
+    assert (web.read, web.loaded, web.quarantined, web.reconciled) == (3, 2, 1, True)
+    q = _quarantine(wh)
+    assert list(q["location"]) == ["orders.csv:3", "orders.csv:5", "web.jsonl:2"]
+    assert set(q["reason"]) == {"bytes not valid utf-8"}
+    assert q["raw"].iloc[0] == "O2,U\ufffd2,2024-03-05 10:00:00,2,CNY"
+    orders = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(orders["order_id"]) == ["O1", "O3", "O6"]
+    assert list(orders["user_id"]) == ["U1", "王3", "U6"]
+    assert sorted(wh.to_pandas(wh.table("raw_events"))["event_id"]) == ["m1", "m3"]
+
+
 def test_a_file_that_is_not_parquet_is_a_clear_error(tmp_path):
     (tmp_path / "products.parquet").write_text("sku,title\nA,Mug\n")
     source = {

@@ -4,8 +4,8 @@ Why not DuckDB's own ``read_csv``: it gives line numbers only for rejected rows,
 downloaded extension for GBK, and the PySpark backend has to load the same files.  So files
 are cut into blocks at line boundaries (NumPy over the bytes), each block is decoded
 (UTF-8, GBK …) and parsed by PyArrow's C++ CSV parser, and every row keeps its physical
-line number.  Rows with the wrong number of fields come back separately, with their line
-and text, for the quarantine.  JSONL lines become a single text column with zero copies;
+line number.  Rows with the wrong number of fields, and lines of a UTF-8 file that are not
+UTF-8, come back separately, with their line and text, for the quarantine.  JSONL lines become a single text column with zero copies;
 the JSON itself is parsed in the engine.  No Python loop ever runs per row.
 
 Limitation (documented): a CSV field may not contain a line break; such a record is split
@@ -169,6 +169,74 @@ def _decode(block: memoryview | bytes, encoding: str) -> memoryview | bytes:
     return codecs.decode(block, encoding, errors="replace").encode("utf-8")
 
 
+def _is_utf8(encoding: str) -> bool:
+    return encoding.replace("-", "").lower() in ("utf8", "ascii")
+
+
+def _valid_utf8(data: memoryview | bytes) -> bool:
+    """Whether ``data`` is valid UTF-8, checked by Arrow's validator (vectorised C++).
+
+    A UTF-8 source is not decoded (the bytes go to PyArrow and the engine as they are), so
+    an invalid byte would stop PyArrow's CSV parser, or DuckDB, with an error about the whole
+    file; a block that fails this check has its broken lines quarantined instead
+    (:func:`_broken_lines`).  Other encodings are decoded with replacement characters, which
+    the loader quarantines.
+    """
+    if not len(data):
+        return True
+    offsets = pa.py_buffer(np.array([0, len(data)], np.int64))
+    arr = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        arr.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _broken_lines(block: memoryview | bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which lines of ``block`` are not valid UTF-8 (only for a block that failed
+    :func:`_valid_utf8`, so this loop over its lines runs on broken files alone)."""
+    view = memoryview(block)
+    broken = np.zeros(len(starts), dtype=bool)
+    for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        try:
+            str(view[a:b], "utf-8")
+        except UnicodeDecodeError:
+            broken[i] = True
+    return broken
+
+
+def _undecodable(
+    block: memoryview | bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    numbers: np.ndarray,
+    broken: np.ndarray,
+    encoding: str,
+) -> list[tuple[int, str, str]]:
+    """(line, text with replacement characters, reason) of the ``broken`` lines."""
+    view = memoryview(block)
+    return [
+        (int(numbers[i]), str(view[starts[i] : ends[i]], "utf-8", "replace"),
+         f"bytes not valid {encoding}")
+        for i in np.flatnonzero(broken).tolist()
+    ]  # fmt: skip
+
+
+def _joined_lines(
+    block: memoryview | bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray
+) -> bytes:
+    """The ``keep`` lines of ``block``, each ended by a line break."""
+    view = memoryview(block)
+    return b"".join(bytes(view[a:b]) + b"\n" for a, b in zip(starts[keep], ends[keep], strict=True))
+
+
+def _no_rows(header: list[str]) -> pa.Table:
+    return pa.table(
+        {**{h: pa.array([], pa.string()) for h in header}, LINE: pa.array([], pa.int64())}
+    )
+
+
 def read_csv(
     source: SourceSettings, path: Path, digest: Digest | None = None
 ) -> tuple[list[str], Iterator[Batch]]:
@@ -177,7 +245,9 @@ def read_csv(
     try:
         with path.open("rb") as f:
             first = f.readline()
-        header_text = bytes(_decode(first, source.encoding)).decode("utf-8").lstrip("\ufeff")
+        header_text = (
+            bytes(_decode(first, source.encoding)).decode("utf-8", "replace").lstrip("\ufeff")
+        )
     except LookupError:
         raise SourceError(
             f"Source {source.name!r}: unknown encoding {source.encoding!r}",
@@ -197,9 +267,20 @@ def read_csv(
                 keep[0] = False  # the header
             if not keep.any():  # only the header, or blank lines: PyArrow refuses an empty body
                 continue
+            invalid: list[tuple[int, str, str]] = []
+            body: memoryview | bytes = block
+            if first_line == 1:
+                body = block[int(starts[1]) :] if len(starts) > 1 else b""
+            if _is_utf8(source.encoding) and not _valid_utf8(body):
+                broken = _broken_lines(block, starts, ends) & keep
+                invalid += _undecodable(block, starts, ends, numbers, broken, source.encoding)
+                keep &= ~broken
+                if not keep.any():
+                    yield Batch(path.name, _no_rows(header), invalid)
+                    continue
+                body = _joined_lines(block, starts, ends, keep)
             # PyArrow numbers rows among the non-blank lines it parses (1-based).
             nonblank = numbers[keep]
-            invalid: list[tuple[int, str, str]] = []
             bad: list[int] = []
 
             def on_invalid(
@@ -218,9 +299,6 @@ def read_csv(
                 bad.append(index)
                 return "skip"
 
-            body = block
-            if first_line == 1:
-                body = block[int(starts[1]) :] if len(starts) > 1 else b""
             table = pacsv.read_csv(
                 pa.BufferReader(body),
                 read_options=pacsv.ReadOptions(
@@ -257,8 +335,13 @@ def read_lines(
         block = _decode(raw, encoding)
         starts, ends = _line_spans(block)
         keep = ends > starts
-        starts, ends = starts[keep], ends[keep]
-        numbers = np.arange(first_line, first_line + len(keep), dtype=np.int64)[keep]
+        numbers = np.arange(first_line, first_line + len(keep), dtype=np.int64)
+        invalid: list[tuple[int, str, str]] = []
+        if _is_utf8(encoding) and not _valid_utf8(block):
+            broken = _broken_lines(block, starts, ends) & keep
+            invalid = _undecodable(block, starts, ends, numbers, broken, encoding)
+            keep &= ~broken
+        starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
         # Build a large_string array straight over the block: offsets delimit each line.
         # Gaps between lines (the newline bytes) are skipped by taking a view per line.
         offsets = np.empty(2 * len(starts), dtype=np.int64)
@@ -270,7 +353,7 @@ def read_lines(
         )
         lines = full.take(pa.array(np.arange(0, 2 * len(starts), 2), type=pa.int64()))
         rows = pa.table({"raw": lines.cast(pa.string()), LINE: pa.array(numbers)})
-        yield Batch(path.name, rows)
+        yield Batch(path.name, rows, invalid)
 
 
 def read_parquet(path: Path) -> Iterator[Batch]:
