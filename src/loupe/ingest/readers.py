@@ -5,8 +5,9 @@ downloaded extension for GBK, and the PySpark backend has to load the same files
 are cut into blocks at line boundaries (NumPy over the bytes), each block is decoded
 (UTF-8, GBK …) and parsed by PyArrow's C++ CSV parser, and every row keeps its physical
 line number.  Rows with the wrong number of fields, and lines of a UTF-8 file that are not
-UTF-8, come back separately, with their line and text, for the quarantine.  JSONL lines become a single text column with zero copies;
-the JSON itself is parsed in the engine.  No Python loop ever runs per row.
+UTF-8, come back separately, with their line and text, for the quarantine.  JSONL lines
+become a single text column with zero copies; the JSON itself is parsed in the engine.  No
+Python loop runs per row, except over the lines of a block that fails the UTF-8 check.
 
 Limitation (documented): a CSV field may not contain a line break; such a record is split
 and its pieces are quarantined as rows with the wrong number of fields.
