@@ -163,15 +163,16 @@ def _line_spans(block: memoryview | bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - has_cr
 
 
+def _is_utf8(encoding: str) -> bool:
+    """Whether a source's bytes are read as they are (UTF-8 or ASCII), not decoded."""
+    return encoding.replace("-", "").lower() in ("utf8", "ascii")
+
+
 def _decode(block: memoryview | bytes, encoding: str) -> memoryview | bytes:
-    if encoding.replace("-", "").lower() in ("utf8", "ascii"):
+    if _is_utf8(encoding):
         return block
     # Undecodable bytes become U+FFFD; the loader quarantines rows containing one.
     return codecs.decode(block, encoding, errors="replace").encode("utf-8")
-
-
-def _is_utf8(encoding: str) -> bool:
-    return encoding.replace("-", "").lower() in ("utf8", "ascii")
 
 
 def _valid_utf8(data: memoryview | bytes) -> bool:
@@ -194,34 +195,32 @@ def _valid_utf8(data: memoryview | bytes) -> bool:
     return True
 
 
-def _broken_lines(block: memoryview | bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Which lines of ``block`` are not valid UTF-8 (only for a block that failed
-    :func:`_valid_utf8`, so this loop over its lines runs on broken files alone)."""
-    view = memoryview(block)
-    broken = np.zeros(len(starts), dtype=bool)
-    for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        try:
-            str(view[a:b], "utf-8")
-        except UnicodeDecodeError:
-            broken[i] = True
-    return broken
-
-
-def _undecodable(
+def _broken_lines(
     block: memoryview | bytes,
     starts: np.ndarray,
     ends: np.ndarray,
     numbers: np.ndarray,
-    broken: np.ndarray,
+    keep: np.ndarray,
     encoding: str,
-) -> list[tuple[int, str, str]]:
-    """(line, text with replacement characters, reason) of the ``broken`` lines."""
+) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
+    """``keep`` without the lines of ``block`` that are not valid UTF-8, and those lines as
+    (line, text with replacement characters, reason) for the quarantine.
+
+    Only for a block that failed :func:`_valid_utf8`, so this loop over its lines runs on
+    broken files alone.
+    """
     view = memoryview(block)
-    return [
-        (int(numbers[i]), str(view[starts[i] : ends[i]], "utf-8", "replace"),
-         f"bytes not valid {encoding}")
-        for i in np.flatnonzero(broken).tolist()
-    ]  # fmt: skip
+    invalid: list[tuple[int, str, str]] = []
+    keep = keep.copy()
+    for i in np.flatnonzero(keep).tolist():
+        line = view[starts[i] : ends[i]]
+        try:
+            str(line, "utf-8")
+        except UnicodeDecodeError:
+            keep[i] = False
+            text = str(line, "utf-8", "replace")
+            invalid.append((int(numbers[i]), text, f"bytes not valid {encoding}"))
+    return keep, invalid
 
 
 def _joined_lines(
@@ -273,9 +272,7 @@ def read_csv(
             if first_line == 1:
                 body = block[int(starts[1]) :] if len(starts) > 1 else b""
             if _is_utf8(source.encoding) and not _valid_utf8(body):
-                broken = _broken_lines(block, starts, ends) & keep
-                invalid += _undecodable(block, starts, ends, numbers, broken, source.encoding)
-                keep &= ~broken
+                keep, invalid = _broken_lines(block, starts, ends, numbers, keep, source.encoding)
                 if not keep.any():
                     yield Batch(path.name, _no_rows(header), invalid)
                     continue
@@ -339,9 +336,7 @@ def read_lines(
         numbers = np.arange(first_line, first_line + len(keep), dtype=np.int64)
         invalid: list[tuple[int, str, str]] = []
         if _is_utf8(encoding) and not _valid_utf8(block):
-            broken = _broken_lines(block, starts, ends) & keep
-            invalid = _undecodable(block, starts, ends, numbers, broken, encoding)
-            keep &= ~broken
+            keep, invalid = _broken_lines(block, starts, ends, numbers, keep, encoding)
         starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
         # Build a large_string array straight over the block: offsets delimit each line.
         # Gaps between lines (the newline bytes) are skipped by taking a view per line.
