@@ -58,6 +58,23 @@ def test_months_written_side_by_side_give_the_same_bytes(tmp_path: Path, monkeyp
     assert _digest(tmp_path / "one") == _digest(tmp_path / "three")
 
 
+def test_order_blocks_drawn_side_by_side_give_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
+    """Order blocks are drawn and formatted in threads, ahead of the one being written."""
+    from loupe.synth import behaviour, generate
+
+    monkeypatch.setattr(behaviour, "BLOCK", 70)  # 300 persons: five blocks
+    monkeypatch.setattr(generate, "BLOCK", 70)
+    monkeypatch.setattr(generate, "_event_threads", lambda: 1)
+    generate_company(tmp_path / "one", customers=300, seed=5)
+    monkeypatch.setattr(generate, "_event_threads", lambda: 3)
+    generate_company(tmp_path / "three", customers=300, seed=5)
+    one = _digest(tmp_path / "one")
+    assert one == _digest(tmp_path / "three")
+    lines = (tmp_path / "one" / "eshop_orders.csv").read_text(encoding="utf-8").splitlines()
+    numbers = [int(line.split(",")[0][1:]) for line in lines[1:] if line[:1] == "E"]
+    assert numbers == sorted(numbers)  # blocks written in order (order numbers rise by block)
+
+
 def test_a_failing_month_stops_the_months_not_yet_started(tmp_path: Path, monkeypatch) -> None:
     """An error (or Ctrl-C) in one month must not wait for the other 23 to be written."""
     import time

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from loupe.errors import LoupeError
 from loupe.synth import catalog as cat
 from loupe.synth import extras, truth
-from loupe.synth.behaviour import BLOCK, campaign_arms, make_orders, make_products
+from loupe.synth.behaviour import BLOCK, Orders, campaign_arms, make_orders, make_products
 from loupe.synth.events import OnlineOrders, write_month
 from loupe.synth.people import make_people, rng_for
-from loupe.synth.sources import write_accounts, write_crm, write_members, write_orders
-from loupe.synth.writer import SourceFile
+from loupe.synth.sources import prepare_orders, write_accounts, write_crm, write_members
+from loupe.synth.writer import Prepared, SourceFile
 
 Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
 
 CSV_FILES = {  # file name -> (source, header, encoding, malformed kinds {kind: column})
     "crm_customers.csv": ("crm", "crm_id,name,gender,birth_date,email,mobile,city,province,country,member_level,registered_at,updated_at", "utf-8", {"wrong_column_count": None, "bad_date": 10}),
@@ -73,6 +75,19 @@ class GenerateReport:
         d = asdict(self)
         d["out"] = str(self.out)
         return d
+
+
+def _in_order(work: Callable[[int], T], n: int, threads: int) -> Iterator[T]:
+    """``work(0) … work(n - 1)`` in order, computed by ``threads`` threads that run ahead
+    of the caller by ``threads`` items at most (so at most ``threads + 1`` are held)."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="loupe-generate") as pool:
+        ahead = deque(pool.submit(work, i) for i in range(min(threads, n)))
+        for i in range(n):
+            current = ahead.popleft().result()
+            if i + threads < n:
+                ahead.append(pool.submit(work, i + threads))
+            yield current
+            del current
 
 
 def _open(out: Path, name: str, seed: int) -> SourceFile:
@@ -149,9 +164,18 @@ def generate_company(
     n_online = np.zeros(customers, dtype=np.int64)
     n_store = np.zeros(customers, dtype=np.int64)
     offset = 0
-    for b in range(n_blocks):
+
+    def block_orders(b: int) -> tuple[Orders, dict[str, Prepared | None]]:
         o = make_orders(p, prod, b, seed, arms)
-        write_orders(p, prod, o, order_files, b, seed)
+        return o, prepare_orders(p, prod, o, order_files, b, seed)
+
+    # The next block is drawn and formatted in a thread while this one is written and
+    # added up: each block has its own seeded generators and chunk numbers, so the files
+    # are the same as one block after another (the orders took 12.6 s of 45.6 s at 200k
+    # customers on one core, two-thirds of it drawing and formatting).
+    for b, (o, prepared) in enumerate(_in_order(block_orders, n_blocks, _event_threads())):
+        for key, chunk in prepared.items():
+            order_files[key].commit(chunk)
         on = np.flatnonzero(o.platform < 2)
         n_online += np.bincount(o.person[on], minlength=customers)
         n_store += np.bincount(o.person[o.platform == 2], minlength=customers)

@@ -9,7 +9,7 @@ from loupe.synth import catalog as cat
 from loupe.synth import text
 from loupe.synth.behaviour import Orders, Products
 from loupe.synth.people import People, chinese_name, emails, pinyin_name, rng_for
-from loupe.synth.writer import SourceFile
+from loupe.synth.writer import Prepared, SourceFile
 
 GENDER_FORMS = text.strings(["男", "女", "M", "F", "male", "female", ""])
 _CITY = text.strings([c[0] for c in cat.CITIES])
@@ -200,10 +200,12 @@ def coupon_codes(o: Orders, rng: np.random.Generator) -> pa.Array:
     return text.where(o.coupon < 0, "", text.where(o.coupon == 0, generic, camp))
 
 
-def write_orders(
+def prepare_orders(
     p: People, prod: Products, o: Orders, files: dict[str, SourceFile], block: int, seed: int
-) -> None:
-    """Write one block's e-shop orders + lines and POS tickets + lines."""
+) -> dict[str, Prepared | None]:
+    """One block's e-shop orders + lines and POS tickets + lines, ready to commit to
+    ``files`` (chunk number ``block`` of each; see :meth:`SourceFile.prepare`)."""
+    out: dict[str, Prepared | None] = {}
     rng = rng_for(seed, 23, block)
     sku_codes = sku_code(np.arange(len(prod.sku)))
     online = o.platform < 2
@@ -216,7 +218,6 @@ def write_orders(
         currency = text.lookup(text.strings(["CNY", "USD", "HKD"]), o.currency[rows])
         if kind == "eshop":
             order_no = text.padded(o.number[rows], 11, "E")
-            f = files["eshop_orders"]
             columns = [
                 order_no,
                 p.account_ids(person),
@@ -235,8 +236,8 @@ def write_orders(
                 ),
                 text.lookup(text.strings(cat.ORDER_STATUS), o.status[rows]),
             ]
-            f.write(columns)
-            lines_file, qty_col = files["eshop_order_lines"], 3
+            out["eshop_orders"] = files["eshop_orders"].prepare(block, columns)
+            lines_key = "eshop_order_lines"
         else:
             order_no = text.padded(o.number[rows], 11, "T")
             codes, names, _ = stores()
@@ -258,8 +259,8 @@ def write_orders(
                 currency,
                 text.lookup(text.strings(cat.PAYMENTS), rng.choice(4, n, p=[0.5, 0.35, 0.1, 0.05])),
             ]
-            files["pos_transactions"].write(columns)
-            lines_file, qty_col = files["pos_lines"], 3
+            out["pos_transactions"] = files["pos_transactions"].prepare(block, columns)
+            lines_key = "pos_lines"
         # Lines: map the block-local order position to the position within `rows`.
         pos_in_rows = np.full(len(o), -1, dtype=np.int64)
         pos_in_rows[rows] = np.arange(n)
@@ -272,8 +273,8 @@ def write_orders(
             text.money(o.line_price[ln]),
             text.money(o.line_discount[ln]),
         ]
-        del qty_col
-        lines_file.write(line_cols)
+        out[lines_key] = files[lines_key].prepare(block, line_cols)
+    return out
 
 
 def sku_code(index: np.ndarray) -> pa.Array:

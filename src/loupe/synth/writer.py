@@ -46,7 +46,7 @@ class SourceFile:
     duplicates: bool = True
     seed: int = 0
     lines: int = 0  # lines written so far (header included)
-    chunks: int = 0
+    chunks: int = 0  # number of the next chunk
     bad: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (kind, line numbers)
     keys: list[tuple[pa.Array, np.ndarray]] = field(default_factory=list)  # well-formed records
 
@@ -81,19 +81,38 @@ class SourceFile:
         ``keys`` are the record keys of the rows (collected for ``truth/records.csv`` unless the
         row is made malformed); ``protect`` marks rows that must stay well-formed.
         """
+        self.commit(
+            self.prepare(
+                self.chunks, columns, lines=lines, keys=keys, persons=persons, protect=protect
+            )
+        )
+
+    def prepare(
+        self,
+        chunk: int,
+        columns: list[pa.Array] | None = None,
+        *,
+        lines: pa.Array | None = None,
+        keys: pa.Array | None = None,
+        persons: np.ndarray | None = None,
+        protect: np.ndarray | None = None,
+    ) -> Prepared | None:
+        """Chunk number ``chunk`` made ready to write (None when it has no rows): its planted
+        rows chosen and its lines encoded.  It reads nothing that :meth:`commit` changes, so
+        the chunks of one file may be prepared in threads and committed in order."""
         if lines is None:
             assert columns is not None
             lines = text.join(columns, ",")
         n = len(lines)
         if n == 0:
-            return
-        rng = rng_for(self.seed, 50, zlib.crc32(self.name.encode()), self.chunks)
+            return None
+        rng = rng_for(self.seed, 50, zlib.crc32(self.name.encode()), chunk)
         free = np.ones(n, dtype=bool) if protect is None else ~np.asarray(protect, dtype=bool)
         kind_of = np.full(n, -1, dtype=np.int64)
         kind_names = list(self.kinds)
         for k in range(len(kind_names)):
             want = int(n * cat.SHARE_DIRT["malformed_row"]) + (
-                MIN_BAD_PER_KIND if self.chunks == 0 else 0
+                MIN_BAD_PER_KIND if chunk == 0 else 0
             )
             cand = np.flatnonzero(free & (kind_of < 0))
             chosen = rng.choice(cand, size=min(want, len(cand)), replace=False)
@@ -128,21 +147,57 @@ class SourceFile:
         if self.duplicates:
             dup = (kind_of < 0) & (rng.random(n) < cat.SHARE_DIRT["exact_duplicate_row"])
             counts[dup] = 2
-        first_line = self.lines + 1
-        line_of_row = first_line + np.cumsum(counts) - counts
-        for k, kind in enumerate(kind_names):
-            self.bad.append((kind, line_of_row[kind_of == k]))
+        kept = None
         if keys is not None and persons is not None:
             good = kind_of < 0
-            self.keys.append((keys.filter(pa.array(good)), np.asarray(persons)[good]))
+            kept = (keys.filter(pa.array(good)), np.asarray(persons)[good])
         if self.duplicates:
             lines = lines.take(pa.array(np.repeat(np.arange(n), counts)))
-        buf = text.lines_to_bytes(lines)
+        data: bytes | pa.Buffer = text.lines_to_bytes(lines)
         if self.encoding != "utf-8":
-            buf = bytes(buf).decode("utf-8").encode(self.encoding)
-        self._write_bytes(buf)
-        self.lines += int(counts.sum())
-        self.chunks += 1
+            data = bytes(data).decode("utf-8").encode(self.encoding)
+        return Prepared(chunk, data, counts, kind_of, kept)
+
+    def commit(self, chunk: Prepared | None) -> None:
+        """Write a chunk :meth:`prepare` made, numbering its lines after those written."""
+        if chunk is None:
+            return
+        if chunk.chunk < self.chunks:  # a chunk number seeds its planting: one use each
+            raise ValueError(f"{self.name}: chunk {chunk.chunk} committed after {self.chunks - 1}")
+        line_of_row = self.lines + 1 + np.cumsum(chunk.counts) - chunk.counts
+        for k, kind in enumerate(self.kinds):
+            self.bad.append((kind, line_of_row[chunk.kind_of == k]))
+        if chunk.keys is not None:
+            self.keys.append(chunk.keys)
+        self._write_bytes(chunk.data)
+        self.lines += int(chunk.counts.sum())
+        self.chunks = chunk.chunk + 1
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One chunk of a :class:`SourceFile`, ready to write.
+
+    Attributes
+    ----------
+    chunk
+        Its number in the file (it seeds the planting, so the file is the same however the
+        chunks were prepared).
+    data
+        The encoded lines, planted duplicates included.
+    counts
+        Lines each row became (2 for a planted duplicate).
+    kind_of
+        Index of the malformed kind planted in each row (-1: well-formed).
+    keys
+        Record keys and persons of the well-formed rows, when given.
+    """
+
+    chunk: int
+    data: bytes | pa.Buffer
+    counts: np.ndarray
+    kind_of: np.ndarray
+    keys: tuple[pa.Array, np.ndarray] | None
 
 
 def _prefix(lines: pa.Array, length: int) -> pa.Array:
