@@ -169,10 +169,11 @@ def generate_company(
         o = make_orders(p, prod, b, seed, arms)
         return o, prepare_orders(p, prod, o, order_files, b, seed)
 
-    # The next block is drawn and formatted in a thread while this one is written and
-    # added up: each block has its own seeded generators and chunk numbers, so the files
-    # are the same as one block after another (the orders took 12.6 s of 45.6 s at 200k
-    # customers on one core, two-thirds of it drawing and formatting).
+    # The next blocks (as many as event months run side by side) are drawn and formatted in
+    # threads while this one is written and added up: each block has its own seeded
+    # generators and chunk numbers, so the files are the same as one block after another
+    # (the orders took 12.6 s of 45.6 s at 200k customers on one core, two-thirds of it
+    # drawing and formatting).
     for b, (o, prepared) in enumerate(_in_order(block_orders, n_blocks, _event_threads())):
         for key, chunk in prepared.items():
             order_files[key].commit(chunk)
