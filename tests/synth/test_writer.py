@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from loupe.synth import text
-from loupe.synth.writer import SourceFile
+from loupe.synth.writer import BAD_DATES, SourceFile
 
 KINDS: dict[str, int | None] = {"wrong_column_count": None, "bad_date": 1}
 
@@ -40,11 +40,24 @@ def test_prepared_out_of_order_and_committed_in_order_equals_writing(tmp_path: P
     for (kind_c, lines_c), (kind_w, lines_w) in zip(committed.bad, written.bad, strict=True):
         assert kind_c == kind_w
         assert lines_c.tolist() == lines_w.tolist()
-    # the planted rows are where the truth says, in the file as committed
+    # Checked against the input, not the other path: every row, in order, once or twice
+    # (a planted duplicate follows its row); the planted rows at the lines the truth gives.
     rows = committed.path.read_bytes().decode("gbk").splitlines()
-    wrong = np.concatenate([lines for kind, lines in committed.bad if kind == "wrong_column_count"])
-    assert len(wrong) >= 3
-    assert all(rows[line - 1].count(",") != 1 for line in wrong.tolist())
+    assert rows[0] == "id,day"
+    planted = {
+        kind: np.concatenate([lines for k, lines in committed.bad if k == kind]).tolist()
+        for kind in KINDS
+    }
+    assert all(len(lines) >= 3 for lines in planted.values())
+    ids = [row.split(",")[0] for row in rows[1:]]
+    firsts = [x for k, x in enumerate(ids) if k == 0 or x != ids[k - 1]]
+    assert firsts == [str(1000 * i + k) for i in range(3) for k in range(400)]
+    assert len(ids) - len(firsts) > 0  # some duplicates were planted
+    assert all(rows[line - 1].count(",") != 1 for line in planted["wrong_column_count"])
+    assert all(rows[line - 1].split(",")[1] in BAD_DATES for line in planted["bad_date"])
+    bad_lines = {line for lines in planted.values() for line in lines}
+    good = [row for n, row in enumerate(rows[1:], start=2) if n not in bad_lines]
+    assert all(row.split(",")[1:] == ["2024-01-02"] for row in good)
 
 
 def test_a_chunk_number_is_committed_once(tmp_path: Path) -> None:
