@@ -312,6 +312,72 @@ def test_segment_events_and_profiles(tmp_path):
     assert prof.loc[0, "name"] == "王伟"
 
 
+def _identify(n: int, user: str, ts: str, **traits: str) -> str:
+    doc = {"type": "identify", "messageId": f"i{n}", "anonymousId": f"a-{user}", "userId": user}
+    return json.dumps({**doc, "traits": traits, "timestamp": ts}, ensure_ascii=False)
+
+
+def _versions(wh: Warehouse) -> list[tuple[str, str, str]]:
+    t = wh.table("raw_contacts")
+    got = wh.to_pandas(t.order_by(["source_key", "updated_at"]))
+    return [
+        (k, e, str(u)[11:16])
+        for k, e, u in zip(got.source_key, got.email, got.updated_at, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 30])
+def test_identify_calls_repeating_a_profile_add_no_version(tmp_path, monkeypatch, chunk_bytes):
+    """A profile version per change, not per call: a call giving the profile of the user's
+    previous call (same traits, or the same values written differently) adds nothing, in the
+    same chunk or a later one, in the same run or a later one; a change, and a change back,
+    each add one, so the latest version is the one in force."""
+    monkeypatch.setattr(load_module, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(load_module.readers, "BLOCK_BYTES", 64)
+    a, b = {"email": "a@x.cn", "name": "王伟"}, {"email": "b@x.cn", "name": "王伟"}
+    (tmp_path / "web_2024-03.jsonl").write_text(
+        "\n".join(
+            [
+                _identify(1, "U1", "2024-03-01T01:00:00Z", **a),
+                _identify(2, "U2", "2024-03-01T01:30:00Z", **a),
+                _identify(3, "U1", "2024-03-01T02:00:00Z", **a),
+                _identify(4, "U1", "2024-03-01T03:00:00Z", **b),
+                # the same values, keys in another order: the same profile
+                _identify(5, "U1", "2024-03-01T04:00:00Z", name="王伟", email="b@x.cn"),
+                _identify(6, "U1", "2024-03-01T05:00:00Z", **a),
+            ]
+        )
+        + "\n"
+    )
+    (tmp_path / "web_2024-04.jsonl").write_text(
+        _identify(7, "U1", "2024-04-01T06:00:00Z", **a)
+        + "\n"
+        + _identify(8, "U2", "2024-04-01T07:00:00Z", **b)
+        + "\n"
+    )
+    wh = _project(tmp_path, [{"name": "web", "format": "segment", "path": "web_*.jsonl"}])
+    rep = ingest(wh).sources["web"]
+    assert (rep.read, rep.loaded, rep.profiles) == (8, 8, 5)
+    assert _versions(wh) == [
+        ("U1", "a@x.cn", "01:00"),
+        ("U1", "b@x.cn", "03:00"),
+        ("U1", "a@x.cn", "05:00"),
+        ("U2", "a@x.cn", "01:30"),
+        ("U2", "b@x.cn", "07:00"),
+    ]
+    # A later run: a repeat of the version in force adds nothing, a change adds one.
+    (tmp_path / "web_2024-05.jsonl").write_text(
+        _identify(9, "U1", "2024-05-01T08:00:00Z", **a)
+        + "\n"
+        + _identify(10, "U2", "2024-05-01T09:00:00Z", **a)
+        + "\n"
+    )
+    rep = ingest(wh).sources["web"]
+    assert (rep.read, rep.loaded, rep.profiles) == (2, 2, 1)
+    assert _versions(wh)[-1] == ("U2", "a@x.cn", "09:00")
+    assert len(_versions(wh)) == 6
+
+
 @pytest.mark.parametrize(
     ("chunk_bytes", "block_bytes"), [(1, 1 << 26), (1, 64), (1 << 30, 1 << 26), (1 << 30, 64)]
 )
