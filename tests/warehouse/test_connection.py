@@ -6,7 +6,7 @@ import ibis
 import pytest
 
 from loupe.errors import WarehouseError
-from loupe.warehouse import Warehouse, migrate, stage_run
+from loupe.warehouse import Warehouse, migrate, quiet_duckdb, stage_run
 from loupe.warehouse.migrations import MIGRATIONS, applied
 from loupe.warehouse.schemas import INGESTED_FILES, RAW_COLUMNS, canonical_schema
 from tests.conftest import make_settings
@@ -175,3 +175,21 @@ def test_pyspark_backend_matches_duckdb(tmp_path):
     again = Warehouse.open(make_settings(tmp_path / "s", warehouse={"backend": "pyspark"}))
     assert again.count("t") == 4
     assert applied(again) == applied(duck)
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path, capfd):
+    """DuckDB draws its own progress bar on file descriptor 1 for a query that runs longer
+    than ``progress_bar_time`` (2 s): in ``loupe ingest --json > report.json`` it ended up in
+    the JSON.  The warehouse turns it off when it opens."""
+    wh = Warehouse.open(make_settings(tmp_path))
+    setting = "SELECT current_setting('enable_progress_bar')"
+    assert wh.con.raw_sql(setting).fetchall() == [(False,)]
+    # With no delay, any query draws it; setting the delay turns the bar back on, so the
+    # bar is turned off again after it.
+    wh.con.raw_sql("SET progress_bar_time = 0")
+    quiet_duckdb(wh.con)
+    capfd.readouterr()  # the statement that turned it off drew one, at 100%
+    total = wh.con.raw_sql("SELECT sum(i % 7) FROM range(300000000) t(i)").fetchall()
+    assert total[0][0] > 0
+    out, _err = capfd.readouterr()
+    assert out == ""

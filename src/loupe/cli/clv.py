@@ -48,6 +48,7 @@ def fit(
     import ibis
 
     from loupe import models
+    from loupe.warehouse import quiet_duckdb
 
     if time_unit not in ("day", "week", "month"):
         raise LoupeError(
@@ -68,6 +69,7 @@ def fit(
         holdout_end=hold_end,
     )
     con = ibis.duckdb.connect()
+    quiet_duckdb(con)
     table = models.read_transactions_file(
         con,
         transactions,

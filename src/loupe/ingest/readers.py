@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 
 from loupe.config import SourceSettings
 from loupe.errors import SourceError
+from loupe.warehouse import quiet_duckdb
 
 BLOCK_BYTES = 64 << 20
 
@@ -373,6 +374,8 @@ def read_sql(source: SourceSettings) -> Iterator[Batch]:
     assert source.connection and source.sql_table
     try:
         con = ibis.connect(source.connection)
+        if con.name == "duckdb":
+            quiet_duckdb(con)
         table = con.table(source.sql_table)
     except Exception as exc:
         raise SourceError(

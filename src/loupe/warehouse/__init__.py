@@ -5,8 +5,8 @@
 # both must hold for every query, whoever opened the warehouse.
 from loupe.warehouse import duckdb_compat as duckdb_compat
 from loupe.warehouse import functions as functions
-from loupe.warehouse.connection import Warehouse
+from loupe.warehouse.connection import Warehouse, quiet_duckdb
 from loupe.warehouse.lineage import StageRun, stage_run, utcnow
 from loupe.warehouse.migrations import migrate
 
-__all__ = ["StageRun", "Warehouse", "migrate", "stage_run", "utcnow"]
+__all__ = ["StageRun", "Warehouse", "migrate", "quiet_duckdb", "stage_run", "utcnow"]

@@ -39,6 +39,17 @@ if TYPE_CHECKING:
 TableLike: TypeAlias = ir.Table | pa.Table | pd.DataFrame
 
 
+def quiet_duckdb(con: Any) -> None:
+    """Turn off DuckDB's own progress bar on an Ibis DuckDB connection.
+
+    DuckDB draws it on the process's standard output for any query that runs over two
+    seconds, whatever stdout is: ``loupe ingest --json > report.json`` wrote 32 bars into the
+    JSON at 300k customers.  Loupe draws its own progress (on stderr, and never with
+    ``--json``), so stdout carries only what a command prints.
+    """
+    con.raw_sql("SET enable_progress_bar = false")
+
+
 class Warehouse:
     """An open project warehouse.
 
@@ -67,6 +78,7 @@ class Warehouse:
                 ) from None
             con.raw_sql("SET TimeZone = 'UTC'")
             con.raw_sql("SET preserve_insertion_order = false")
+            quiet_duckdb(con)
             install_duckdb_macros(con)
             if ws.threads:
                 con.raw_sql(f"SET threads = {int(ws.threads)}")
