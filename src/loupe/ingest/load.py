@@ -36,7 +36,14 @@ from loupe.errors import SourceError
 from loupe.ingest import mapping, readers
 from loupe.warehouse import Warehouse, stage_run, utcnow
 from loupe.warehouse import functions as fn
-from loupe.warehouse.schemas import INGESTED_FILES, LINEAGE, QUARANTINE, RAW_COLUMNS, schema
+from loupe.warehouse.schemas import (
+    INGESTED_FILES,
+    LINEAGE,
+    QUARANTINE,
+    RAW_COLUMNS,
+    schema,
+    version_order,
+)
 
 Progress = Callable[[str, int, int], None]
 TYPED = "_ingest_typed"
@@ -700,16 +707,11 @@ def _changed_versions(wh: Warehouse, profiles: ir.Table, source: str) -> ir.Tabl
 
 def _latest_versions(wh: Warehouse, source: str, keys: ir.Table) -> ir.Table:
     """``(_key, _loaded)``: for each user of ``keys`` with versions of ``source`` in
-    ``raw_contacts``, the content hash of the version quality keeps (newest ``updated_at``,
-    then ``signup_at``, then the latest load: the order of ``quality.dedupe``)."""
+    ``raw_contacts``, the content hash of the version quality keeps (``version_order``)."""
     target = wh.table("raw_contacts")
     mine = target.filter(target["source"] == source)
     mine = mine.semi_join(keys, mine["source_key"] == keys._key)
-    order = [
-        ibis.desc("updated_at", nulls_first=False),
-        ibis.desc("signup_at", nulls_first=False),
-        *(ibis.desc(c) for c in ("_loaded_at", "_batch", "_file", "_line")),
-    ]
+    order = version_order("contacts")
     ranked = mine.mutate(
         _rank=ibis.row_number().over(group_by=mine["source_key"], order_by=order),
         _loaded=fn.row_hash([mine[c] for c in _PROFILE_CONTENT]),

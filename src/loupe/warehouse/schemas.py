@@ -165,6 +165,35 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "feedback": ("source", "feedback_id"),
 }
 
+
+def lineage_order(latest_first: bool) -> list[ibis.Deferred]:
+    """Sort keys of ``raw_<table>`` rows by when and where they were loaded."""
+    cols = ["_loaded_at", "_batch", "_file", "_line"]
+    if latest_first:
+        return [ibis.desc(c) for c in cols]
+    return [ibis.asc(c) for c in cols]
+
+
+def version_order(table: str) -> list[ibis.Deferred]:
+    """Sort keys of ``raw_<table>``, the version quality keeps first, for the rows of one
+    natural key.
+
+    Contacts: the newest ``updated_at``, then ``signup_at``; every table but events: then the
+    latest load (``_loaded_at``, ``_batch``) and the highest ``_file``/``_line``.  Events keep
+    the *first* version (an event happens once; a later copy is a re-send).  Ingest reads the
+    version in force of a profile with the same order (``ingest.load._latest_versions``).
+    """
+    if table == "events":
+        return lineage_order(latest_first=False)
+    keys: list[ibis.Deferred] = []
+    if table == "contacts":
+        keys = [
+            ibis.desc("updated_at", nulls_first=False),
+            ibis.desc("signup_at", nulls_first=False),
+        ]
+    return keys + lineage_order(latest_first=True)
+
+
 #: Columns ingest insists on: a row without them is quarantined.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "contacts": ("source_key",),
