@@ -7,11 +7,14 @@ file and the dotted key, ready for the CLI to print.
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -35,9 +38,40 @@ CanonicalTable = Literal[
 SourceFormat = Literal["csv", "tsv", "jsonl", "parquet", "sql", "segment"]
 Backend = Literal["duckdb", "pyspark"]
 
+#: The identifier types of the identity graph (``loupe.identity.graph.ID_TYPES``).
+ID_TYPES: tuple[str, ...] = ("user_id", "email", "phone", "anonymous_id")
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _time_zone(v: str) -> str:
+    """An IANA time zone name that Python knows as well as the engines: the project's zone is
+    also read by ``zoneinfo`` (profile snapshots, retention periods)."""
+    if v.upper() in ("UTC", "Z", "ETC/UTC"):
+        return v
+    try:
+        ZoneInfo(v)
+        return v
+    except (KeyError, ValueError, OSError):  # not found; a path; a folder such as "Asia"
+        pass
+    by_lower = {z.lower(): z for z in available_timezones()}
+    close = by_lower.get(v.lower()) or next(
+        iter(difflib.get_close_matches(v, list(by_lower.values()), n=1)), None
+    )
+    raise ValueError(
+        f"unknown time zone {v!r}"
+        + (f" (did you mean {close!r}?)" if close else "")
+        + "; use an IANA name such as Asia/Shanghai, Europe/Berlin or UTC"
+    )
+
+
+#: A size DuckDB reads for ``memory_limit``: ``4GB``, ``512 MiB``, ``1.5gb``, ``80%``.
+_SIZE = re.compile(
+    r"\s*\d+(\.\d+)?\s*(%|(b|bytes?|[kmgt]i?b?|(kilo|mega|giga|tera)bytes?))\s*",
+    re.IGNORECASE,
+)
 
 
 class ProjectSettings(StrictModel):
@@ -48,6 +82,23 @@ class ProjectSettings(StrictModel):
     default_region: str = "CN"
     """Region used by phonenumbers for numbers written without a country code."""
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        return _time_zone(v)
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, v: str) -> str:
+        import phonenumbers  # 46 ms; only settings that are read need it
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"phonenumbers knows no region {v!r}; use a two-letter country code such as "
+                "CN, HK, US or DE"
+            )
+        return v.upper()
+
 
 class WarehouseSettings(StrictModel):
     backend: Backend = "duckdb"
@@ -56,9 +107,17 @@ class WarehouseSettings(StrictModel):
     spark_master: str = "local[2]"
     spark_dir: str = "spark"
     """Folder (under the project) where the PySpark backend keeps its Parquet tables."""
-    threads: int | None = None
+    threads: int | None = Field(default=None, ge=0)
+    """DuckDB's worker threads; unset (or 0) leaves DuckDB's default, one per core."""
     memory_limit: str | None = "4GB"
     """DuckDB's memory limit (it spills to disk beyond it); None leaves DuckDB's default."""
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _a_size(cls, v: str | None) -> str | None:
+        if v is not None and not _SIZE.fullmatch(v):
+            raise ValueError(f"{v!r} is not a size; write it as 4GB, 512MB, 2GiB or 50%")
+        return v
 
 
 class SourceSettings(StrictModel):
@@ -87,6 +146,41 @@ class SourceSettings(StrictModel):
             raise ValueError("source names use letters, digits and _ only")
         return v
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        return None if v is None else _time_zone(v)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 1 or v in '"\r\n'):
+            raise ValueError(
+                f"a delimiter is one character other than a quote or a line break, such as "
+                f"',', ';', '|' or '\\t'; got {v!r}"
+            )
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        """A Python text codec that writes a line break as the byte ``\\n``: files are split
+        into lines on that byte before they are decoded, which UTF-16 and UTF-32 would break."""
+        try:
+            codecs.lookup(v)
+            sample = "x\ny".encode(v)
+        except LookupError:  # unknown, or a bytes-to-bytes codec such as base64
+            raise ValueError(
+                f"unknown text encoding {v!r}; use a Python codec name such as utf-8, gbk or "
+                "gb18030"
+            ) from None
+        if not sample.endswith(b"x\ny"):
+            raise ValueError(
+                f"{v!r} files cannot be read line by line (a line break is not the byte \\n); "
+                "convert them to utf-8"
+            )
+        return v
+
     @model_validator(mode="after")
     def _needs_location(self) -> SourceSettings:
         if self.format == "sql":
@@ -102,11 +196,11 @@ class SourceSettings(StrictModel):
 
 
 class QualitySettings(StrictModel):
-    outlier_threshold: float = 5.0
+    outlier_threshold: float = Field(default=5.0, gt=0)
     """Robust z-score (|x - median| / (1.4826 * MAD)) above which a value is flagged."""
-    order_total_tolerance: float = 0.02
+    order_total_tolerance: float = Field(default=0.02, ge=0)
     """Relative difference allowed between an order's amount and the sum of its lines."""
-    freshness_days: int = 2
+    freshness_days: int = Field(default=2, ge=0)
     """A table whose newest row is older than this is flagged as stale (timeliness)."""
 
 
@@ -124,9 +218,23 @@ class IdentitySettings(StrictModel):
     ``orders:<source>:<identifier>`` that links like any other (to a contact carrying the
     same identifier, for one).  For projects whose only customer data are orders."""
     probabilistic: bool = True
-    match_threshold: float = 0.99
+    match_threshold: float = Field(default=0.99, gt=0, le=1)
     """Splink match probability above which two records are linked."""
-    max_iterations: int = 100
+    max_iterations: int = Field(default=100, ge=1)
+
+    @field_validator("max_records_per_identifier")
+    @classmethod
+    def _known_identifiers(cls, v: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(v) - set(ID_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown identifier type(s) {', '.join(map(repr, unknown))}; "
+                f"the types are {', '.join(ID_TYPES)}"
+            )
+        low = sorted(k for k, n in v.items() if n < 1)
+        if low:
+            raise ValueError(f"limits are at least 1 (a record); got {low[0]} = {v[low[0]]}")
+        return v
 
 
 class Settings(StrictModel):
@@ -143,6 +251,17 @@ class Settings(StrictModel):
 
     root: Path = Field(default=Path("."), exclude=True)
     """Folder of the project (where ``loupe.toml`` lives); paths are relative to it."""
+
+    @field_validator("currency_rates")
+    @classmethod
+    def _positive_rates(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(k for k, rate in v.items() if not rate > 0)
+        if bad:
+            raise ValueError(
+                f"a rate is the units of base currency per unit, above 0; got {bad[0]} = "
+                f"{v[bad[0]]}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Settings:

@@ -570,6 +570,42 @@ def test_bytes_not_valid_utf8_are_quarantined_line_by_line(tmp_path, monkeypatch
     assert sorted(wh.to_pandas(wh.table("raw_events"))["event_id"]) == ["m1", "m3"]
 
 
+@pytest.mark.parametrize("block_bytes", [1 << 26, 48])
+def test_bytes_beyond_ascii_in_an_ascii_source_are_quarantined(tmp_path, monkeypatch, block_bytes):
+    """An ASCII source is read as it is, like UTF-8, but a byte above 127 is not ASCII: the
+    line holding it is quarantined, its text shown as UTF-8.  Until 2026-12-07 such a source
+    was checked as UTF-8 only, so a UTF-8 name passed into an "ascii" source unseen."""
+    monkeypatch.setattr(load_module.readers, "BLOCK_BYTES", block_bytes)
+    header = b"order_no,account_id,order_time,total_amount,currency\n"
+    lines = [
+        b"O1,U1,2024-03-05 10:00:00,1,CNY\n",
+        "O2,Zo\u00eb,2024-03-05 10:00:00,2,CNY\n".encode(),  # line 3: valid UTF-8, not ASCII
+        b"O3,U\xff3,2024-03-05 10:00:00,3,CNY\n",  # line 4: not even UTF-8
+        b"O4,U4,2024-03-05 10:00:00,4,CNY\n",
+    ]
+    (tmp_path / "orders.csv").write_bytes(header + b"".join(lines))
+    events = [json.dumps(e).encode() for e in EVENTS]  # non-ASCII escaped as \u738b\u4f1f
+    events[1] = events[1].replace(b"Product Viewed", "Product Viewed \u2728".encode())
+    (tmp_path / "web.jsonl").write_bytes(b"\n".join(events) + b"\n")
+    web = {"name": "web", "format": "segment", "path": "web.jsonl", "encoding": "ascii"}
+    wh = _project(tmp_path, [{**_orders_source("orders.csv"), "encoding": "ascii"}, web])
+    rep = ingest(wh).sources
+    shop, web_rep = rep["shop"], rep["web"]
+    assert (shop.read, shop.loaded, shop.quarantined, shop.reconciled) == (4, 2, 2, True)
+    assert (web_rep.read, web_rep.loaded, web_rep.quarantined) == (3, 2, 1)
+    q = _quarantine(wh)
+    assert list(q["location"]) == ["orders.csv:3", "orders.csv:4", "web.jsonl:2"]
+    assert set(q["reason"]) == {"bytes not valid ascii"}
+    assert list(q["raw"].iloc[:2]) == [
+        "O2,Zo\u00eb,2024-03-05 10:00:00,2,CNY",
+        "O3,U\ufffd3,2024-03-05 10:00:00,3,CNY",
+    ]
+    orders = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(orders["order_id"]) == ["O1", "O4"]
+    assert sorted(wh.to_pandas(wh.table("raw_events"))["event_id"]) == ["m1", "m3"]
+    assert list(wh.to_pandas(wh.table("raw_contacts"))["name"]) == ["王伟"]
+
+
 def test_a_file_that_is_not_parquet_is_a_clear_error(tmp_path):
     (tmp_path / "products.parquet").write_text("sku,title\nA,Mug\n")
     source = {

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 import ibis
 import ibis.expr.types as ir
 
+from loupe.config import ID_TYPES
 from loupe.warehouse import functions as fn
 
-ID_TYPES: tuple[str, ...] = ("user_id", "email", "phone", "anonymous_id")
 DEFAULT_LIMIT = 5
 """Limit for an identifier type missing from ``max_records_per_identifier``."""
 

@@ -11,6 +11,7 @@ import ibis.expr.types as ir
 
 from loupe.config import Settings, SourceSettings
 from loupe.errors import SourceError
+from loupe.ingest import readers
 from loupe.warehouse import functions as fn
 from loupe.warehouse.schemas import RAW_COLUMNS, REQUIRED
 
@@ -103,7 +104,7 @@ def map_columns(
         inner[_value(name)] = _typed(kind, text, zone, backend)
         inner[_text(name)] = text
         typed_kinds[name] = kind
-    if source.encoding.replace("-", "").lower() != "utf8":
+    if not readers.reads_as_is(source.encoding):  # decoded: U+FFFD marks an undecodable byte
         replaced = [t.contains("\ufffd") for t in texts.values() if isinstance(t, ir.StringValue)]
         if replaced:
             any_bad = replaced[0].fill_null(False)

@@ -164,29 +164,33 @@ def _line_spans(block: memoryview | bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - has_cr
 
 
-def _is_utf8(encoding: str) -> bool:
-    """Whether a source's bytes are read as they are (UTF-8 or ASCII), not decoded."""
-    return encoding.replace("-", "").lower() in ("utf8", "ascii")
+def reads_as_is(encoding: str) -> bool:
+    """Whether a source's bytes are read as they are, not decoded: UTF-8, and ASCII (a subset
+    of it, checked as such by :func:`_valid_text`)."""
+    return _codec(encoding) in ("utf-8", "ascii")
 
 
 def _decode(block: memoryview | bytes, encoding: str) -> memoryview | bytes:
-    if _is_utf8(encoding):
+    if reads_as_is(encoding):
         return block
     # Undecodable bytes become U+FFFD; the loader quarantines rows containing one.
     return codecs.decode(block, encoding, errors="replace").encode("utf-8")
 
 
-def _valid_utf8(data: memoryview | bytes) -> bool:
-    """Whether ``data`` is valid UTF-8, checked by Arrow's validator (vectorised C++).
+def _valid_text(data: memoryview | bytes, encoding: str) -> bool:
+    """Whether ``data``, read as it is (:func:`reads_as_is`), is valid in ``encoding``.
 
-    A UTF-8 source is not decoded (the bytes go to PyArrow and the engine as they are), so
-    an invalid byte would stop PyArrow's CSV parser, or DuckDB, with an error about the whole
-    file; a block that fails this check has its broken lines quarantined instead
-    (:func:`_broken_lines`).  Other encodings are decoded with replacement characters, which
-    the loader quarantines.
+    UTF-8 is checked by Arrow's validator (vectorised C++), ASCII by the largest byte.  Such
+    a source is not decoded (the bytes go to PyArrow and the engine as they are), so an
+    invalid byte would stop PyArrow's CSV parser, or DuckDB, with an error about the whole
+    file, and a byte above 127 in an ASCII source would pass unseen; a block that fails this
+    check has its broken lines quarantined instead (:func:`_broken_lines`).  Other encodings
+    are decoded with replacement characters, which the loader quarantines.
     """
     if not len(data):
         return True
+    if _codec(encoding) == "ascii":
+        return int(np.frombuffer(data, dtype=np.uint8).max()) < 0x80
     offsets = pa.py_buffer(np.array([0, len(data)], np.int64))
     arr = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
     try:
@@ -194,6 +198,10 @@ def _valid_utf8(data: memoryview | bytes) -> bool:
     except pa.ArrowInvalid:
         return False
     return True
+
+
+def _codec(encoding: str) -> str:
+    return codecs.lookup(encoding).name
 
 
 def _broken_lines(
@@ -204,19 +212,21 @@ def _broken_lines(
     keep: np.ndarray,
     encoding: str,
 ) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
-    """``keep`` without the lines of ``block`` that are not valid UTF-8, and those lines as
-    (line, text with replacement characters, reason) for the quarantine.
+    """``keep`` without the lines of ``block`` that are not valid in ``encoding`` (UTF-8 or
+    ASCII), and those lines as (line, text read as UTF-8 with replacement characters, reason)
+    for the quarantine.
 
-    Only for a block that failed :func:`_valid_utf8`, so this loop over its lines runs on
+    Only for a block that failed :func:`_valid_text`, so this loop over its lines runs on
     broken files alone.
     """
     view = memoryview(block)
+    codec = _codec(encoding)
     invalid: list[tuple[int, str, str]] = []
     keep = keep.copy()
     for i in np.flatnonzero(keep).tolist():
         line = view[starts[i] : ends[i]]
         try:
-            str(line, "utf-8")
+            str(line, codec)
         except UnicodeDecodeError:
             keep[i] = False
             text = str(line, "utf-8", "replace")
@@ -243,18 +253,10 @@ def read_csv(
 ) -> tuple[list[str], Iterator[Batch]]:
     """Header and batches of a delimited text file (``digest``: see :func:`_blocks`)."""
     delimiter = source.delimiter or ("\t" if source.format == "tsv" else ",")
-    try:
-        with path.open("rb") as f:
-            first = f.readline()
-        header_text = (
-            bytes(_decode(first, source.encoding)).decode("utf-8", "replace").lstrip("\ufeff")
-        )
-    except LookupError:
-        raise SourceError(
-            f"Source {source.name!r}: unknown encoding {source.encoding!r}",
-            where=f"{path.name}",
-            fix="use a Python codec name such as utf-8, gbk or gb18030",
-        ) from None
+    # (The encoding is a known text codec: settings check it, SourceSettings._known_encoding.)
+    with path.open("rb") as f:
+        first = f.readline()
+    header_text = bytes(_decode(first, source.encoding)).decode("utf-8", "replace").lstrip("\ufeff")
     header = next(csv.reader([header_text.rstrip("\r\n")], delimiter=delimiter))
     header = [h.strip() for h in header]
 
@@ -272,7 +274,7 @@ def read_csv(
             body: memoryview | bytes = block
             if first_line == 1:
                 body = block[int(starts[1]) :] if len(starts) > 1 else b""
-            if _is_utf8(source.encoding) and not _valid_utf8(body):
+            if reads_as_is(source.encoding) and not _valid_text(body, source.encoding):
                 keep, invalid = _broken_lines(block, starts, ends, numbers, keep, source.encoding)
                 if not keep.any():
                     yield Batch(path.name, _no_rows(header), invalid)
@@ -336,7 +338,7 @@ def read_lines(
         keep = ends > starts
         numbers = np.arange(first_line, first_line + len(keep), dtype=np.int64)
         invalid: list[tuple[int, str, str]] = []
-        if _is_utf8(encoding) and not _valid_utf8(block):
+        if reads_as_is(encoding) and not _valid_text(block, encoding):
             keep, invalid = _broken_lines(block, starts, ends, numbers, keep, encoding)
         starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
         # Build a large_string array straight over the block: offsets delimit each line.
