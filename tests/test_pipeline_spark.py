@@ -12,6 +12,24 @@ from loupe.pipeline import run_pipeline
 from loupe.scaffold import demo_toml, write_config
 from loupe.synth import generate_company
 from loupe.warehouse import Warehouse
+from tests.ingest.test_load import ORDERS_JSONL
+
+#: A JSONL source besides the company's files: nested keys, and lines that are not objects.
+JSONL_SOURCE = """
+[[sources]]
+name = "shop_json"
+table = "orders"
+format = "jsonl"
+path = "data/orders_export.jsonl"
+[sources.columns]
+order_id = "no"
+email = "buyer.email"
+user_id = "buyer.id"
+amount = "total"
+ordered_at = "at"
+coupon_code = "coupons"
+channel = "buyer.tier"
+"""
 
 
 def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -27,6 +45,19 @@ def _per_event(wh: Warehouse) -> pd.DataFrame:
     return wh.to_pandas(t.group_by("event").agg(rows=t.count(), people=t.pk.nunique()))
 
 
+def _jsonl_rows(wh: Warehouse) -> dict[str, pd.DataFrame]:
+    orders = wh.table("raw_orders")
+    orders = orders.filter(orders.source == "shop_json").select(
+        "order_id", "email", "user_id", "amount", "ordered_at", "coupon_code", "channel", "_line"
+    )
+    q = wh.table("quarantine")
+    q = q.filter(q.source == "shop_json").select("location", "reason", "raw")
+    return {
+        "orders": _sorted(wh.to_pandas(orders), ["_line"]),
+        "quarantine": _sorted(wh.to_pandas(q), ["location"]),
+    }
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_pyspark_gives_the_same_customers_and_links(tmp_path):
@@ -36,7 +67,9 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
     for backend in ("duckdb", "pyspark"):
         root = tmp_path / backend
         shutil.copytree(data, root / "data")
-        write_config(root, demo_toml("p").replace('backend = "duckdb"', f'backend = "{backend}"'))
+        (root / "data" / "orders_export.jsonl").write_text("\n".join(ORDERS_JSONL) + "\n")
+        toml = demo_toml("p").replace('backend = "duckdb"', f'backend = "{backend}"')
+        write_config(root, toml + JSONL_SOURCE)
         wh = Warehouse.open(load_settings(root))
         # The foundation's stages; profile and analytics parity have their own Spark tests
         # (tests/profile/test_spark.py, tests/analytics/test_spark.py).
@@ -47,8 +80,12 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
             "links": _sorted(wh.to_pandas(wh.table("identity_links")), ["id_type", "id_value"]),
             # each backend hashes people its own way: compare rows and people per event name
             "event_persons": _sorted(_per_event(wh), ["event"]),
+            "jsonl": _jsonl_rows(wh),
         }
     duck, spark = results["duckdb"], results["pyspark"]
+    for part in ("orders", "quarantine"):
+        assert len(duck["jsonl"][part]) in (3, 4)
+        pd.testing.assert_frame_equal(duck["jsonl"][part], spark["jsonl"][part], check_dtype=False)
     assert duck["ingest"] == spark["ingest"]
     assert len(duck["links"]) > 300
     pd.testing.assert_frame_equal(duck["links"], spark["links"], check_dtype=False)

@@ -6,10 +6,13 @@ import json
 import os
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import ibis
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from loupe.errors import SourceError
@@ -462,6 +465,156 @@ def test_parquet_and_sql_sources(tmp_path):
     for name in ("pq", "erp"):
         assert (rep[name]["read"], rep[name]["loaded"], rep[name]["quarantined"]) == (2, 1, 1)
     assert set(_quarantine(wh)["location"]) == {"products.parquet:2", "items:2"}
+
+
+#: A JSONL export of orders: nested keys, numbers, arrays, and lines that are not objects.
+ORDERS_JSONL = [
+    '{"no": "J1", "buyer": {"email": "a@x.com", "id": "U1"}, "total": 12.50, "at": "2024-03-05 10:00"}',
+    '{"no": "J2", "buyer": null, "total": "3", "at": "2024-03-05T02:00:00Z", "coupons": ["A", 1]}',
+    "[1, 2]",
+    '  {"no": "J3", "buyer": {"id": "U3", "tier": {"x": 1}}, "total": 7, "at": "2024-03-06"}',
+    '{"no": "J4", "total": 1',
+    "null",
+    '{"no": "J5", "total": 2}',
+    '{"no": "J1", "buyer": {"email": "a@x.com", "id": "U1"}, "total": 12.5, "at": "2024-03-05 10:00"}',
+]
+
+
+def test_jsonl_source_maps_keys_and_dotted_paths(tmp_path):
+    """A ``jsonl`` source maps keys, or paths of keys joined by dots, onto canonical columns.
+    Until 2026-12-07 any mapped jsonl source stopped the ingest with an Ibis traceback (the
+    mapping looked for the keys as columns of the staged lines)."""
+    (tmp_path / "orders.jsonl").write_text("\n".join(ORDERS_JSONL) + "\n")
+    columns = {
+        "order_id": "no",
+        "email": "buyer.email",
+        "user_id": "buyer.id",
+        "amount": "total",
+        "ordered_at": "at",
+        "coupon_code": "coupons",
+        "channel": "buyer.tier",
+    }
+    source = {"name": "shop", "table": "orders", "format": "jsonl", "path": "orders.jsonl"}
+    wh = _project(tmp_path, [{**source, "columns": columns}])
+    rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (8, 3, 4, 1)
+    q = _quarantine(wh)
+    assert list(zip(q["location"], q["reason"], strict=True)) == [
+        ("orders.jsonl:3", "not a JSON object"),
+        ("orders.jsonl:5", "broken JSON"),
+        ("orders.jsonl:6", "not a JSON object"),
+        ("orders.jsonl:7", "missing required ordered_at"),
+    ]
+    assert q["raw"].iloc[1] == '{"no": "J4", "total": 1'
+    got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(got["order_id"]) == ["J1", "J2", "J3"]
+    assert list(got["email"].fillna("-")) == ["a@x.com", "-", "-"]
+    assert list(got["user_id"].fillna("-")) == ["U1", "-", "U3"]
+    assert list(got["amount"]) == [12.5, 3.0, 7.0]
+    assert list(got["ordered_at"].astype(str)) == [  # project zone Asia/Shanghai, unless Z
+        "2024-03-05 02:00:00",
+        "2024-03-05 02:00:00",
+        "2024-03-05 16:00:00",
+    ]
+    assert list(got["coupon_code"].fillna("-")) == ["-", '["A",1]', "-"]
+    assert list(got["channel"].fillna("-")) == ["-", "-", '{"x":1}']
+    assert list(got["_line"]) == [1, 2, 4]
+
+
+def test_jsonl_mapping_errors_name_the_source(tmp_path):
+    (tmp_path / "orders.jsonl").write_text(ORDERS_JSONL[0] + "\n")
+    source = {"name": "shop", "table": "orders", "format": "jsonl", "path": "orders.jsonl"}
+    required = {"order_id": "no", "ordered_at": "at"}
+    wh = _project(tmp_path, [{**source, "columns": {**required, "emial": "buyer.email"}}])
+    with pytest.raises(
+        SourceError, match="maps unknown orders column 'emial'; did you mean 'email'"
+    ):
+        ingest(wh)
+    clash = {**required, "email": "buyer.email", "user_id": "buyer"}
+    wh = _project(tmp_path / "b", [{**source, "path": "../orders.jsonl", "columns": clash}])
+    with pytest.raises(SourceError, match="'buyer' \\(mapped to user_id\\) is both a value and an"):
+        ingest(wh)
+    assert wh.count("raw_orders") == 0
+
+
+def test_typed_parquet_columns_are_read_as_their_text(tmp_path):
+    """Until 2026-12-07 a Parquet timestamp with a zone other than UTC was written as its wall
+    time followed by Z (eight hours late for Shanghai), a list or struct column stopped the
+    ingest (PyArrow cannot cast it to text), and a mapped column missing from the file was
+    an Ibis traceback.  Only the mapped columns are read."""
+    shanghai = pa.timestamp("ms", tz="Asia/Shanghai")
+    utc_10h = [datetime(2024, 3, 5, 10, 0, 0, 123000), datetime(2024, 3, 5, 23, 30), None]
+    table = pa.table(
+        {
+            "no": pa.array([1, 2, 3], pa.int64()),
+            "at": pa.array(utc_10h, shanghai),  # stored as UTC instants, shown in Shanghai
+            "total": pa.array([12.5, None, 3.0]),
+            "coupons": pa.array([["A", "B"], None, []], pa.list_(pa.string())),
+            "buyer": pa.array(
+                [{"tier": 1}, {"tier": None}, None], pa.struct([("tier", pa.int8())])
+            ),
+            "paid": pa.array([True, False, None]),
+            "unread": pa.array([b"\xff", b"\xfe", b"\x00"], pa.binary()),  # not text: not mapped
+        }
+    )
+    pq.write_table(table, tmp_path / "orders.parquet")
+    columns = {
+        "order_id": "no",
+        "ordered_at": "at",
+        "amount": "total",
+        "coupon_code": "coupons",
+        "channel": "buyer",
+        "status": "paid",
+    }
+    source = {"name": "pq", "table": "orders", "format": "parquet", "path": "orders.parquet"}
+    wh = _project(tmp_path, [{**source, "columns": columns}])
+    rep = ingest(wh).sources["pq"]
+    assert (rep.read, rep.loaded, rep.quarantined) == (3, 2, 1)
+    q = _quarantine(wh)
+    assert list(q["location"]) == ["orders.parquet:3"]
+    assert list(q["reason"]) == ["missing required ordered_at"]
+    assert list(q["raw"]) == ["3,,3,[],,"]  # the mapped columns, in mapping order
+    got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(got["ordered_at"].astype(str)) == ["2024-03-05 10:00:00", "2024-03-05 23:30:00"]
+    assert list(got["coupon_code"].fillna("-")) == ['["A","B"]', "-"]
+    assert list(got["channel"]) == ['{"tier":1}', '{"tier":null}']
+    assert list(got["status"]) == ["true", "false"]
+    assert list(got["amount"].fillna(-1)) == [12.5, -1]
+
+    wrong = {**columns, "order_id": "number"}
+    wh = _project(tmp_path / "b", [{**source, "path": "../orders.parquet", "columns": wrong}])
+    with pytest.raises(SourceError, match="column 'number' \\(mapped to order_id\\) is not in"):
+        ingest(wh)
+
+
+def test_a_repeated_csv_column_name_is_numbered_and_refused_when_mapped(tmp_path):
+    """A header naming a column twice is read as pandas reads it (``note``, ``note.1``);
+    mapping the repeated name is an error, since which column is meant cannot be known.
+    Until 2026-12-07 any repeated name stopped the ingest with a PyArrow traceback."""
+    header = "order_no,note,account_id,order_time,note,total_amount,currency,note.1\n"
+    (tmp_path / "orders.csv").write_text(header + "O1,a,U1,2024-03-05 10:00:00,b,1,CNY,c\n")
+    shop = _orders_source("orders.csv")
+    wh = _project(tmp_path, [shop])
+    rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded) == (1, 1)
+    wh = _project(
+        tmp_path / "b",
+        [
+            {
+                **shop,
+                "path": "../orders.csv",
+                "columns": {**shop["columns"], "coupon_code": "note.2"},
+            }
+        ],
+    )
+    ingest(wh)
+    assert list(wh.to_pandas(wh.table("raw_orders"))["coupon_code"]) == ["b"]
+    wh = _project(
+        tmp_path / "c",
+        [{**shop, "path": "../orders.csv", "columns": {**shop["columns"], "coupon_code": "note"}}],
+    )
+    with pytest.raises(SourceError, match="column 'note' appears 2 times in the header of orders"):
+        ingest(wh)
 
 
 def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):

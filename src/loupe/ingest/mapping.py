@@ -19,8 +19,11 @@ REASON = "_reason"
 NON_NEGATIVE = ("quantity", "unit_price", "price", "spend", "impressions", "clicks")
 
 
-def check_mapping(source: SourceSettings, header: list[str], where: str) -> None:
-    """Every mapped source column exists and every canonical column is known."""
+def check_mapping(source: SourceSettings, header: list[str] | None, where: str) -> None:
+    """Every mapped source column exists and every canonical column is known.
+
+    ``header`` is None for a JSON source: its documents need not share keys, and a key
+    missing from one is NULL there."""
     table = source.target_table
     known = RAW_COLUMNS[table]
     for canonical in (*source.columns, *source.constants):
@@ -33,7 +36,7 @@ def check_mapping(source: SourceSettings, header: list[str], where: str) -> None
                 fix=f"{table} columns are: {', '.join(known)}",
             )
     for canonical, column in source.columns.items():
-        if column not in header:
+        if header is not None and column not in header:
             close = difflib.get_close_matches(column, header, n=1)
             raise SourceError(
                 f"Source {source.name!r}: column {column!r} (mapped to {canonical}) is not in "
@@ -85,7 +88,8 @@ def map_columns(
     columns = RAW_COLUMNS[table]
     texts = dict(texts or {})
     for canonical, col in source.columns.items():
-        texts[canonical] = staged[col].cast("string")
+        if canonical not in texts:  # a JSON source's mapped columns come parsed, in texts
+            texts[canonical] = staged[col].cast("string")
     for canonical, value in source.constants.items():
         texts[canonical] = ibis.literal(value)
 
@@ -155,6 +159,50 @@ def _value(name: str) -> str:
 
 def _text(name: str) -> str:
     return f"_t_{name}"
+
+
+# -- JSON sources -------------------------------------------------------------------------------
+
+
+def json_texts(staged: ir.Table, source: SourceSettings, backend: str) -> dict[str, ir.Value]:
+    """Text of each mapped column of a ``jsonl`` source, parsed from the document in ``raw``.
+
+    A source column names a key of the document, or a path of keys joined by dots
+    (``customer.email``).  A string comes back as it is; a number, a boolean, an object or an
+    array as its JSON text (``12.5``, ``true``, ``{"a":1}``); a missing key or ``null`` as
+    NULL.  The document is parsed once per row (:func:`functions.json_struct`).
+    """
+    fields: fn.JsonFields = {}
+    for canonical, path in source.columns.items():
+        *parents, leaf = path.split(".")
+        node: fn.JsonFields = fields
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise _path_clash(source, canonical, path)
+            node = child
+        if isinstance(node.get(leaf), dict):
+            raise _path_clash(source, canonical, path)
+        node[leaf] = "string"
+    if not fields:
+        return {}
+    doc = fn.json_struct(staged["raw"], fields, backend)
+    texts: dict[str, ir.Value] = {}
+    for canonical, path in source.columns.items():
+        value: ir.Value = doc
+        for key in path.split("."):
+            value = value[key]
+        texts[canonical] = value
+    return texts
+
+
+def _path_clash(source: SourceSettings, canonical: str, path: str) -> SourceError:
+    return SourceError(
+        f"Source {source.name!r}: {path!r} (mapped to {canonical}) is both a value and an "
+        "object holding other mapped keys",
+        where=f"loupe.toml [[sources]] name = {source.name!r}, columns",
+        fix="map either the object (as JSON text) or the keys inside it, not both",
+    )
 
 
 # -- Segment (JSON) sources --------------------------------------------------------------------

@@ -258,7 +258,7 @@ def read_csv(
         first = f.readline()
     header_text = bytes(_decode(first, source.encoding)).decode("utf-8", "replace").lstrip("\ufeff")
     header = next(csv.reader([header_text.rstrip("\r\n")], delimiter=delimiter))
-    header = [h.strip() for h in header]
+    header = _distinct_names(source, [h.strip() for h in header], path)
 
     def batches() -> Iterator[Batch]:
         for first_line, raw in _blocks(path, digest):
@@ -327,6 +327,33 @@ def read_csv(
     return header, batches()
 
 
+def _distinct_names(source: SourceSettings, header: list[str], path: Path) -> list[str]:
+    """``header`` with a repeated name numbered from its second time on (``note``,
+    ``note.1``), as pandas reads it; a mapped name that repeats is a :class:`SourceError`,
+    since which of the columns is meant cannot be known.  (Until 2026-12-07 a repeated name
+    stopped the ingest with PyArrow's "duplicate field names" traceback.)"""
+    seen: dict[str, list[str]] = {}
+    names: list[str] = []
+    for name in header:
+        given = seen.setdefault(name, [])
+        new, n = name, len(given)
+        while new in names or (n and new in header):  # "note.1" may be in the file already
+            new = f"{name}.{n}"
+            n += 1
+        given.append(new)
+        names.append(new)
+    repeated = [c for c in dict.fromkeys(source.columns.values()) if len(seen.get(c, [])) > 1]
+    if repeated:
+        name = repeated[0]
+        raise SourceError(
+            f"Source {source.name!r}: column {name!r} appears {len(seen[name])} times in the "
+            f"header of {path.name}, and it is mapped",
+            where=f"{path.name}:1",
+            fix=f"rename the columns in the file, or map {seen[name][1]!r} for the second one",
+        )
+    return names
+
+
 def read_lines(
     path: Path, encoding: str = "utf-8", digest: Digest | None = None
 ) -> Iterator[Batch]:
@@ -355,18 +382,29 @@ def read_lines(
         yield Batch(path.name, rows, invalid)
 
 
-def read_parquet(path: Path) -> Iterator[Batch]:
-    """Parquet row groups as text columns; the 'line' is the 1-based row number."""
+def read_parquet(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Batch]]:
+    """Column names and row groups of a Parquet file, as text columns; the 'line' is the
+    1-based row number.
+
+    Only the mapped columns are read (a Parquet file is read by column): an export with
+    fifty columns of which four are mapped costs four.  Opening the file here, not in the
+    batches, makes a file that is not Parquet an error before any row is read.
+    """
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
-    row = 1
-    for rb in pf.iter_batches(batch_size=1 << 20):
-        t = pa.Table.from_batches([rb])
-        t = pa.table({c: _as_text(t[c]) for c in t.column_names})
-        n = t.num_rows
-        yield Batch(path.name, t.append_column(LINE, pa.array(np.arange(row, row + n))))
-        row += n
+    names = list(pf.schema_arrow.names)
+
+    def batches() -> Iterator[Batch]:
+        wanted = [c for c in dict.fromkeys(source.columns.values()) if c in names] or names[:1]
+        row = 1
+        for rb in pf.iter_batches(batch_size=1 << 20, columns=wanted):
+            t = pa.table({c: _as_text(rb.column(c)) for c in wanted})
+            n = t.num_rows
+            yield Batch(path.name, t.append_column(LINE, pa.array(np.arange(row, row + n))))
+            row += n
+
+    return names, batches()
 
 
 def read_sql(source: SourceSettings) -> Iterator[Batch]:
@@ -394,14 +432,37 @@ def read_sql(source: SourceSettings) -> Iterator[Batch]:
         row += n
 
 
-def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_string(col.type):
+def _as_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A typed column (Parquet, SQL) as the text the typing reads.
+
+    Timestamps with a zone keep it as an offset (``…T18:00:00.123+0800``): the zone's wall
+    time followed by ``Z`` (until 2026-12-07) put a Shanghai timestamp eight hours late.
+    Lists, structs and maps become their JSON text (PyArrow cannot cast them to text).
+    """
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         return col
     if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
         import pyarrow.compute as pc
 
         fmt = "%Y-%m-%d" if pa.types.is_date(col.type) else "%Y-%m-%dT%H:%M:%S"
         if pa.types.is_timestamp(col.type) and col.type.tz is not None:
-            return pc.strftime(col, format=fmt + "Z")
+            return pc.strftime(col, format=fmt + "%z")
         return pc.strftime(col, format=fmt)
+    if pa.types.is_nested(col.type):
+        return _json_text(col)
     return col.cast(pa.string())
+
+
+def _json_text(col: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """The JSON text of each value of a nested column, by DuckDB's ``to_json`` (vectorised;
+    PyArrow has no JSON writer for arrays)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")  # see warehouse.quiet_duckdb
+        con.register("nested", pa.table({"v": col}))
+        text = con.sql("SELECT to_json(v)::VARCHAR AS v FROM nested").to_arrow_table()
+        return text.column("v")
+    finally:
+        con.close()
