@@ -322,10 +322,25 @@ def _duck_parse_date(col: ir.StringValue) -> ir.DateValue:
     return _duck_parse_date_op(col)
 
 
+#: A number whose commas group thousands: ``1,234.50``, ``-12,000``.
+_GROUPED = r"^[-+]?[0-9]{1,3}(,[0-9]{3})+([.][0-9]*)?$"
+
+
 def parse_number(col: ir.StringValue) -> ir.FloatingValue:
-    """A decimal number written with optional thousands separators or currency sign."""
-    # An empty result casts to NULL: no test for it, which would run the replace twice.
-    return col.strip().re_replace(r"[,\s¥$￥]", "").try_cast("float64")
+    """A decimal number, written with optional spaces, currency signs or the yuan character
+    (``¥1,234.50``, ``12.5元``, ``€ 3``) and thousands separators.
+
+    A comma that does not group thousands makes the text unparseable (NULL, so the row is
+    quarantined): ``12,50`` and ``1.234,50`` are decimal commas, which were read as 1250 and
+    1.2345 until 2026-12-07.  The text is no longer trimmed first (the whitespace is removed
+    anyway): without that trim the parse takes 1.5-2.0 s instead of 4.3-4.6 s for 6.4M order
+    lines' three numbers (DuckDB, 2 threads).
+    """
+    s = col.re_replace(r"[\s¥$￥€£元]", "")
+    # Only text holding a comma is matched against the pattern (a CASE branch runs on the
+    # rows it selects alone).  An empty result casts to NULL.
+    grouped = ibis.ifelse(s.re_search(_GROUPED), s.replace(",", ""), ibis.null("string"))
+    return ibis.cases((col.contains(","), grouped), else_=s).try_cast("float64")
 
 
 def parse_bool(col: ir.StringValue) -> ir.BooleanValue:
