@@ -235,6 +235,9 @@ def parse_date_expr(col: ir.StringValue) -> ir.DateValue:
 
 _PARTS = "['y', 'mo', 'd', 'h', 'mi', 'se', 'z']"
 
+#: What Ibis's ``strip()`` removes on DuckDB (Spark's trim takes the first four).
+_WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
+
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
@@ -264,11 +267,23 @@ def _duckdb_macros() -> list[str]:
         f"WHEN p.z <> '' THEN p.naive - to_minutes({offset_minutes}) "
         f"ELSE {local.format(ts='p.naive')} END)[1]"
     )
+    # Trimmed only when an end is whitespace: TRIM with a character set scans every string.
+    trimmed = (
+        "CASE WHEN ascii(s) <= 32 OR "
+        + " OR ".join(f"suffix(s, chr({ord(w)}))" for w in _WHITESPACE)
+        + f" THEN trim(s, {ws}) ELSE s END"
+    )
+    # ISO 8601 in UTC, the commonest form (every Segment event), is parsed before the
+    # per-row "let" below: the list_transform machinery cost more than the parse itself.
+    iso_utc = (
+        "WHEN suffix({t}, 'Z') AND length({t}) >= 20 AND substr({t}, 11, 1) = 'T' "
+        "AND substr({t}, 5, 1) = '-' "
+        "THEN TRY_CAST(replace(substr({t}, 1, length({t}) - 1), 'T', ' ') AS TIMESTAMP) "
+    )
     ts_body = (
-        f"list_transform([trim(s, {ws})], lambda t: CASE "
-        "WHEN suffix(t, 'Z') AND length(t) >= 20 AND substr(t, 11, 1) = 'T' "
-        "AND substr(t, 5, 1) = '-' "
-        "THEN TRY_CAST(replace(substr(t, 1, length(t) - 1), 'T', ' ') AS TIMESTAMP) "
+        f"CASE {iso_utc.format(t='s')}ELSE "
+        f"list_transform([{trimmed}], lambda t: CASE "
+        f"{iso_utc.format(t='t')}"
         "WHEN length(t) = 25 AND substr(t, 11, 1) = 'T' AND substr(t, 5, 1) = '-' "
         "AND substr(t, 14, 1) = ':' AND substr(t, 17, 1) = ':' "
         "AND substr(t, 20, 1) IN ('+', '-') AND substr(t, 23, 1) = ':' "
@@ -277,10 +292,10 @@ def _duckdb_macros() -> list[str]:
         "CASE WHEN substr(t, 20, 1) = '-' THEN -1 ELSE 1 END) "
         "WHEN length(t) = 19 AND substr(t, 11, 1) = ' ' AND substr(t, 5, 1) = '-' "
         f"THEN {local.format(ts='TRY_CAST(t AS TIMESTAMP)')} "
-        f"ELSE {general} END)[1]"
+        f"ELSE {general} END)[1] END"
     )
     date_body = (
-        f"list_transform([trim(s, {ws})], lambda t: CASE "
+        f"list_transform([{trimmed}], lambda t: CASE "
         "WHEN length(t) = 10 AND substr(t, 5, 1) = '-' AND substr(t, 8, 1) = '-' "
         "THEN TRY_CAST(t AS DATE) "
         f"WHEN regexp_matches(t, {pattern}) "
@@ -350,10 +365,6 @@ def parse_bool(col: ir.StringValue) -> ir.BooleanValue:
         (s.isin(["false", "f", "0", "no", "n", "否", "denied", "opt-out", "opt_out"]), False),
         else_=ibis.null("boolean"),
     )
-
-
-#: What Ibis's ``strip()`` removes on DuckDB (Spark's trim takes the first four).
-_WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
 
 
 def strip(col: ir.StringValue) -> ir.StringValue:
