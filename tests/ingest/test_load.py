@@ -617,6 +617,63 @@ def test_a_repeated_csv_column_name_is_numbered_and_refused_when_mapped(tmp_path
         ingest(wh)
 
 
+@pytest.mark.parametrize("block_bytes", [1 << 26, 40])
+def test_compressed_files_are_read_as_their_content(tmp_path, monkeypatch, block_bytes):
+    """``.gz``, ``.bz2`` and ``.xz`` files are read through a decompressor, with the same
+    line numbers, quarantine and reconciliation as plain ones; their fingerprint is that of
+    their bytes on disk, so a second run loads nothing.  Small blocks cut lines across reads
+    and make a line longer than a block.  Until 2026-12-07 a compressed file was read as its
+    compressed bytes (a CSV header of binary noise)."""
+    import bz2
+    import gzip
+    import lzma
+
+    monkeypatch.setattr(load_module.readers, "BLOCK_BYTES", block_bytes)
+    (tmp_path / "orders.csv.gz").write_bytes(gzip.compress(ORDERS_CSV.encode()))
+    gbk = (
+        "order_no,account_id,order_time,total_amount,currency\nG1,王伟,2024-03-05 10:00:00,5,CNY\n"
+    )
+    (tmp_path / "pos.csv.bz2").write_bytes(bz2.compress(gbk.encode("gbk")))
+    lines = [json.dumps(e, ensure_ascii=False) for e in EVENTS]
+    lines.insert(1, '{"type": "track", "messageId": "m9", "event": "Broken"')
+    (tmp_path / "web.jsonl.xz").write_bytes(lzma.compress("\n".join(lines).encode()))  # no final \n
+    pos = {**_orders_source("pos.csv.bz2"), "name": "pos", "encoding": "gbk"}
+    web = {"name": "web", "format": "segment", "path": "web.jsonl.xz"}
+    wh = _project(tmp_path, [_orders_source("orders.csv.gz"), pos, web])
+    rep = ingest(wh).sources
+    # as test_csv_quarantine_reconciles_and_locations reads the same rows uncompressed
+    assert (rep["shop"].read, rep["shop"].loaded, rep["shop"].quarantined) == (7, 3, 3)
+    assert rep["shop"].duplicates == 1
+    assert (rep["pos"].read, rep["pos"].loaded) == (1, 1)
+    assert (rep["web"].read, rep["web"].loaded, rep["web"].quarantined) == (4, 3, 1)
+    assert list(_quarantine(wh)["location"]) == [
+        "orders.csv.gz:4",
+        "orders.csv.gz:5",
+        "orders.csv.gz:8",
+        "web.jsonl.xz:2",
+    ]
+    orders = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(orders["order_id"]) == ["G1", "O1", "O2", "O6"]
+    assert list(orders["user_id"]) == ["王伟", "U1", "U2", "U6"]
+    assert sorted(wh.to_pandas(wh.table("raw_events"))["event_id"]) == ["m1", "m2", "m3"]
+    files = wh.to_pandas(wh.table("ingested_files")).set_index("file")["fingerprint"]
+    for name in ("orders.csv.gz", "pos.csv.bz2", "web.jsonl.xz"):
+        assert files[name] == load_module.readers.fingerprint(tmp_path / name)
+    again = ingest(wh).to_dict()["total"]
+    assert (again["read"], again["loaded"]) == (0, 0)
+
+
+def test_a_compressed_file_cut_short_is_a_clear_error(tmp_path):
+    import gzip
+
+    whole = gzip.compress((ORDERS_CSV * 50).encode())
+    (tmp_path / "orders.csv.gz").write_bytes(whole[: len(whole) // 2])
+    wh = _project(tmp_path, [_orders_source("orders.csv.gz")])
+    with pytest.raises(SourceError, match=r"cannot read orders\.csv\.gz: Compressed file ended"):
+        ingest(wh)
+    assert wh.count("ingested_files") == 0
+
+
 def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
     (tmp_path / "orders.csv").write_text(ORDERS_CSV)
     bad = _orders_source()
