@@ -106,3 +106,74 @@ def test_a_csv_file_with_only_its_header_has_no_rows(tmp_path, text):
     header, batches = readers.read_csv(source, path)
     assert header == ["id", "name"]
     assert [b.rows.num_rows for b in batches] == []
+
+
+VALUE = st.text(
+    alphabet=st.sampled_from(list('ab ,"\n王')), max_size=12
+)  # quotes, commas and line breaks, which the csv module quotes
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    records=st.lists(st.tuples(VALUE, VALUE), min_size=1, max_size=12),
+    block=st.integers(min_value=1, max_value=48),
+)
+def test_quoted_values_with_line_breaks_are_read_whole(tmp_path_factory, records, block):
+    """A quoted value may hold line breaks (spreadsheets write notes and addresses so): the
+    record is read whole, with the line number of its first line, however the blocks fall.
+    Until 2026-12-07 such a file stopped the ingest ("could not align rows with lines")."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(
+        [("id", "note", "name"), *[(str(i), a, b) for i, (a, b) in enumerate(records)]]
+    )
+    path = tmp_path_factory.mktemp("q") / "a.csv"
+    path.write_text(text.getvalue(), encoding="utf-8")
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "BLOCK_BYTES", block)
+        _, batches = readers.read_csv(source, path)
+        got = [row for b in batches for row in b.rows.to_pylist()]
+    line, expected = 2, []
+    for i, (a, b) in enumerate(records):
+        expected.append({"id": str(i), "note": a or None, "name": b or None, "_line": line})
+        written = io.StringIO()
+        csv.writer(written, lineterminator="\n").writerow((str(i), a, b))
+        line += written.getvalue().count("\n")
+    assert got == expected
+
+
+def test_a_stray_quote_is_text_and_an_unclosed_one_quarantines_its_line(tmp_path, monkeypatch):
+    """A quote inside an unquoted value is text (``12" pizza``), as PyArrow reads it; a quoted
+    value that no quote closes within MAX_RECORD_LINES lines, or by the end of the file, is
+    quarantined with its line, and the lines after it are read as rows."""
+    monkeypatch.setattr(readers, "MAX_RECORD_LINES", 3)
+    path = tmp_path / "a.csv"
+    lines = [
+        "id,note",
+        '1,12" pizza',
+        '2,"opened',
+        "3,a",
+        "4,b",
+        "5,c",
+        '6,"two',
+        'lines"',
+        '7,"never closed',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    _, batches = readers.read_csv(source, path)
+    rows, invalid = [], []
+    for b in batches:
+        rows += [(r["_line"], r["id"], r["note"]) for r in b.rows.to_pylist()]
+        invalid += [(line, reason) for line, _, reason in b.invalid]
+    assert rows == [
+        (2, "1", '12" pizza'),
+        (4, "3", "a"),
+        (5, "4", "b"),
+        (6, "5", "c"),
+        (7, "6", "two\nlines"),
+    ]
+    assert invalid == [(3, "quoted value not closed"), (9, "quoted value not closed")]

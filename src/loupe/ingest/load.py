@@ -358,7 +358,11 @@ def _staged_chunks(
     for source_input in inputs:
         read_before = rep.read
         recorded = False
-        for b, last in _marking_last(source_input.batches):
+        # The next batch is read before one is given out, so a file ends (its digest
+        # complete) in the chunk holding its last row. Recorded with the next chunk instead,
+        # a file whose last row closed a chunk was read again, its rows counted as
+        # duplicates, by a re-run after a failure in between.
+        for b, last in readers.marking_last(source_input.batches):
             # (``pa.repeat``: a Python list of the name per row took 1.2 s per 3M rows)
             name_col = pa.repeat(pa.scalar(b.file, pa.string()), b.rows.num_rows)
             rows = b.rows.append_column("_file", name_col)
@@ -383,18 +387,6 @@ def _staged_chunks(
         if not recorded:  # no batch at all (an empty file)
             files.append((source_input.name, source_input.done(rep.read - read_before)))
     yield chunk()
-
-
-def _marking_last(batches: Iterator[readers.Batch]) -> Iterator[tuple[readers.Batch, bool]]:
-    """Each batch, and whether it is the input's last: the next one is read before a batch
-    is given out, so a file ends (its digest complete) in the chunk holding its last row.
-    Recorded with the next chunk instead, a file whose last row closed a chunk was read
-    again, its rows counted as duplicates, by a re-run after a failure in between."""
-    current = next(batches, None)
-    while current is not None:
-        after = next(batches, None)
-        yield current, after is None
-        current = after
 
 
 def _raw_text(source: SourceSettings, rows: pa.Table, index: np.ndarray) -> pa.Array:

@@ -27,7 +27,7 @@ import lzma
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +38,12 @@ from loupe.errors import SourceError
 from loupe.warehouse import quiet_duckdb
 
 BLOCK_BYTES = 64 << 20
+
+#: The most lines one quoted CSV value may span (:func:`_continued_lines`).
+MAX_RECORD_LINES = 1000
+
+T = TypeVar("T")
+_NOTHING: Any = object()
 
 
 class Digest(Protocol):
@@ -314,6 +320,78 @@ def _broken_lines(
     return keep, invalid
 
 
+def marking_last(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
+    """Each item, and whether it is the last: the next one is read before an item is given
+    out."""
+    current = next(items, _NOTHING)
+    while current is not _NOTHING:
+        after = next(items, _NOTHING)
+        yield current, after is _NOTHING
+        current = after
+
+
+def _continued_lines(
+    block: memoryview | bytes, starts: np.ndarray, ends: np.ndarray, delimiter: str, last: bool
+) -> tuple[np.ndarray, int, list[int]]:
+    """Which lines of a CSV block continue a record begun on an earlier line (a quoted value
+    holding a line break, as spreadsheets write notes and addresses); how many of the
+    block's lines form whole records (a record still open at the end of a block that is not
+    the file's last is left for the next block); and the lines that open a quoted value
+    never closed within :data:`MAX_RECORD_LINES` lines or by the end of the file.
+
+    Only a line with an odd number of quote characters can open such a record; those are
+    found by a vectorised count (most blocks have none), then read character by character
+    as PyArrow reads them: a quote opens a value only at the start of a field (``12" pizza``
+    is text), and a doubled quote inside a value is one quote.
+    """
+    n = len(starts)
+    continued = np.zeros(n, dtype=bool)
+    quotes = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 34)
+    if not len(quotes):
+        return continued, n, []
+    per_line = np.bincount(np.searchsorted(starts, quotes, side="right") - 1, minlength=n)
+    view = memoryview(block)
+    sep = ord(delimiter)
+    unclosed: list[int] = []
+    after = 0  # lines before this one are settled
+    for i in np.flatnonzero(per_line % 2).tolist():  # rare, so a loop
+        if i < after or not _ends_quoted(view[starts[i] : ends[i]], sep, False):
+            continue
+        j = i + 1
+        while j < n and j - i < MAX_RECORD_LINES:
+            if not _ends_quoted(view[starts[j] : ends[j]], sep, True):
+                break
+            j += 1
+        if j < n and j - i < MAX_RECORD_LINES:  # closed on line j
+            continued[i + 1 : j + 1] = True
+            after = j + 1
+        elif j >= n and not last and n - i < MAX_RECORD_LINES:  # open at the block's end
+            return continued, i, unclosed
+        else:
+            unclosed.append(i)
+    return continued, n, unclosed
+
+
+def _ends_quoted(line: memoryview, sep: int, quoted: bool) -> bool:
+    """Whether a CSV line, begun inside a quoted value or not, ends inside one."""
+    text = bytes(line)
+    k, n = 0, len(text)
+    field_start = not quoted
+    while k < n:
+        c = text[k]
+        if quoted:
+            if c == 34:
+                if k + 1 < n and text[k + 1] == 34:  # a doubled quote: one quote in the value
+                    k += 2
+                    continue
+                quoted = False
+        elif c == 34 and field_start:
+            quoted = True
+        field_start = not quoted and c == sep
+        k += 1
+    return quoted
+
+
 def _joined_lines(
     block: memoryview | bytes, starts: np.ndarray, ends: np.ndarray, keep: np.ndarray
 ) -> bytes:
@@ -341,11 +419,19 @@ def read_csv(
     header = _distinct_names(source, [h.strip() for h in header], path)
 
     def batches() -> Iterator[Batch]:
-        for first_line, raw in _blocks(path, digest):
+        carry, carry_line = b"", 0  # an open record, read again with the next block
+        for (first_line, raw), last in marking_last(_blocks(path, digest)):
             block = _decode(raw, source.encoding)
+            if carry:
+                block, first_line, carry = carry + bytes(block), carry_line, b""
             starts, ends = _line_spans(block)
+            continued, complete, unclosed = _continued_lines(block, starts, ends, delimiter, last)
+            if complete < len(starts):
+                carry, carry_line = bytes(block[int(starts[complete]) :]), first_line + complete
+                block = block[: int(starts[complete])]
+                starts, ends, continued = starts[:complete], ends[:complete], continued[:complete]
             numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
-            keep = ends > starts  # blank lines are not rows
+            keep = (ends > starts) & ~continued  # rows: blank lines are not rows
             if first_line == 1:
                 keep[0] = False  # the header
             if not keep.any():  # only the header, or blank lines: PyArrow refuses an empty body
@@ -354,12 +440,28 @@ def read_csv(
             body: memoryview | bytes = block
             if first_line == 1:
                 body = block[int(starts[1]) :] if len(starts) > 1 else b""
+            if unclosed:  # PyArrow would read the rest of the block into that value
+                keep[unclosed] = False
+                invalid = [
+                    (
+                        int(numbers[i]),
+                        bytes(block[int(starts[i]) : int(ends[i])]).decode("utf-8", "replace"),
+                        "quoted value not closed",
+                    )
+                    for i in unclosed
+                ]
+                body = _joined_lines(block, starts, ends, keep | continued)
             if reads_as_is(source.encoding) and not _valid_text(body, source.encoding):
-                keep, invalid = _broken_lines(block, starts, ends, numbers, keep, source.encoding)
+                parsed = keep | continued
+                ok, broken = _broken_lines(block, starts, ends, numbers, parsed, source.encoding)
+                invalid += broken
+                record = np.cumsum(~continued) - 1  # a line's record: broken, all its lines go
+                ok &= ~np.isin(record, record[parsed & ~ok])
+                keep &= ok
                 if not keep.any():
                     yield Batch(path.name, _no_rows(header), invalid)
                     continue
-                body = _joined_lines(block, starts, ends, keep)
+                body = _joined_lines(block, starts, ends, ok)
             # PyArrow numbers rows among the non-blank lines it parses (1-based).
             nonblank = numbers[keep]
             bad: list[int] = []
@@ -386,7 +488,9 @@ def read_csv(
                     column_names=header, use_threads=False, block_size=max(len(body), 1) + 1
                 ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
+                    delimiter=delimiter,
+                    invalid_row_handler=on_invalid,
+                    newlines_in_values=bool(continued.any()),
                 ),
                 convert_options=pacsv.ConvertOptions(
                     column_types=dict.fromkeys(header, pa.string()),
@@ -396,11 +500,11 @@ def read_csv(
                 ),
             )
             lines = np.delete(nonblank, bad) if bad else nonblank
-            if len(lines) != table.num_rows:  # pragma: no cover - guarded by the docstring limit
+            if len(lines) != table.num_rows:  # pragma: no cover - a safety net
                 raise SourceError(
                     f"Source {source.name!r}: could not align rows with lines in {path.name}",
                     where=f"{path.name}:{first_line}",
-                    fix="check for line breaks inside quoted fields; they are not supported",
+                    fix="check the file's quoting: a quoted value is closed by a quote",
                 )
             yield Batch(path.name, table.append_column(LINE, pa.array(lines)), invalid)
 
