@@ -17,7 +17,9 @@ CASES = {
     "2024-03-05 10:00:00": "2024-03-05 02:00:00",
     "2024-03-05T02:00:00Z": "2024-03-05 02:00:00",
     "2024-03-05T10:00:00+08:00": "2024-03-05 02:00:00",
-    "2024-03-05T10:00:00.123+0800": "2024-03-05 02:00:00",
+    "2024-03-05T10:00:00.123+0800": "2024-03-05 02:00:00.123000",  # 02:00:00 until 2026-12-07
+    "2024-03-05 10:00:00.5": "2024-03-05 02:00:00.500000",
+    "2024-03-05T02:00:00.1234567Z": "2024-03-05 02:00:00.123456",
     "2024-03-04T21:00:00-05:00": "2024-03-05 02:00:00",
     "2024/3/5 10:00": "2024-03-05 02:00:00",
     "20240305 100000": "2024-03-05 02:00:00",
@@ -243,9 +245,10 @@ def test_fast_strip_and_blank_agree_with_trim(wh):
 
 
 @pytest.mark.spark
-def test_numbers_parse_the_same_on_spark(tmp_path):
+def test_numbers_and_timestamps_parse_the_same_on_spark(tmp_path):
     from loupe.warehouse import Warehouse
     from tests.conftest import make_settings
 
     spark = Warehouse.open(make_settings(tmp_path, warehouse={"backend": "pyspark"}))
     assert _numbers(spark) == list(NUMBERS.values())
+    test_parse_timestamp_forms(spark)

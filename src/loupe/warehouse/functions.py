@@ -134,7 +134,7 @@ def local_to_utc(ts: ir.TimestampValue, zone: str, backend: str) -> ir.Timestamp
 
 _TIMESTAMP = (
     r"^([0-9]{4})[-/.年]?([0-9]{1,2})[-/.月]?([0-9]{1,2})日?"
-    r"(?:[T ]+([0-9]{1,2}):?([0-9]{2})(?::?([0-9]{2}))?(?:[.][0-9]+)?)?"
+    r"(?:[T ]+([0-9]{1,2}):?([0-9]{2})(?::?([0-9]{2}))?([.][0-9]+)?)?"
     r" *(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
 
@@ -167,7 +167,7 @@ def parse_timestamp_expr(col: ir.StringValue, zone: str, backend: str) -> ir.Tim
     def part(i: int) -> ir.StringValue:
         return s.re_extract(_TIMESTAMP, i)
 
-    hh, ss, offset = part(4), part(6), part(7)
+    hh, ss, fraction, offset = part(4), part(6), part(7), part(8)
     iso = (
         part(1)
         + "-"
@@ -180,6 +180,7 @@ def parse_timestamp_expr(col: ir.StringValue, zone: str, backend: str) -> ir.Tim
         + ibis.ifelse(hh == "", "00", part(5))
         + ":"
         + ibis.ifelse(ss == "", "00", ss)
+        + fraction.left(7)  # to the microsecond, as timestamps are kept
     )
     naive = ibis.ifelse(s.re_search(_TIMESTAMP), iso, ibis.null("string")).try_cast("timestamp")
     digits = offset.re_replace(r"[^0-9]", "")
@@ -233,7 +234,7 @@ def parse_date_expr(col: ir.StringValue) -> ir.DateValue:
 # synthetic orders they are ten times faster.  ``tests/warehouse/test_functions.py`` checks
 # they agree with the portable expressions on generated input.
 
-_PARTS = "['y', 'mo', 'd', 'h', 'mi', 'se', 'z']"
+_PARTS = "['y', 'mo', 'd', 'h', 'mi', 'se', 'f', 'z']"
 
 #: What Ibis's ``strip()`` removes on DuckDB (Spark's trim takes the first four).
 _WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
@@ -250,7 +251,7 @@ def _duckdb_macros() -> list[str]:
         "TRY_CAST(r.y || '-' || lpad(r.mo, 2, '0') || '-' || lpad(r.d, 2, '0') || ' ' || "
         "CASE WHEN r.h = '' THEN '00' ELSE lpad(r.h, 2, '0') END || ':' || "
         "CASE WHEN r.h = '' THEN '00' ELSE r.mi END || ':' || "
-        "CASE WHEN r.se = '' THEN '00' ELSE r.se END AS TIMESTAMP)"
+        "CASE WHEN r.se = '' THEN '00' ELSE r.se END || left(r.f, 7) AS TIMESTAMP)"
     )
     offset_minutes = (
         "coalesce(TRY_CAST(left(regexp_replace(p.z, '[^0-9]', '', 'g'), 2) AS BIGINT) * 60 + "
