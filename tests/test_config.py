@@ -137,5 +137,6 @@ def test_sizes_and_zones_the_engines_read_are_accepted(tmp_path):
         assert (s.warehouse.memory_limit, s.project.timezone) == (limit, "Europe/Berlin")
         assert s.project.default_region == "CN"
         assert (s.source("crm").timezone, s.source("crm").delimiter) == ("UTC", "\t")
-    (tmp_path / "loupe.toml").write_text('[project]\ndefault_region = "hk"\n')
-    assert load_settings(tmp_path).project.default_region == "HK"
+    (tmp_path / "loupe.toml").write_text('[project]\ndefault_region = "hk"\ntimezone = "utc"\n')
+    project = load_settings(tmp_path).project
+    assert (project.default_region, project.timezone) == ("HK", "UTC")

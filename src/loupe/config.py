@@ -50,7 +50,7 @@ def _time_zone(v: str) -> str:
     """An IANA time zone name that Python knows as well as the engines: the project's zone is
     also read by ``zoneinfo`` (profile snapshots, retention periods)."""
     if v.upper() in ("UTC", "Z", "ETC/UTC"):
-        return v
+        return "UTC"  # as zoneinfo spells it ("utc" is not found on a case-sensitive disk)
     try:
         ZoneInfo(v)
         return v
@@ -90,7 +90,7 @@ class ProjectSettings(StrictModel):
     @field_validator("default_region")
     @classmethod
     def _known_region(cls, v: str) -> str:
-        import phonenumbers  # 46 ms; only settings that are read need it
+        import phonenumbers  # (46 ms to import, once; not at module load)
 
         if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(

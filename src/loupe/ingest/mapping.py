@@ -174,16 +174,16 @@ def json_texts(staged: ir.Table, source: SourceSettings, backend: str) -> dict[s
     """
     fields: fn.JsonFields = {}
     for canonical, path in source.columns.items():
-        *parents, leaf = path.split(".")
+        keys = path.split(".")
         node: fn.JsonFields = fields
-        for key in parents:
+        for k, key in enumerate(keys[:-1]):
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise _path_clash(source, canonical, path)
+                raise _path_clash(source, ".".join(keys[: k + 1]), canonical, path)
             node = child
-        if isinstance(node.get(leaf), dict):
-            raise _path_clash(source, canonical, path)
-        node[leaf] = "string"
+        if isinstance(node.get(keys[-1]), dict):
+            raise _path_clash(source, path, canonical, path)
+        node[keys[-1]] = "string"
     if not fields:
         return {}
     doc = fn.json_struct(staged["raw"], fields, backend)
@@ -196,10 +196,10 @@ def json_texts(staged: ir.Table, source: SourceSettings, backend: str) -> dict[s
     return texts
 
 
-def _path_clash(source: SourceSettings, canonical: str, path: str) -> SourceError:
+def _path_clash(source: SourceSettings, key: str, canonical: str, path: str) -> SourceError:
     return SourceError(
-        f"Source {source.name!r}: {path!r} (mapped to {canonical}) is both a value and an "
-        "object holding other mapped keys",
+        f"Source {source.name!r}: {key!r} is mapped both as a value and as an object holding "
+        f"other mapped keys ({path!r}, mapped to {canonical}, is one of the two)",
         where=f"loupe.toml [[sources]] name = {source.name!r}, columns",
         fix="map either the object (as JSON text) or the keys inside it, not both",
     )

@@ -7,10 +7,10 @@ are cut into blocks at line boundaries (NumPy over the bytes), each block is dec
 line number.  Rows with the wrong number of fields, and lines of a UTF-8 file that are not
 UTF-8, come back separately, with their line and text, for the quarantine.  JSONL lines
 become a single text column with zero copies; the JSON itself is parsed in the engine.  No
-Python loop runs per row, except over the lines of a block that fails the UTF-8 check.
-
-Limitation (documented): a CSV field may not contain a line break; such a record is split
-and its pieces are quarantined as rows with the wrong number of fields.
+Python loop runs per row, except over the lines of a block that fails the UTF-8 check and
+over the lines with an odd number of quotes, where a quoted CSV value may hold a line break
+(:func:`_continued_lines`; such a record is read whole and located at its first line).
+Files ending in ``.gz``, ``.bz2`` or ``.xz`` are read through a decompressor.
 """
 
 from __future__ import annotations
