@@ -35,7 +35,7 @@ CanonicalTable = Literal[
     "consents",
     "feedback",
 ]
-SourceFormat = Literal["csv", "tsv", "jsonl", "parquet", "sql", "segment"]
+SourceFormat = Literal["csv", "tsv", "excel", "jsonl", "parquet", "sql", "segment"]
 Backend = Literal["duckdb", "pyspark"]
 
 #: The identifier types of the identity graph (``loupe.identity.graph.ID_TYPES``).
@@ -128,6 +128,11 @@ class SourceSettings(StrictModel):
     """File or glob, relative to the project folder (csv, tsv, jsonl, parquet, segment)."""
     encoding: str = "utf-8"
     delimiter: str | None = None
+    sheet: str | None = None
+    """For ``format = "excel"``: the sheet to read (default: the first)."""
+    header_row: int | None = Field(default=None, ge=1)
+    """For ``format = "excel"``: the row that names the columns, when title rows come first
+    (default: the sheet's first row with a value)."""
     timezone: str | None = None
     contact_source: str | None = None
     """For orders/consents/feedback: the contact source whose ``source_key`` the rows carry."""

@@ -46,7 +46,9 @@ match_threshold = 0.99         # link pairs whose match probability is at least 
 EXAMPLE_SOURCES = """
 # Each [[sources]] maps one file (or glob), table or event stream onto a canonical table.
 # [sources.columns] is canonical column = source column; [sources.constants] fixes a value.
-# formats: csv, tsv, jsonl, parquet, sql (an Ibis URL + table), segment (Segment JSON lines).
+# formats: csv, tsv, excel (a sheet: `sheet`, `header_row`), jsonl (keys or a.b paths),
+# parquet, sql (an Ibis URL + table), segment (Segment JSON lines). .gz/.bz2/.xz files are
+# read decompressed.
 
 # [[sources]]
 # name = "crm"

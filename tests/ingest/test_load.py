@@ -677,6 +677,65 @@ def test_a_compressed_file_cut_short_is_a_clear_error(tmp_path):
     assert wh.count("ingested_files") == 0
 
 
+def _members_workbook(path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    notes = book.active
+    notes.title = "说明"  # a first sheet that is not the data, as exports often have
+    notes.append(["exported 2024-03-07"])
+    sheet = book.create_sheet("会员")
+    sheet.append(["会员名单 2024-03"])  # a title row, then a blank one: the header is row 3
+    sheet.append([])
+    sheet.append(["会员卡号", "姓名", "手机号", "开卡时间", "积分", "VIP"])
+    sheet.append(["M001", "王伟", 13800138000, datetime(2024, 3, 5, 10, 0), 12.5, True])
+    sheet.append([None] * 6)  # row 5: blank, not a row
+    sheet.append(["M002", "Li", "+86 139-0000-0000", datetime(2024, 3, 6).date(), 100.0, False])
+    sheet.append(["M003", "Extra", None, None, None, None, "stray"])  # row 7: beyond the header
+    sheet.append(["M004"])  # row 8: a short row
+    sheet.append(["M005", "Bad", None, "someday"])  # row 9: unparseable signup_at
+    book.save(path)
+
+
+def test_an_excel_sheet_is_a_source(tmp_path):
+    """A sheet of an ``.xlsx`` workbook is read like a CSV file: its first row with a value
+    names the columns, a row is located by its row number in the sheet, and numbers, dates
+    and booleans become the text the typing reads."""
+    _members_workbook(tmp_path / "members.xlsx")
+    columns = {"source_key": "会员卡号", "name": "姓名", "phone": "手机号", "signup_at": "开卡时间"}
+    source = {"name": "pos", "table": "contacts", "format": "excel", "path": "members.xlsx"}
+    wh = _project(tmp_path, [{**source, "sheet": "会员", "header_row": 3, "columns": columns}])
+    rep = ingest(wh).sources["pos"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (5, 3, 2, True)
+    q = _quarantine(wh)
+    assert list(zip(q["location"], q["reason"], strict=True)) == [
+        ("members.xlsx:7", "wrong number of fields: expected 6, found 7"),
+        ("members.xlsx:9", "unparseable signup_at: 'someday'"),
+    ]
+    got = wh.to_pandas(wh.table("raw_contacts").order_by("source_key"))
+    assert list(got["source_key"]) == ["M001", "M002", "M004"]
+    assert list(got["phone"].fillna("-")) == ["13800138000", "+86 139-0000-0000", "-"]
+    assert list(got["signup_at"].astype(str)) == [  # wall-clock time in Asia/Shanghai
+        "2024-03-05 02:00:00",
+        "2024-03-05 16:00:00",
+        "NaT",
+    ]
+    assert list(got["_line"]) == [4, 6, 8]
+    assert ingest(wh).sources["pos"].read == 0  # the same workbook is not read again
+
+    for other in ({}, {"sheet": "会员"}):  # the first sheet by default; the title row
+        wh = _project(
+            tmp_path / "b", [{**source, **other, "path": "../members.xlsx", "columns": columns}]
+        )
+        with pytest.raises(
+            SourceError, match="column '会员卡号' \\(mapped to source_key\\) is not in"
+        ):
+            ingest(wh)
+    wh = _project(tmp_path / "c", [{**source, "path": "../members.xlsx", "sheet": "Members"}])
+    with pytest.raises(SourceError, match=r"members\.xlsx has no sheet 'Members'"):
+        ingest(wh)
+
+
 def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
     (tmp_path / "orders.csv").write_text(ORDERS_CSV)
     bad = _orders_source()

@@ -283,6 +283,10 @@ def _batches(
         with readers.readable(source, path):
             header, batches = readers.read_parquet(source, path)
         mapping.check_mapping(source, header, where=path.name)
+    elif source.format == "excel":
+        with readers.readable(source, path):
+            header, batches = readers.read_excel(source, path)
+        mapping.check_mapping(source, header, where=path.name)
     else:
         raise AssertionError(source.format)
     return readers.guarded(source, path, batches)

@@ -19,6 +19,7 @@ import bz2
 import codecs
 import contextlib
 import csv
+import datetime
 import glob
 import gzip
 import hashlib
@@ -589,6 +590,98 @@ def read_parquet(source: SourceSettings, path: Path) -> tuple[list[str], Iterato
             row += n
 
     return names, batches()
+
+
+#: Rows of a worksheet per batch.
+SHEET_BATCH_ROWS = 100_000
+
+
+def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[Batch]]:
+    """Column names and batches of a spreadsheet's sheet (``.xlsx``, ``.xlsm``, ``.xlsb``,
+    ``.xls``, ``.ods``), as text columns; a row's 'line' is its row number in the sheet, as
+    the spreadsheet shows it.
+
+    The sheet's first row with a value names the columns, or the source's ``header_row``
+    when title rows come first (rows above it are not read).
+    Cells become the text a CSV export of them would hold: numbers as written (a whole number
+    without ``.0``), dates and times in ISO form (wall-clock time, so read in the source's
+    zone), booleans as ``true`` and ``false``, formulas as their last computed value.  Blank
+    rows are not rows; a row with values beyond the header's last column has the wrong
+    number of fields.
+
+    Read by python-calamine (Rust): 1.5 s for 100k rows of six columns, against 20-25 s by
+    openpyxl's read-only mode.  A sheet holds at most 1,048,576 rows, and the loop over them
+    here is in Python.
+    """
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except CalamineError as exc:
+        raise pa.ArrowInvalid(str(exc) or type(exc).__name__) from None  # readable() names it
+    if source.sheet is not None and source.sheet not in book.sheet_names:
+        raise SourceError(
+            f"Source {source.name!r}: {path.name} has no sheet {source.sheet!r}",
+            where=str(path),
+            fix=f"its sheets are: {', '.join(book.sheet_names)}",
+        )
+    sheet = book.get_sheet_by_name(source.sheet or book.sheet_names[0])
+    rows = enumerate(sheet.iter_rows(), start=1)  # whole rows from the first: Excel's numbers
+    if source.header_row is None:
+        first = next((r for _, r in rows if any(v != "" for v in r)), [])
+    else:
+        first = next((r for n, r in rows if n == source.header_row), [])
+    width = max((i + 1 for i, v in enumerate(first) if v != ""), default=0)
+    header = _distinct_names(source, [_cell_text(v).strip() for v in first[:width]], path)
+
+    def batches() -> Iterator[Batch]:
+        columns: list[list[str | None]] = [[] for _ in header]
+        lines: list[int] = []
+        invalid: list[tuple[int, str, str]] = []
+        for number, row in rows:
+            filled = [i for i, v in enumerate(row) if v != ""]
+            if not filled:
+                continue
+            if filled[-1] >= width:
+                text = ",".join(_cell_text(v) for v in row[: filled[-1] + 1])
+                reason = f"wrong number of fields: expected {width}, found {filled[-1] + 1}"
+                invalid.append((number, text, reason))
+                continue
+            for i, column in enumerate(columns):
+                value = row[i] if i < len(row) else ""
+                column.append(None if value == "" else _cell_text(value))
+            lines.append(number)
+            if len(lines) >= SHEET_BATCH_ROWS:
+                yield _sheet_batch(path, header, columns, lines, invalid)
+                columns, lines, invalid = [[] for _ in header], [], []
+        if lines or invalid:
+            yield _sheet_batch(path, header, columns, lines, invalid)
+
+    return header, batches()
+
+
+def _sheet_batch(
+    path: Path,
+    header: list[str],
+    columns: list[list[str | None]],
+    lines: list[int],
+    invalid: list[tuple[int, str, str]],
+) -> Batch:
+    table = pa.table({h: pa.array(c, pa.string()) for h, c in zip(header, columns, strict=True)})
+    return Batch(path.name, table.append_column(LINE, pa.array(lines, pa.int64())), invalid)
+
+
+def _cell_text(value: object) -> str:
+    """A spreadsheet cell's value as the text a CSV export of it would hold."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(" ")
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
 
 
 def read_sql(source: SourceSettings) -> Iterator[Batch]:
