@@ -177,3 +177,8 @@ def test_a_stray_quote_is_text_and_an_unclosed_one_quarantines_its_line(tmp_path
         (7, "6", "two\nlines"),
     ]
     assert invalid == [(3, "quoted value not closed"), (9, "quoted value not closed")]
+
+    path.write_text('id,note\n1,"the only row, never closed\n')  # a block left without rows
+    _, batches = readers.read_csv(source, path)
+    got = [(b.rows.num_rows, [(line, reason) for line, _, reason in b.invalid]) for b in batches]
+    assert got == [(0, [(2, "quoted value not closed")])]

@@ -451,6 +451,9 @@ def read_csv(
                     )
                     for i in unclosed
                 ]
+                if not keep.any():
+                    yield Batch(path.name, _no_rows(header), invalid)
+                    continue
                 body = _joined_lines(block, starts, ends, keep | continued)
             if reads_as_is(source.encoding) and not _valid_text(body, source.encoding):
                 parsed = keep | continued
