@@ -538,6 +538,12 @@ def test_jsonl_mapping_errors_name_the_source(tmp_path):
         with pytest.raises(SourceError, match="'buyer' is mapped both as a value and as an obj"):
             ingest(wh)
         assert wh.count("raw_orders") == 0
+    wh = _project(
+        tmp_path / "c",
+        [{**source, "path": "../orders.jsonl", "columns": {**required, "email": "buyer..email"}}],
+    )
+    with pytest.raises(SourceError, match=r"'buyer\.\.email' \(mapped to email\) has an empty key"):
+        ingest(wh)
 
 
 def test_typed_parquet_columns_are_read_as_their_text(tmp_path):

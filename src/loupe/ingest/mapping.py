@@ -175,6 +175,12 @@ def json_texts(staged: ir.Table, source: SourceSettings, backend: str) -> dict[s
     fields: fn.JsonFields = {}
     for canonical, path in source.columns.items():
         keys = path.split(".")
+        if "" in keys:
+            raise SourceError(
+                f"Source {source.name!r}: {path!r} (mapped to {canonical}) has an empty key",
+                where=f"loupe.toml [[sources]] name = {source.name!r}, columns",
+                fix="write a key, or keys joined by single dots: buyer.email",
+            )
         node: fn.JsonFields = fields
         for k, key in enumerate(keys[:-1]):
             child = node.setdefault(key, {})
