@@ -279,13 +279,10 @@ def _batches(
         if source.format == "jsonl":
             mapping.check_mapping(source, None, where=path.name)
         batches = readers.read_lines(path, source.encoding, digest)
-    elif source.format == "parquet":
+    elif source.format in ("parquet", "excel"):
+        read = readers.read_parquet if source.format == "parquet" else readers.read_excel
         with readers.readable(source, path):
-            header, batches = readers.read_parquet(source, path)
-        mapping.check_mapping(source, header, where=path.name)
-    elif source.format == "excel":
-        with readers.readable(source, path):
-            header, batches = readers.read_excel(source, path)
+            header, batches = read(source, path)
         mapping.check_mapping(source, header, where=path.name)
     else:
         raise AssertionError(source.format)

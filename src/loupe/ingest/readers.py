@@ -583,16 +583,8 @@ def read_parquet(source: SourceSettings, path: Path) -> tuple[list[str], Iterato
     pf = pq.ParquetFile(path)
     names = list(pf.schema_arrow.names)
 
-    def batches() -> Iterator[Batch]:
-        wanted = [c for c in dict.fromkeys(source.columns.values()) if c in names] or names[:1]
-        row = 1
-        for rb in pf.iter_batches(batch_size=1 << 20, columns=wanted):
-            t = pa.table({c: _as_text(rb.column(c)) for c in wanted})
-            n = t.num_rows
-            yield Batch(path.name, t.append_column(LINE, pa.array(np.arange(row, row + n))))
-            row += n
-
-    return names, batches()
+    wanted = [c for c in dict.fromkeys(source.columns.values()) if c in names] or names[:1]
+    return names, _numbered_text(path.name, pf.iter_batches(batch_size=1 << 20, columns=wanted))
 
 
 #: Rows of a worksheet per batch.
@@ -703,12 +695,16 @@ def read_sql(source: SourceSettings) -> Iterator[Batch]:
             where=source.connection.split("@")[-1],
             fix="check `connection` and `sql_table`, and that the database is reachable",
         ) from None
+    yield from _numbered_text(source.sql_table, con.to_pyarrow_batches(table, chunk_size=1 << 20))
+
+
+def _numbered_text(name: str, record_batches: Iterator[pa.RecordBatch]) -> Iterator[Batch]:
+    """Typed record batches (Parquet, SQL) as text columns, each row numbered from 1."""
     row = 1
-    for rb in con.to_pyarrow_batches(table, chunk_size=1 << 20):
-        t = pa.Table.from_batches([rb])
-        t = pa.table({c: _as_text(t[c]) for c in t.column_names})
+    for rb in record_batches:
+        t = pa.table({c: _as_text(rb.column(c)) for c in rb.schema.names})
         n = t.num_rows
-        yield Batch(source.sql_table, t.append_column(LINE, pa.array(np.arange(row, row + n))))
+        yield Batch(name, t.append_column(LINE, pa.array(np.arange(row, row + n))))
         row += n
 
 
