@@ -98,6 +98,8 @@ def test_typo_with_same_birth_date_and_city_links(wh):
     assert report.customers == len(rows) - 3
     weights = {(w["comparison"], w["level"]): w for w in report.match_weights}
     assert weights[("birth_date", "Exact match on birth_date")]["match_weight"] > 5
+    used = set(report.blocking_rules)
+    assert used and used <= {*probabilistic.RULES, probabilistic.NAME_AND_BIRTH}
 
 
 def test_common_surname_alone_does_not_link(wh):
@@ -126,7 +128,7 @@ def test_matching_can_be_switched_off(tmp_path):
     load(w, contacts=rows)
     report = resolve_identities(w)
     assert report.customers == 2
-    assert report.match_weights == []
+    assert report.match_weights == [] and report.blocking_rules == []
     w.close()
 
 
@@ -244,3 +246,118 @@ def test_prepare_equals_a_row_by_row_normalisation(dates_as_text):
     ]
     assert all(str(d) == "object" for d in got.dtypes)
     assert got.to_numpy().tolist() == _prepared_row_by_row(records)
+
+
+def _people_records(n_people: int, seed: int) -> pd.DataFrame:
+    """Records of ``n_people`` persons with common names: each has one to three records,
+    some with a typo, a missing birth date or another city; half of the second records are
+    in their person's deterministic component (so m can be estimated), the rest apart."""
+    rng = np.random.default_rng(seed)
+    surnames = ["Wang", "Li", "Zhang", "Liu", "Chen"]
+    syllables = ["wei", "fang", "na", "min", "jing", "lei", "qiang", "yan", "hua", "tao"]
+    syllables += ["li", "jun", "hong", "ping", "bo", "xin", "yu", "chen", "hao", "kai"]
+    cities = ["上海", "北京", "深圳", "成都", "杭州", "武汉"]
+    rows = []
+    for p in range(n_people):
+        name = f"{rng.choice(syllables).title()}{rng.choice(syllables)} {rng.choice(surnames)}"
+        born = pd.Timestamp("1960-01-01") + pd.Timedelta(days=int(rng.integers(0, 4_000)))
+        city, gender = rng.choice(cities), rng.choice(["M", "F"])
+        for k in range(int(rng.integers(1, 4))):
+            written = name
+            if k and rng.random() < 0.3:  # a swapped pair of letters
+                i = int(rng.integers(1, len(name) - 2))
+                written = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+            rows.append(
+                {
+                    "record": f"crm:{p:05d}-{k}",
+                    "component": f"crm:{p:05d}-0" if k == 1 and rng.random() < 0.5 else None,
+                    "name": written,
+                    "birth_date": None if k and rng.random() < 0.15 else born,
+                    "city": rng.choice(cities) if k and rng.random() < 0.1 else city,
+                    "gender": gender,
+                }
+            )
+    df = pd.DataFrame(rows)
+    df["component"] = df["component"].fillna(df["record"])
+    return df
+
+
+_TRIO = (
+    probabilistic.BIRTH_AND_NAME_INITIAL,
+    probabilistic.BIRTH_AND_WRITTEN_INITIAL,
+    probabilistic.BIRTH_AND_CITY,
+)
+
+
+def test_the_chosen_blocking_rules_find_what_every_rule_finds(monkeypatch):
+    """Rules are left out only when none of their pairs can reach the threshold: the linked
+    pairs are those of the full set of rules, whichever rules the model leaves out.  In this
+    company a typo weighs about 8 bits and a missing birth date 0, so at 0.99 only the name-
+    and-city rule goes, at 0.999 the three birth-date rules too, and at 0.5 none; at 0.5 and
+    0.99, pairs the narrowest rule would not find are linked."""
+    monkeypatch.setattr(probabilistic, "U_SAMPLE_ROWS", 500)  # u from 125k pairs, for speed
+    records = _people_records(1_000, seed=5)
+    by = records.set_index("record")
+    expected = {0.999: (probabilistic.NAME_AND_BIRTH,), 0.99: _TRIO, 0.5: probabilistic.RULES}
+    chosen = {t: probabilistic.match_records(records, threshold=t) for t in expected}
+    with monkeypatch.context() as m:
+        m.setattr(probabilistic, "blocking_rules", lambda *a: probabilistic.RULES)
+        full = probabilistic.match_records(records, threshold=0.5).pairs
+    for t, rules in expected.items():
+        assert chosen[t].blocking == rules
+        linked = full[full.match_probability >= t].reset_index(drop=True)
+        pd.testing.assert_frame_equal(chosen[t].pairs, linked)
+        left, right = by.loc[linked.record_l], by.loc[linked.record_r]
+        same_name = left.name.to_numpy() == right.name.to_numpy()
+        same_birth = left.birth_date.to_numpy() == right.birth_date.to_numpy()
+        assert same_name.sum() > 50
+        if t < 0.999:
+            assert (~same_name).sum() > 10
+        if t < 0.99:
+            assert (~same_birth).sum() > 10
+
+
+def _model(name: list[float], birth: list[float], city: list[float], gender: list[float]):
+    """(m, u) levels whose weights are the given bits (u fixed, m = u · 2^w)."""
+
+    def levels(weights: list[float]) -> list[tuple[float, float]]:
+        return [(1e-3 * 2**w, 1e-3) for w in weights]
+
+    return {
+        "name": levels(name),
+        "birth_date": levels(birth),
+        "city": levels(city),
+        "gender": levels(gender),
+    }
+
+
+def _probability(weight: float) -> float:
+    return 2**weight / (1 + 2**weight)
+
+
+def test_blocking_rules_follow_the_best_weight_each_rule_can_add():
+    """Exact boundaries: a rule is kept from the threshold its best pair reaches."""
+    m_u = _model(
+        name=[12.0, 3.0, 2.0, 0.5, -8.0],
+        birth=[13.0, -19.0],
+        city=[4.0, -2.0],
+        gender=[1.0, -18.0],
+    )
+    prior = 2**-17 / (1 + 2**-17)  # a prior weight of -17 bits
+    fuzzy_best = -17 + 3.0 + 13.0 + 4.0 + 1.0  # 4: same birth date, a name one edit apart
+    apart_best = -17 + 12.0 + 0.0 + 4.0 + 1.0  # 0: same name and city, birth date missing
+    trio = (
+        probabilistic.BIRTH_AND_NAME_INITIAL,
+        probabilistic.BIRTH_AND_WRITTEN_INITIAL,
+        probabilistic.BIRTH_AND_CITY,
+    )
+    nudge = 1e-4
+
+    def rules(weight: float) -> tuple[str, ...]:
+        return probabilistic.blocking_rules(m_u, prior, _probability(weight))
+
+    assert rules(fuzzy_best + nudge) == (probabilistic.NAME_AND_BIRTH,)
+    assert rules(fuzzy_best - nudge) == trio
+    assert rules(apart_best + nudge) == trio
+    assert rules(apart_best - nudge) == probabilistic.RULES
+    assert probabilistic.blocking_rules(m_u, prior, 1.0) == (probabilistic.NAME_AND_BIRTH,)

@@ -35,7 +35,10 @@ grow with the square of the records per day (1.42M pairs at 100k customers, abou
 that at 1M customers, where identity took 740 s and 16 GB).  The three narrower blocks give
 223k pairs at 100k; one typo cannot change all three keys, and every match that the birth
 date alone let through at the 0.99 threshold on the 100k company shares the first two letters
-of the name key, so the matches are the same there.  Splink runs on an in-memory DuckDB over the
+of the name key, so the matches are the same there.  Once the model is fitted, the rules that
+cannot find a pair at the threshold are left out (:func:`blocking_rules`): at the default 0.99
+only pairs with the same name key and birth date can reach it, and those are all that is
+scored.  Splink runs on an in-memory DuckDB over the
 extract whatever the warehouse backend, on every core (the u sample is drawn before Splink
 sees the records, so it repeats on any number of threads), so results are identical on
 DuckDB and Spark; its logging is silenced and nothing is printed on stdout.
@@ -116,6 +119,8 @@ class MatchResult:
     prior_match: float
     labelled_pairs: int
     candidate_pairs: int
+    blocking: tuple[str, ...]
+    """The rules that chose the scored pairs (:func:`blocking_rules`)."""
 
 
 def _plain(name: Any) -> str | None:
@@ -217,25 +222,94 @@ def _comparisons(m_u: dict[str, list[tuple[float, float]]] | None) -> list[Any]:
     return comps
 
 
-def _settings(m_u: dict[str, list[tuple[float, float]]] | None, prior: float) -> Any:
+#: Blocking rules (Splink's DuckDB SQL over the pair ``l``, ``r``).  Every rule also asks for
+#: different deterministic components (:data:`_APART`).
+BIRTH_AND_NAME_INITIAL = (
+    "l.birth_date = r.birth_date and substr(l.name_key, 1, 1) = substr(r.name_key, 1, 1)"
+)
+BIRTH_AND_WRITTEN_INITIAL = (
+    "l.birth_date = r.birth_date and substr(l.name_plain, 1, 1) = substr(r.name_plain, 1, 1)"
+)
+BIRTH_AND_CITY = "l.birth_date = r.birth_date and l.city = r.city"
+NAME_AND_CITY = "l.name_key = r.name_key and l.city = r.city"
+NAME_AND_BIRTH = "l.name_key = r.name_key and l.birth_date = r.birth_date"
+_APART = " and l.component <> r.component"
+#: The full set: the same birth date with a first letter of the name key, a first character of
+#: the written name, or a city in common (one typo cannot change all three), or the same name
+#: key and city.
+RULES: tuple[str, ...] = (
+    BIRTH_AND_NAME_INITIAL,
+    BIRTH_AND_WRITTEN_INITIAL,
+    BIRTH_AND_CITY,
+    NAME_AND_CITY,
+)
+#: Margin (bits) by which a region's best weight must miss the threshold for its rules to go.
+_MARGIN = 1e-6
+
+
+def _odds_weight(p: float) -> float:
+    """``log2(p / (1 - p))``: the match weight at which the match probability is ``p``."""
+    if p >= 1:
+        return math.inf
+    return math.log2(p / (1 - p))
+
+
+def blocking_rules(
+    m_u: dict[str, list[tuple[float, float]]], prior: float, threshold: float
+) -> tuple[str, ...]:
+    """The rules of :data:`RULES` that can find a pair at or above ``threshold`` under the
+    fitted model, with :data:`NAME_AND_BIRTH` standing for the three birth-date rules when
+    only an exact name can carry a pair with the same birth date over it.
+
+    A pair's weight is the prior's plus one level's weight per comparison (a NULL level
+    weighs 0), so the best weight of every pair a rule can add is known before scoring:
+
+    * the pairs only the name-and-city rule finds have an exact name key and city and a birth
+      date that differs or is missing (with the same birth date and name key, a pair is in
+      the first birth-date rule);
+    * the birth-date rules find pairs with the same birth date, and any name level; if no
+      name level below an exact one can reach the threshold, the pairs that can are those
+      with the same name key and birth date, all of them in the first rule, and that narrower
+      rule finds them.
+
+    A rule whose best pair misses the threshold could only add pairs the threshold drops, so
+    the result is the same as with every rule (tests compare both).  With the model of the
+    100k-customer company and the default 0.99, the best pair with the same birth date and a
+    name one edit apart has a match probability of 0.95, and the best with the same name and
+    city but not the same birth date 0.60; 19,353 pairs are scored instead of 310k (both grow
+    with the square of the records per block).
+    """
+    w = {key: [math.log2(m / u) for m, u in levels] for key, levels in m_u.items()}
+    name_exact, *name_other = w["name"]
+    birth_exact, birth_else = w["birth_date"]
+    city_exact, _city_else = w["city"]
+    city_any = max(0.0, *w["city"])
+    gender_any = max(0.0, *w["gender"])
+    need = _odds_weight(threshold) - _MARGIN
+    base = math.log2(prior / (1 - prior))
+    rules: list[str] = []
+    if base + max(0.0, *name_other) + birth_exact + city_any + gender_any >= need:
+        rules += [BIRTH_AND_NAME_INITIAL, BIRTH_AND_WRITTEN_INITIAL, BIRTH_AND_CITY]
+    else:  # kept even when no pair can reach the threshold: it is cheap, and Splink needs one
+        rules.append(NAME_AND_BIRTH)
+    if base + max(0.0, name_exact) + max(0.0, birth_else) + city_exact + gender_any >= need:
+        rules.append(NAME_AND_CITY)
+    return tuple(rules)
+
+
+def _settings(
+    m_u: dict[str, list[tuple[float, float]]] | None,
+    prior: float,
+    rules: tuple[str, ...] = RULES,
+) -> Any:
     from splink import SettingsCreator
 
-    rules = [
-        # the same birth date with a first letter of the name key, a first character of the
-        # written name, or a city in common (one typo cannot change all three)
-        "l.birth_date = r.birth_date and substr(l.name_key, 1, 1) = substr(r.name_key, 1, 1)"
-        " and l.component <> r.component",
-        "l.birth_date = r.birth_date and substr(l.name_plain, 1, 1) = substr(r.name_plain, 1, 1)"
-        " and l.component <> r.component",
-        "l.birth_date = r.birth_date and l.city = r.city and l.component <> r.component",
-        "l.name_key = r.name_key and l.city = r.city and l.component <> r.component",
-    ]
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record",
         comparisons=_comparisons(m_u),
         blocking_rules_to_generate_predictions=[
-            {"blocking_rule": r, "sql_dialect": "duckdb"} for r in rules
+            {"blocking_rule": r + _APART, "sql_dialect": "duckdb"} for r in rules
         ],
         probability_two_random_records_match=prior,
         additional_columns_to_retain=["component"],
@@ -372,7 +446,7 @@ def _match(
         {"record_l": [], "record_r": [], "match_probability": [], "match_weight": []}
     )
     if n < 2:
-        return MatchResult(empty, (), 0.0, labelled, 0)
+        return MatchResult(empty, (), 0.0, labelled, 0, ())
     prior = max(labelled, 1) / total_pairs
     prior = min(prior, 0.5)
     sample = u_sample(df, seed)
@@ -390,7 +464,8 @@ def _match(
                 for key, levels in trained.items()
             }
         m_u = _shrink(trained, labelled, n_u)
-        with _linker(df, _settings(m_u, prior), limits) as linker:
+        rules = blocking_rules(m_u, prior, threshold)
+        with _linker(df, _settings(m_u, prior, rules), limits) as linker:
             scored = linker.inference.predict(threshold_match_probability=threshold)
             pairs = scored.as_pandas_dataframe()
             model = linker.misc.save_model_to_json()
@@ -402,7 +477,7 @@ def _match(
         pairs = pairs.sort_values(["record_l", "record_r"]).reset_index(drop=True)
     else:
         pairs = empty
-    return MatchResult(pairs, levels, prior, labelled, total_pairs)
+    return MatchResult(pairs, levels, prior, labelled, total_pairs, rules)
 
 
 def _levels(

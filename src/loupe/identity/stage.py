@@ -64,6 +64,7 @@ class IdentityReport:
     probabilistic_links: int
     match_weights: list[dict[str, Any]]
     prior_match_probability: float
+    blocking_rules: list[str]
     iterations: int
     converged: bool
     seconds: dict[str, float] = field(default_factory=dict)
@@ -314,4 +315,5 @@ def _report(
         "probabilistic_links": len(pairs),
         "match_weights": [lv.to_dict() for lv in model.levels] if model is not None else [],
         "prior_match_probability": float(model.prior_match) if model is not None else 0.0,
+        "blocking_rules": list(model.blocking) if model is not None else [],
     }
