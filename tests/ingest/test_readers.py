@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loupe.config import SourceSettings
+from loupe.errors import SourceError
 from loupe.ingest import readers
 
 LINE = st.text(
@@ -182,3 +183,40 @@ def test_a_stray_quote_is_text_and_an_unclosed_one_quarantines_its_line(tmp_path
     _, batches = readers.read_csv(source, path)
     got = [(b.rows.num_rows, [(line, reason) for line, _, reason in b.invalid]) for b in batches]
     assert got == [(0, [(2, "quoted value not closed")])]
+
+
+@pytest.mark.parametrize("block", [64 << 20, 7])
+def test_a_broken_byte_in_a_multi_line_value_quarantines_its_record_once(
+    tmp_path, monkeypatch, block
+):
+    """A record whose quoted value spans lines, with a byte that is not UTF-8 on any of its
+    lines, is quarantined once, at its first line, with the text of all its lines; the
+    records around it load."""
+    monkeypatch.setattr(readers, "BLOCK_BYTES", block)
+    path = tmp_path / "a.csv"
+    path.write_bytes(
+        b'id,note\n1,ok\n2,"first\nsecond \xff\nthird"\n3,"bad \xfe\nboth \xfd"\n4,fine\n'
+    )
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    _, batches = readers.read_csv(source, path)
+    rows, invalid = [], []
+    for b in batches:
+        rows += [(r["_line"], r["id"], r["note"]) for r in b.rows.to_pylist()]
+        invalid += b.invalid
+    assert rows == [(2, "1", "ok"), (8, "4", "fine")]
+    assert invalid == [
+        (3, '2,"first\nsecond \ufffd\nthird"', "bytes not valid utf-8"),
+        (6, '3,"bad \ufffd\nboth \ufffd"', "bytes not valid utf-8"),
+    ]
+
+
+def test_a_stray_quote_before_a_multi_line_value_stops_the_source_with_a_clear_error(tmp_path):
+    """The documented limit: a line with a quote inside an unquoted value and a quoted value
+    that spans lines has an even number of quotes, so it is not examined; the rows cannot be
+    aligned with the lines, and the source stops with a SourceError naming the file."""
+    path = tmp_path / "a.csv"
+    path.write_text('id,note,x\n1,12" pizza,"two\nlines"\n2,a,b\n')
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    _, batches = readers.read_csv(source, path)
+    with pytest.raises(SourceError, match=r"could not align rows with lines in a\.csv"):
+        list(batches)
