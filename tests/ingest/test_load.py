@@ -770,6 +770,40 @@ def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
         ingest(wh3)
 
 
+def test_sources_are_listed_before_any_loads_and_read_one_after_another(tmp_path, monkeypatch):
+    """Every source's files are listed before the first chunk loads, so a later source
+    without files stops ingest with nothing loaded; a later source's bad header, found by
+    the reader while the chunk before it loads, stops it with the earlier sources committed
+    and recorded, and a re-run loads only what is left."""
+    (tmp_path / "orders.csv").write_text(ORDERS_CSV)
+    lines = [json.dumps(e, ensure_ascii=False) for e in EVENTS]
+    (tmp_path / "web_2024-03.jsonl").write_text("\n".join(lines) + "\n")
+    web = {"name": "web", "format": "segment", "path": "web_*.jsonl"}
+    late = {**_orders_source("late*.csv"), "name": "late"}
+    monkeypatch.setattr(load_module, "CHUNK_BYTES", 1)  # a chunk per file
+    wh = _project(tmp_path, [_orders_source("orders.csv"), web, late])
+    with pytest.raises(SourceError, match=r"'late': no file matches 'late\*\.csv'"):
+        ingest(wh)
+    assert wh.count("raw_orders") == 0 and wh.count("raw_events") == 0
+    assert wh.count("ingested_files") == 0
+
+    (tmp_path / "late.csv").write_text(ORDERS_CSV.replace("total_amount", "total"))
+    with pytest.raises(SourceError, match=r"'late'.*'total_amount'"):
+        ingest(wh)
+    assert sorted(_files(wh)["file"]) == ["orders.csv", "web_2024-03.jsonl"]
+    assert wh.count("raw_events") == len(EVENTS)
+
+    (tmp_path / "late.csv").write_text(ORDERS_CSV)
+    rep = ingest(wh).sources
+    assert [(s.source, s.files, s.skipped_files) for s in rep.values()] == [
+        ("shop", [], ["orders.csv"]),
+        ("web", [], ["web_2024-03.jsonl"]),
+        ("late", ["late.csv"], []),
+    ]
+    late_counts = (rep["late"].read, rep["late"].loaded, rep["late"].quarantined)
+    assert late_counts == (7, 3, 3) and rep["late"].reconciled
+
+
 def test_a_file_gone_after_listing_is_a_clear_error_and_the_rerun_recovers(tmp_path, monkeypatch):
     """A file removed between the listing and the reading (an export job rotating its
     files) stops ingest with a SourceError naming the source and the file, from the reader
