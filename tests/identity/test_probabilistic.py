@@ -346,18 +346,13 @@ def test_blocking_rules_follow_the_best_weight_each_rule_can_add():
     prior = 2**-17 / (1 + 2**-17)  # a prior weight of -17 bits
     fuzzy_best = -17 + 3.0 + 13.0 + 4.0 + 1.0  # 4: same birth date, a name one edit apart
     apart_best = -17 + 12.0 + 0.0 + 4.0 + 1.0  # 0: same name and city, birth date missing
-    trio = (
-        probabilistic.BIRTH_AND_NAME_INITIAL,
-        probabilistic.BIRTH_AND_WRITTEN_INITIAL,
-        probabilistic.BIRTH_AND_CITY,
-    )
     nudge = 1e-4
 
     def rules(weight: float) -> tuple[str, ...]:
         return probabilistic.blocking_rules(m_u, prior, _probability(weight))
 
     assert rules(fuzzy_best + nudge) == (probabilistic.NAME_AND_BIRTH,)
-    assert rules(fuzzy_best - nudge) == trio
-    assert rules(apart_best + nudge) == trio
+    assert rules(fuzzy_best - nudge) == _TRIO
+    assert rules(apart_best + nudge) == _TRIO
     assert rules(apart_best - nudge) == probabilistic.RULES
     assert probabilistic.blocking_rules(m_u, prior, 1.0) == (probabilistic.NAME_AND_BIRTH,)
