@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loupe.config import SourceSettings
-from loupe.errors import SourceError
 from loupe.ingest import readers
 
 LINE = st.text(
@@ -222,13 +221,106 @@ def test_a_broken_byte_in_a_multi_line_value_quarantines_its_record_once(
     ]
 
 
-def test_a_stray_quote_before_a_multi_line_value_stops_the_source_with_a_clear_error(tmp_path):
-    """The documented limit: a line with a quote inside an unquoted value and a quoted value
-    that spans lines has an even number of quotes, so it is not examined; the rows cannot be
-    aligned with the lines, and the source stops with a SourceError naming the file."""
+STRAY = st.text(alphabet=st.sampled_from(list('ab ,"\n\r王')), max_size=12)
+
+
+def _exported(value: str) -> str:
+    """A field as an exporter that quotes only what it must writes it: a value holding the
+    delimiter or a line break, or starting with a quote; ``12" pizza`` is written as it is."""
+    if "," in value or "\n" in value or "\r" in value or value.startswith('"'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    records=st.lists(st.tuples(STRAY, STRAY), min_size=1, max_size=12),
+    block=st.integers(min_value=1, max_value=48),
+)
+def test_stray_quotes_beside_multi_line_values_are_read_whole(tmp_path_factory, records, block):
+    """A quote inside an unquoted value (``12" pizza``) on the line where a quoted value
+    spanning lines opens leaves that line's quotes even in number, so the quick count misses
+    it; the block's rows then do not align with its lines, and it is read again with every
+    quote examined.  Each record is read whole, at its first line.  Until 2026-12-07 such a
+    file stopped the source ("could not align rows with lines")."""
+    lines = ["id,note,name"]
+    line, expected = 2, []
+    for i, (a, b) in enumerate(records):
+        text = ",".join([str(i), _exported(a), _exported(b)])
+        lines.append(text)
+        expected.append({"id": str(i), "note": a or None, "name": b or None, "_line": line})
+        line += text.count("\n") + 1
+    path = tmp_path_factory.mktemp("q") / "a.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "BLOCK_BYTES", block)
+        _, batches = readers.read_csv(source, path)
+        got = [row for b in batches for row in b.rows.to_pylist()]
+    assert got == expected
+
+
+def test_a_stray_quote_before_a_multi_line_value_is_read_as_text(tmp_path):
+    """The case that used to stop the source: the stray quote is text, the quoted value that
+    follows spans two lines, and the next row keeps its line number."""
     path = tmp_path / "a.csv"
     path.write_text('id,note,x\n1,12" pizza,"two\nlines"\n2,a,b\n')
     source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
     _, batches = readers.read_csv(source, path)
-    with pytest.raises(SourceError, match=r"could not align rows with lines in a\.csv"):
-        list(batches)
+    rows = [(r["_line"], r["id"], r["note"], r["x"]) for b in batches for r in b.rows.to_pylist()]
+    assert rows == [(2, "1", '12" pizza', "two\nlines"), (4, "2", "a", "b")]
+
+
+@pytest.mark.parametrize("block", [64 << 20, 5])
+def test_a_classic_mac_file_whose_lines_end_in_cr_is_read_by_its_lines(
+    tmp_path, monkeypatch, block
+):
+    """Excel's "CSV (Macintosh)" ends lines with CR alone.  Its lines are numbered as in any
+    other file, a quoted value's line breaks become LF, and the fingerprint is the file's.
+    Until 2026-12-07 the header read the whole file as one line: a traceback from the csv
+    module ("new-line character seen in unquoted field")."""
+    monkeypatch.setattr(readers, "BLOCK_BYTES", block)
+    path = tmp_path / "a.csv"
+    path.write_bytes('id,note\r1,王伟\r2,"two\rlines"\r\r3,x,extra\r4,last'.encode())
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    digest = readers.new_digest()
+    header, batches = readers.read_csv(source, path, digest)
+    rows, invalid = [], []
+    for b in batches:
+        rows += [(r["_line"], r["id"], r["note"]) for r in b.rows.to_pylist()]
+        invalid += [(line, reason) for line, _, reason in b.invalid]
+    assert header == ["id", "note"]
+    assert rows == [(2, "1", "王伟"), (3, "2", "two\nlines"), (7, "4", "last")]
+    assert invalid == [(6, "wrong number of fields: expected 2, found 3")]
+    assert digest.hexdigest() == readers.fingerprint(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "rows", "quarantined"),
+    [
+        ("1,a\rb,c\n2,d,e\n", [(3, "2")], [(2, "1,a\rb,c")]),
+        ("1,a,b\n2,c\rx\n", [(2, "1")], [(3, "2,c\rx")]),
+        (  # in a quoted value a CR is text, and only the record with one outside quotes goes
+            '1,"a\rb",c\n2,d\re,f\n3,"g\nh\r",i\n',
+            [(2, "1"), (4, "3")],
+            [(3, "2,d\re,f")],
+        ),
+    ],
+)
+def test_a_cr_inside_a_row_outside_quotes_quarantines_its_record(tmp_path, text, rows, quarantined):
+    """PyArrow ends a row at a CR that is not part of a CR LF (pasted from a classic Mac
+    file), so the rows of that line cannot be matched with its number: the record goes to
+    quarantine at its line, with its text, and the others load.  Until 2026-12-07 the source
+    stopped ("could not align rows with lines"), or, with the CR in the file's last row, a
+    traceback from NumPy."""
+    path = tmp_path / "a.csv"
+    path.write_bytes(("id,note,x\n" + text).encode())
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    _, batches = readers.read_csv(source, path)
+    got, invalid = [], []
+    for b in batches:
+        got += [(r["_line"], r["id"]) for r in b.rows.to_pylist()]
+        invalid += b.invalid
+    assert got == rows
+    reason = "line break (CR) inside a row, outside quotes"
+    assert invalid == [(line, raw, reason) for line, raw in quarantined]

@@ -188,9 +188,12 @@ def _text_bytes(path: Path, digest: Digest | None = None) -> Iterator[io.Buffere
                 digest.update(more)
 
 
-def _blocks(path: Path, digest: Digest | None = None) -> Iterator[tuple[int, memoryview | bytes]]:
+def _blocks(
+    path: Path, digest: Digest | None = None, newline: bytes = b"\n"
+) -> Iterator[tuple[int, memoryview | bytes]]:
     """(first line number, bytes) blocks of whole lines; ``digest``, when given, is fed every
     byte of the file once, in order, so it ends equal to :func:`fingerprint`'s hash.
+    ``newline`` is the byte that ends a line (``\r`` in a classic Mac file: :func:`_newline`).
 
     A block ends at the last line break it read; the file is then sought back to the start
     of the partial line after it, which the next block reads again.  Carrying that line over
@@ -198,19 +201,19 @@ def _blocks(path: Path, digest: Digest | None = None) -> Iterator[tuple[int, mem
     block twice: a quarter of the time of reading a JSONL file.
     """
     if compressed(path):
-        yield from _decompressed_blocks(path, digest)
+        yield from _decompressed_blocks(path, digest, newline)
         return
     line = 1
     with path.open("rb") as f:
         while chunk := f.read(BLOCK_BYTES):
-            cut = chunk.rfind(b"\n")
+            cut = chunk.rfind(newline)
             while cut < 0 and (more := f.read(BLOCK_BYTES)):  # a line longer than a block
                 chunk += more
-                cut = chunk.rfind(b"\n")
+                cut = chunk.rfind(newline)
             if cut < 0:  # the last line, without a line break
                 if digest is not None:
                     digest.update(chunk)
-                yield line, chunk + b"\n"
+                yield line, chunk + newline
                 return
             end = cut + 1
             if end < len(chunk):
@@ -219,11 +222,11 @@ def _blocks(path: Path, digest: Digest | None = None) -> Iterator[tuple[int, mem
             if digest is not None:
                 digest.update(block)
             yield line, block
-            line += chunk.count(b"\n", 0, end)
+            line += chunk.count(newline, 0, end)
 
 
 def _decompressed_blocks(
-    path: Path, digest: Digest | None
+    path: Path, digest: Digest | None, newline: bytes = b"\n"
 ) -> Iterator[tuple[int, memoryview | bytes]]:
     """:func:`_blocks` of a compressed file: a decompressing stream cannot seek back cheaply,
     so the partial line at the end of a block is carried into the next one (a copy, small
@@ -232,15 +235,28 @@ def _decompressed_blocks(
     with _text_bytes(path, digest) as f:
         while chunk := f.read(BLOCK_BYTES):
             chunk = rest + chunk
-            cut = chunk.rfind(b"\n")
+            cut = chunk.rfind(newline)
             if cut < 0:  # a line longer than a block
                 rest = chunk
                 continue
             block, rest = chunk[: cut + 1], chunk[cut + 1 :]
             yield line, block
-            line += block.count(b"\n")
+            line += block.count(newline)
     if rest:  # the last line, without a line break
-        yield line, rest + b"\n"
+        yield line, rest + newline
+
+
+#: Bytes looked at to tell how a text file ends its lines.
+_NEWLINE_SNIFF = 1 << 20
+
+
+def _newline(path: Path) -> bytes:
+    """The byte that ends the lines of a delimited text file: ``\r`` for a classic Mac file
+    (Excel's "CSV (Macintosh)", whose lines end in CR alone), otherwise ``\n``.  Decided by
+    the file's first MB: CRs and no LF."""
+    with _text_bytes(path) as f:
+        head = f.read(_NEWLINE_SNIFF)
+    return b"\r" if b"\r" in head and b"\n" not in head else b"\n"
 
 
 def _line_spans(block: memoryview | bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -361,30 +377,39 @@ def marking_last(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
 
 
 def _continued_lines(
-    block: memoryview | bytes, starts: np.ndarray, ends: np.ndarray, delimiter: str, last: bool
-) -> tuple[np.ndarray, int, list[int]]:
+    block: memoryview | bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    delimiter: str,
+    last: bool,
+    thorough: bool = False,
+) -> tuple[np.ndarray, int, list[int], bool]:
     """Which lines of a CSV block continue a record begun on an earlier line (a quoted value
     holding a line break, as spreadsheets write notes and addresses); how many of the
     block's lines form whole records (a record still open at the end of a block that is not
-    the file's last is left for the next block); and the lines that open a quoted value
-    never closed within :data:`MAX_RECORD_LINES` lines or by the end of the file.
+    the file's last is left for the next block); the lines that open a quoted value never
+    closed within :data:`MAX_RECORD_LINES` lines or by the end of the file; and whether the
+    block holds a quote at all.
 
-    Only a line with an odd number of quote characters can open such a record; those are
-    found by a vectorised count (most blocks have none), then read character by character
-    as PyArrow reads them: a quote opens a value only at the start of a field (``12" pizza``
-    is text), and a doubled quote inside a value is one quote.
+    Only a line with an odd number of quote characters can open such a record, unless it
+    also holds a stray quote (``1,12" pizza,"a note…``); the odd lines are found by a
+    vectorised count (most blocks have none), then read character by character as PyArrow
+    reads them: a quote opens a value only at the start of a field (``12" pizza`` is text),
+    and a doubled quote inside a value is one quote.  ``thorough`` reads every line with a
+    quote that way, for a block whose rows did not align with its lines.
     """
     n = len(starts)
     continued = np.zeros(n, dtype=bool)
     quotes = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 34)
     if not len(quotes):
-        return continued, n, []
+        return continued, n, [], False
     per_line = np.bincount(np.searchsorted(starts, quotes, side="right") - 1, minlength=n)
     view = memoryview(block)
     sep = ord(delimiter)
     unclosed: list[int] = []
     after = 0  # lines before this one are settled
-    for i in np.flatnonzero(per_line % 2).tolist():  # rare, so a loop
+    openers = per_line if thorough else per_line % 2
+    for i in np.flatnonzero(openers).tolist():  # rare, so a loop
         if i < after or not _ends_quoted(view[starts[i] : ends[i]], sep, False):
             continue
         j = i + 1
@@ -396,10 +421,10 @@ def _continued_lines(
             continued[i + 1 : j + 1] = True
             after = j + 1
         elif j >= n and not last and n - i < MAX_RECORD_LINES:  # open at the block's end
-            return continued, i, unclosed
+            return continued, i, unclosed, True
         else:
             unclosed.append(i)
-    return continued, n, unclosed
+    return continued, n, unclosed, True
 
 
 def _ends_quoted(line: memoryview, sep: int, quoted: bool) -> bool:
@@ -440,112 +465,237 @@ def read_csv(
     source: SourceSettings, path: Path, digest: Digest | None = None
 ) -> tuple[list[str], Iterator[Batch]]:
     """Header and batches of a delimited text file (``digest``: see :func:`_blocks`)."""
-    delimiter = source.delimiter or ("\t" if source.format == "tsv" else ",")
+    delimiter = _delimiter(source)
     # (The encoding is a known text codec: settings check it, SourceSettings._known_encoding.)
+    newline = _newline(path)
     with _text_bytes(path) as f:
-        first = f.readline()
+        first = f.readline() if newline == b"\n" else _first_line(f, newline)
     header_text = bytes(_decode(first, source.encoding)).decode("utf-8", "replace").lstrip("\ufeff")
     header = next(csv.reader([header_text.rstrip("\r\n")], delimiter=delimiter))
     header = _distinct_names(source, [h.strip() for h in header], path)
 
     def batches() -> Iterator[Batch]:
         carry, carry_line = b"", 0  # an open record, read again with the next block
-        for (first_line, raw), last in marking_last(_blocks(path, digest)):
+        for (first_line, raw), last in marking_last(_blocks(path, digest, newline)):
+            if newline != b"\n":  # a CR is not part of a character in any allowed encoding
+                raw = bytes(raw).replace(newline, b"\n")
             block = _decode(raw, source.encoding)
             if carry:
                 block, first_line, carry = carry + bytes(block), carry_line, b""
-            starts, ends = _line_spans(block)
-            continued, complete, unclosed = _continued_lines(block, starts, ends, delimiter, last)
-            if complete < len(starts):
-                carry, carry_line = bytes(block[int(starts[complete]) :]), first_line + complete
-                block = block[: int(starts[complete])]
-                starts, ends, continued = starts[:complete], ends[:complete], continued[:complete]
-            numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
-            keep = (ends > starts) & ~continued  # rows: blank lines are not rows
-            if first_line == 1:
-                keep[0] = False  # the header
-            if not keep.any():  # only the header, or blank lines: PyArrow refuses an empty body
-                continue
-            invalid: list[tuple[int, str, str]] = []
-            body: memoryview | bytes = block
-            if first_line == 1:
-                body = block[int(starts[1]) :] if len(starts) > 1 else b""
-            if unclosed:  # PyArrow would read the rest of the block into that value
-                keep[unclosed] = False
-                invalid = [
-                    (
-                        int(numbers[i]),
-                        bytes(block[int(starts[i]) : int(ends[i])]).decode("utf-8", "replace"),
-                        "quoted value not closed",
+            try:
+                batch, rest = _csv_block(source, header, path.name, block, first_line, last)
+            except _Misaligned:  # a stray quote hid a multi-line value: read every quote
+                try:
+                    batch, rest = _csv_block(
+                        source, header, path.name, block, first_line, last, thorough=True
                     )
-                    for i in unclosed
-                ]
-                if not keep.any():
-                    yield Batch(path.name, _no_rows(header), invalid)
-                    continue
-                body = _joined_lines(block, starts, ends, keep | continued)
-            if reads_as_is(source.encoding) and not _valid_text(body, source.encoding):
-                parsed = keep | continued
-                ok, broken = _broken_lines(block, starts, ends, numbers, parsed, source.encoding)
-                if continued.any():
-                    ok, broken = _by_record(
-                        block, starts, ends, numbers, parsed, continued, ok, broken
-                    )
-                invalid += broken
-                keep &= ok
-                if not keep.any():
-                    yield Batch(path.name, _no_rows(header), invalid)
-                    continue
-                body = _joined_lines(block, starts, ends, ok)
-            # PyArrow numbers rows among the non-blank lines it parses (1-based).
-            nonblank = numbers[keep]
-            bad: list[int] = []
-
-            def on_invalid(
-                row: pacsv.InvalidRow,
-                nonblank: np.ndarray = nonblank,
-                invalid: list[tuple[int, str, str]] = invalid,
-                bad: list[int] = bad,
-            ) -> str:
-                index = (row.number or 0) - 1
-                line = int(nonblank[index]) if 0 <= index < len(nonblank) else -1
-                reason = (
-                    f"wrong number of fields: expected {row.expected_columns}, "
-                    f"found {row.actual_columns}"
-                )
-                invalid.append((line, row.text, reason))
-                bad.append(index)
-                return "skip"
-
-            table = pacsv.read_csv(
-                pa.BufferReader(body),
-                read_options=pacsv.ReadOptions(
-                    column_names=header, use_threads=False, block_size=max(len(body), 1) + 1
-                ),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter,
-                    invalid_row_handler=on_invalid,
-                    newlines_in_values=bool(continued.any()),
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(header, pa.string()),
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                    null_values=[""],  # keep "N/A", "NULL"… verbatim; typing decides
-                ),
-            )
-            lines = np.delete(nonblank, bad) if bad else nonblank
-            # A stray quote before a quoted value that spans lines on the same line
-            # (docs/ingest.md, Limits): the line's quotes are even, so it was not examined.
-            if len(lines) != table.num_rows:
-                raise SourceError(
-                    f"Source {source.name!r}: could not align rows with lines in {path.name}",
-                    where=f"{path.name}:{first_line}",
-                    fix="check the file's quoting: a quoted value is closed by a quote",
-                )
-            yield Batch(path.name, table.append_column(LINE, pa.array(lines)), invalid)
+                except _Misaligned:
+                    raise SourceError(
+                        f"Source {source.name!r}: could not align rows with lines in {path.name}",
+                        where=f"{path.name}:{first_line}",
+                        fix="check the file's quoting: a quoted value is closed by a quote",
+                    ) from None
+            if rest is not None:
+                carry, carry_line = rest
+            if batch is not None:
+                yield batch
 
     return header, batches()
+
+
+class _Misaligned(Exception):
+    """PyArrow read a different number of rows from a CSV block than the lines said."""
+
+
+def _csv_block(
+    source: SourceSettings,
+    header: list[str],
+    name: str,
+    block: memoryview | bytes,
+    first_line: int,
+    last: bool,
+    thorough: bool = False,
+) -> tuple[Batch | None, tuple[bytes, int] | None]:
+    """The rows of one CSV block (``None`` when it has none), and the record left open at its
+    end with its first line number, to be read again with the next block.
+
+    Raises :class:`_Misaligned` when PyArrow's rows do not match the lines.  Read again
+    ``thorough``, the block has every line with a quote examined (a line with a stray quote
+    that also opens a multi-line value has an even number of quotes, so the quick count
+    misses it), and its records with a CR inside a line, outside quotes, quarantined.
+    """
+    delimiter = _delimiter(source)
+    starts, ends = _line_spans(block)
+    continued, complete, unclosed, quoted = _continued_lines(
+        block, starts, ends, delimiter, last, thorough
+    )
+    rest = None
+    if complete < len(starts):
+        rest = bytes(block[int(starts[complete]) :]), first_line + complete
+        block = block[: int(starts[complete])]
+        starts, ends, continued = starts[:complete], ends[:complete], continued[:complete]
+    numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
+    keep = (ends > starts) & ~continued  # rows: blank lines are not rows
+    if first_line == 1:
+        keep[0] = False  # the header
+    if not keep.any():  # only the header, or blank lines: PyArrow refuses an empty body
+        return None, rest
+    invalid: list[tuple[int, str, str]] = []
+    body: memoryview | bytes = block
+    if first_line == 1:
+        body = block[int(starts[1]) :] if len(starts) > 1 else b""
+    if unclosed:  # PyArrow would read the rest of the block into that value
+        keep[unclosed] = False
+        invalid = [
+            (
+                int(numbers[i]),
+                bytes(block[int(starts[i]) : int(ends[i])]).decode("utf-8", "replace"),
+                "quoted value not closed",
+            )
+            for i in unclosed
+        ]
+        if not keep.any():
+            return Batch(name, _no_rows(header), invalid), rest
+        body = _joined_lines(block, starts, ends, keep | continued)
+    parsed = keep | continued
+    if thorough:  # PyArrow ends a row at a CR that is not part of a CR LF, outside quotes
+        parsed, split = _split_by_cr(block, starts, ends, numbers, parsed, continued, delimiter)
+        if split:
+            invalid += split
+            keep &= parsed
+            if not keep.any():
+                return Batch(name, _no_rows(header), invalid), rest
+            body = _joined_lines(block, starts, ends, parsed)
+    if reads_as_is(source.encoding) and not _valid_text(body, source.encoding):
+        ok, broken = _broken_lines(block, starts, ends, numbers, parsed, source.encoding)
+        if continued.any():
+            ok, broken = _by_record(block, starts, ends, numbers, parsed, continued, ok, broken)
+        invalid += broken
+        keep &= ok
+        if not keep.any():
+            return Batch(name, _no_rows(header), invalid), rest
+        body = _joined_lines(block, starts, ends, ok)
+    # PyArrow numbers rows among the non-blank lines it parses (1-based).
+    nonblank = numbers[keep]
+    bad: list[int] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        index = (row.number or 0) - 1
+        line = int(nonblank[index]) if 0 <= index < len(nonblank) else -1
+        reason = (
+            f"wrong number of fields: expected {row.expected_columns}, found {row.actual_columns}"
+        )
+        invalid.append((line, row.text, reason))
+        bad.append(index)
+        return "skip"
+
+    table = pacsv.read_csv(
+        pa.BufferReader(body),
+        read_options=pacsv.ReadOptions(
+            column_names=header, use_threads=False, block_size=max(len(body), 1) + 1
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter,
+            invalid_row_handler=on_invalid,
+            newlines_in_values=bool(continued.any()),
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],  # keep "N/A", "NULL"… verbatim; typing decides
+        ),
+    )
+    if bad and max(bad) >= len(nonblank):  # PyArrow read more rows than there are lines
+        raise _Misaligned
+    lines = np.delete(nonblank, bad) if bad else nonblank
+    if len(lines) != table.num_rows or (
+        quoted and not _spans_agree(table, continued, lines - first_line)
+    ):
+        raise _Misaligned
+    return Batch(name, table.append_column(LINE, pa.array(lines)), invalid), rest
+
+
+def _split_by_cr(
+    block: memoryview | bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    numbers: np.ndarray,
+    parsed: np.ndarray,
+    continued: np.ndarray,
+    delimiter: str,
+) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
+    """``parsed`` without the records holding a CR that is not part of a CR LF outside a
+    quoted value, and those records for the quarantine, each at its first line.
+
+    PyArrow ends a row at such a CR (a line break of a classic Mac file, or a stray one
+    pasted into a value), so that record's rows cannot be matched with its line number.
+    Only for a block whose rows did not align with its lines.
+    """
+    crs = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 13)
+    line = np.searchsorted(starts, crs, side="right") - 1
+    inside = line[crs < ends[line]]  # the CR of a CR LF lies at the line's end
+    if not len(inside):
+        return parsed, []
+    record = np.cumsum(~continued) - 1  # each line's record: a line not continued opens one
+    view, sep = memoryview(block), ord(delimiter)
+    drop = np.zeros(len(starts), dtype=bool)
+    out: list[tuple[int, str, str]] = []
+    for r in np.unique(record[inside]).tolist():
+        lines = np.flatnonzero(parsed & (record == r)).tolist()
+        text = b"\n".join(bytes(view[starts[i] : ends[i]]) for i in lines)
+        if lines and _cr_outside_quotes(text, sep):
+            drop[lines] = True
+            reason = "line break (CR) inside a row, outside quotes"
+            out.append((int(numbers[lines[0]]), text.decode("utf-8", "replace"), reason))
+    return parsed & ~drop, out
+
+
+def _cr_outside_quotes(text: bytes, sep: int) -> bool:
+    """Whether a CSV record holds a CR, not followed by LF, outside its quoted values."""
+    quoted, field_start, k, n = False, True, 0, len(text)
+    while k < n:
+        c = text[k]
+        if quoted:
+            if c == 34:
+                if k + 1 < n and text[k + 1] == 34:  # a doubled quote: one quote in the value
+                    k += 2
+                    continue
+                quoted = False
+        elif c == 34 and field_start:
+            quoted = True
+        elif c == 13 and not (k + 1 < n and text[k + 1] == 10):
+            return True
+        field_start = not quoted and c in (sep, 10)
+        k += 1
+    return False
+
+
+def _spans_agree(table: pa.Table, continued: np.ndarray, index: np.ndarray) -> bool:
+    """Whether each row PyArrow read holds as many line breaks as the lines after its own
+    (``index`` in the block) that :func:`_continued_lines` found continuing it.
+
+    The row count alone misses a quoted value that a line with a stray quote opens on the
+    block's last line: PyArrow reads it to the end of the block as one row.
+    """
+    settled = np.append(np.flatnonzero(~continued), len(continued))
+    expected = settled[np.searchsorted(settled, index, side="right")] - index - 1
+    found = np.zeros(table.num_rows, dtype=np.int64)
+    for column in table.columns:
+        found += pc.count_substring(column, "\n").fill_null(0).to_numpy()
+    return bool(np.array_equal(found, expected))
+
+
+def _first_line(f: io.BufferedIOBase, newline: bytes) -> bytes:
+    """The first line of ``f``, read up to ``newline``."""
+    head = b""
+    while (more := f.read(1 << 16)) and newline not in more:
+        head += more
+    return head + more.split(newline, 1)[0]
+
+
+def _delimiter(source: SourceSettings) -> str:
+    return source.delimiter or ("\t" if source.format == "tsv" else ",")
 
 
 def _distinct_names(source: SourceSettings, header: list[str], path: Path) -> list[str]:
