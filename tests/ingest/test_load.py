@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import ibis
@@ -689,40 +689,117 @@ def test_a_compressed_file_cut_short_is_a_clear_error(tmp_path):
     assert wh.count("ingested_files") == 0
 
 
+#: The members workbook, by 1-based sheet row: a first sheet that is not the data (as exports
+#: often have), then a title row and a blank one before the header (row 3).
+MEMBER_SHEETS: dict[str, dict[int, list]] = {
+    "说明": {1: ["exported 2024-03-07"]},
+    "会员": {
+        1: ["会员名单 2024-03"],
+        3: ["会员卡号", "姓名", "手机号", "开卡时间", "积分", "VIP"],
+        4: ["M001", "王伟", 13800138000, datetime(2024, 3, 5, 10, 0), 12.5, True],
+        # row 5: blank, not a row
+        6: ["M002", "Li", "+86 139-0000-0000", date(2024, 3, 6), 100.0, False],
+        7: ["M003", "Extra", None, None, None, None, "stray"],  # beyond the header
+        8: ["M004"],  # a short row
+        9: ["M005", "Bad", None, "someday"],  # unparseable signup_at
+    },
+}
+#: The same workbook in Excel 97-2003 form, written once by xlwt 1.3.0 (no library here
+#: writes .xls): tests/data/excel/members.xls.
+MEMBERS_XLS = Path(__file__).resolve().parents[1] / "data" / "excel" / "members.xls"
+
+
 def _members_workbook(path: Path) -> None:
-    import openpyxl
+    """:data:`MEMBER_SHEETS` as ``.xlsx`` (openpyxl), ``.ods`` or ``.xls`` (the stored copy)."""
+    if path.suffix == ".xls":
+        path.write_bytes(MEMBERS_XLS.read_bytes())
+    elif path.suffix == ".ods":
+        _ods_workbook(path, MEMBER_SHEETS)
+    else:
+        import openpyxl
 
-    book = openpyxl.Workbook()
-    notes = book.active
-    notes.title = "说明"  # a first sheet that is not the data, as exports often have
-    notes.append(["exported 2024-03-07"])
-    sheet = book.create_sheet("会员")
-    sheet.append(["会员名单 2024-03"])  # a title row, then a blank one: the header is row 3
-    sheet.append([])
-    sheet.append(["会员卡号", "姓名", "手机号", "开卡时间", "积分", "VIP"])
-    sheet.append(["M001", "王伟", 13800138000, datetime(2024, 3, 5, 10, 0), 12.5, True])
-    sheet.append([None] * 6)  # row 5: blank, not a row
-    sheet.append(["M002", "Li", "+86 139-0000-0000", datetime(2024, 3, 6).date(), 100.0, False])
-    sheet.append(["M003", "Extra", None, None, None, None, "stray"])  # row 7: beyond the header
-    sheet.append(["M004"])  # row 8: a short row
-    sheet.append(["M005", "Bad", None, "someday"])  # row 9: unparseable signup_at
-    book.save(path)
+        book = openpyxl.Workbook()
+        book.remove(book.active)
+        for title, rows in MEMBER_SHEETS.items():
+            sheet = book.create_sheet(title)
+            for r, values in rows.items():
+                for c, value in enumerate(values, start=1):
+                    sheet.cell(r, c, value)
+        book.save(path)
 
 
-def test_an_excel_sheet_is_a_source(tmp_path):
-    """A sheet of an ``.xlsx`` workbook is read like a CSV file: its first row with a value
-    names the columns, a row is located by its row number in the sheet, and numbers, dates
-    and booleans become the text the typing reads."""
-    _members_workbook(tmp_path / "members.xlsx")
+def _ods_workbook(path: Path, sheets: dict[str, dict[int, list]]) -> None:
+    """An OpenDocument spreadsheet with typed cells, written as its zip of XML (no library
+    here writes .ods): strings, floats, booleans, dates and date-times."""
+    import zipfile
+    from xml.sax.saxutils import escape, quoteattr
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "<table:table-cell/>"
+        if isinstance(value, bool):
+            kind = f'office:value-type="boolean" office:boolean-value="{str(value).lower()}"'
+        elif isinstance(value, int | float):
+            kind = f'office:value-type="float" office:value="{value}"'
+        elif isinstance(value, date):  # a datetime is a date too
+            kind = f'office:value-type="date" office:date-value="{value.isoformat()}"'
+        else:
+            kind = 'office:value-type="string"'
+        return f"<table:table-cell {kind}><text:p>{escape(str(value))}</text:p></table:table-cell>"
+
+    tables = []
+    for title, rows in sheets.items():
+        xml_rows = [
+            "<table:table-row>"
+            + "".join(cell(v) for v in rows.get(r, [None]))
+            + "</table:table-row>"
+            for r in range(1, max(rows) + 1)
+        ]
+        tables.append(
+            f"<table:table table:name={quoteattr(title)}>{''.join(xml_rows)}</table:table>"
+        )
+    ns = {
+        "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+        "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+        "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    }
+    xmlns = " ".join(f'xmlns:{k}="{v}"' for k, v in ns.items())
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {xmlns} '
+        f'office:version="1.2"><office:body><office:spreadsheet>{"".join(tables)}'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    mime = "application/vnd.oasis.opendocument.spreadsheet"
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+        '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{mime}"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", mime)  # first and stored, as the format asks
+        z.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        z.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+
+
+@pytest.mark.parametrize("suffix", ["xlsx", "xls", "ods"])
+def test_an_excel_sheet_is_a_source(tmp_path, suffix):
+    """A sheet of a workbook (``.xlsx``, Excel 97-2003's ``.xls``, OpenDocument's ``.ods``)
+    is read like a CSV file: its first row with a value names the columns, a row is located
+    by its row number in the sheet, and numbers, dates and booleans become the text the
+    typing reads.  (Until 2026-12-07 only ``.xlsx`` was tested.)"""
+    name = f"members.{suffix}"
+    _members_workbook(tmp_path / name)
     columns = {"source_key": "会员卡号", "name": "姓名", "phone": "手机号", "signup_at": "开卡时间"}
-    source = {"name": "pos", "table": "contacts", "format": "excel", "path": "members.xlsx"}
+    source = {"name": "pos", "table": "contacts", "format": "excel", "path": name}
     wh = _project(tmp_path, [{**source, "sheet": "会员", "header_row": 3, "columns": columns}])
     rep = ingest(wh).sources["pos"]
     assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (5, 3, 2, True)
     q = _quarantine(wh)
     assert list(zip(q["location"], q["reason"], strict=True)) == [
-        ("members.xlsx:7", "wrong number of fields: expected 6, found 7"),
-        ("members.xlsx:9", "unparseable signup_at: 'someday'"),
+        (f"{name}:7", "wrong number of fields: expected 6, found 7"),
+        (f"{name}:9", "unparseable signup_at: 'someday'"),
     ]
     got = wh.to_pandas(wh.table("raw_contacts").order_by("source_key"))
     assert list(got["source_key"]) == ["M001", "M002", "M004"]
@@ -737,14 +814,14 @@ def test_an_excel_sheet_is_a_source(tmp_path):
 
     for other in ({}, {"sheet": "会员"}):  # the first sheet by default; the title row
         wh = _project(
-            tmp_path / "b", [{**source, **other, "path": "../members.xlsx", "columns": columns}]
+            tmp_path / "b", [{**source, **other, "path": f"../{name}", "columns": columns}]
         )
         with pytest.raises(
             SourceError, match="column '会员卡号' \\(mapped to source_key\\) is not in"
         ):
             ingest(wh)
-    wh = _project(tmp_path / "c", [{**source, "path": "../members.xlsx", "sheet": "Members"}])
-    with pytest.raises(SourceError, match=r"members\.xlsx has no sheet 'Members'"):
+    wh = _project(tmp_path / "c", [{**source, "path": f"../{name}", "sheet": "Members"}])
+    with pytest.raises(SourceError, match=rf"members\.{suffix} has no sheet 'Members'"):
         ingest(wh)
 
 
