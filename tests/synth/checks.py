@@ -94,14 +94,25 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
+def read_records(path: Path) -> list[tuple[int, list[str]]]:
+    """(first line, fields) of every record of a CSV file, header included: a quoted value
+    may hold a line break (the reviews' follow-ups), so a record may span lines."""
+    text = "\n".join(read_lines(path)) + "\n"
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records, line = [], 1
+    for fields in reader:
+        records.append((line, fields))
+        line = reader.line_num + 1
+    return records
+
+
 def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], set[tuple[str, str]]]:
     """Header, well-formed rows (line number, fields) and detected (location, kind) problems."""
-    lines = read_lines(path)
-    header = lines[0].split(",")
+    records = read_records(path)
+    header = records[0][1]
     good, bad = [], set()
     col = {name: i for i, name in enumerate(header)}
-    for ln, line in enumerate(lines[1:], start=2):
-        fields = next(csv.reader(io.StringIO(line)))
+    for ln, fields in records[1:]:
         loc = f"{path.name}:{ln}"
         if len(fields) != len(header):
             bad.add((loc, "wrong_column_count"))

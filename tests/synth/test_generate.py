@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_files_exist_with_exact_headers_and_encodings(tmp_path: Path) -> None:
         enc = "gbk" if name in checks.GBK else "utf-8"
         first = (tmp_path / name).read_bytes().split(b"\n", 1)[0].decode(enc)
         assert first == header, name
-        assert report.files[name] == len(checks.read_lines(tmp_path / name)) - 1
+        assert report.files[name] == len(checks.read_records(tmp_path / name)) - 1
     for src in ("web", "app"):
         months = [p.name for p in _events(tmp_path, src)]
         assert len(months) == 24 and months[0] == f"{src}_events_2024-01.jsonl"
@@ -115,6 +116,24 @@ def test_files_exist_with_exact_headers_and_encodings(tmp_path: Path) -> None:
     assert params["as_of"] == "2026-01-01" and len(params["customer_types"]) == 5
     d = report.to_dict()
     assert d["customers"] == N and d["bad_rows"] == report.bad_rows > 0
+
+
+def test_some_reviews_have_a_follow_up_on_a_second_line(tmp_path: Path) -> None:
+    """A follow-up review (追评) sits on a line of its own inside the quoted text, in the
+    review's language: the file holds records that span two lines, and each later record's
+    location counts both."""
+    generate_company(tmp_path, customers=N, seed=2)
+    records = checks.read_records(tmp_path / "reviews.csv")
+    header, rows = records[0][1], records[1:]
+    text, lang = header.index("text"), header.index("lang")
+    follow = [(ln, f) for ln, f in rows if "\n" in f[text]]
+    assert 0.02 < len(follow) / len(rows) < 0.09, (len(follow), len(rows))
+    for _, f in follow:
+        _, second = f[text].split("\n")
+        assert second.startswith("追评：" if f[lang] == "zh" else "Update: "), f
+    spans = [b[0] - a[0] for a, b in itertools.pairwise(rows)]
+    assert set(spans) == {1, 2}
+    assert sum(s == 2 for s in spans) == sum(1 for ln, _ in follow if ln != rows[-1][0])
 
 
 def test_row_counts_scale(tmp_path: Path) -> None:

@@ -262,6 +262,14 @@ REVIEW_TEMPLATES = {  # sentiment -> (lang, text); rating ranges in REVIEW_RATIN
     ),
 }  # fmt: skip
 REVIEW_RATINGS = {"positive": (4, 5), "neutral": (3, 3), "negative": (1, 2)}
+#: A follow-up review (追评), written on a line of its own under the first one: the review's
+#: text holds a line break, so its quoted CSV value spans two lines.  Same sentiment.
+REVIEW_FOLLOW_UPS = {  # sentiment -> {lang: text}
+    "positive": {"zh": "追评：用了一个月，依然很好", "en": "Update: still great after a month"},
+    "neutral": {"zh": "追评：用久了感觉一般", "en": "Update: fine after a month, no more"},
+    "negative": {"zh": "追评：联系客服后仍未解决", "en": "Update: support still has not replied"},
+}
+REVIEW_FOLLOW_UP_SHARE = 0.05  # share of reviews with a follow-up
 
 
 def type_names() -> list[str]:

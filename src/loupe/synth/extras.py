@@ -184,9 +184,18 @@ def write_reviews(p: People, prod: Products, seeds: ReviewSeeds, f: SourceFile, 
     lo = np.array([cat.REVIEW_RATINGS[s][0] for s in sent_names])[sentiment]
     hi = np.array([cat.REVIEW_RATINGS[s][1] for s in sent_names])[sentiment]
     rating = lo + (rng.random(n) * (hi - lo + 1)).astype(np.int64)
+    # A follow-up (its own stream, so the draws above are those of reviews without one).
+    follow = rng_for(seed, 63).random(n) < cat.REVIEW_FOLLOW_UP_SHARE
     order = np.argsort(t, kind="stable")
-    person, t, sku, platform, rating, tid = (
-        x[order] for x in (person, t, sku, platform, rating, tid)
+    person, t, sku, platform, rating, tid, follow = (
+        x[order] for x in (person, t, sku, platform, rating, tid, follow)
+    )
+    follow_ups = text.strings(["\n" + cat.REVIEW_FOLLOW_UPS[s][lang] for s, lang, _ in templates])
+    review = text.join(
+        [
+            text.lookup(text.strings([x[2] for x in templates]), tid),
+            text.where(follow, text.lookup(follow_ups, tid), ""),
+        ]
     )
     online = (platform < 2) & p.has_account[person]
     columns = [
@@ -195,7 +204,7 @@ def write_reviews(p: People, prod: Products, seeds: ReviewSeeds, f: SourceFile, 
         text.where(online, "", text.num(p.phone_digits[person])),
         sku_code(sku),
         text.num(rating),
-        text.join(['"', text.lookup(text.strings([x[2] for x in templates]), tid), '"']),
+        text.join(['"', review, '"']),
         text.lookup(text.strings([x[1] for x in templates]), tid),
         text.ts_utc_z(np.minimum(t, cat.END - 1)),
         text.lookup(text.strings(["eshop", "app", "store"]), platform),

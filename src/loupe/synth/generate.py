@@ -38,6 +38,7 @@ CSV_FILES = {  # file name -> (source, header, encoding, malformed kinds {kind: 
     "reviews.csv": ("reviews", "review_id,account_id,phone,sku,rating,text,lang,created_at,channel", "utf-8", {}),
 }  # fmt: skip
 CLEAN_FILES = {"products.csv", "marketing_spend.csv", "consents.csv"}
+MULTILINE_FILES = {"reviews.csv"}  # follow-up reviews: a quoted text with a line break
 
 #: Months of events written side by side at most (each holds its month's sessions in memory).
 MAX_EVENT_THREADS = 2
@@ -94,7 +95,7 @@ def _open(out: Path, name: str, seed: int) -> SourceFile:
     source, header, encoding, kinds = CSV_FILES[name]
     return SourceFile(
         out, name, source, header.split(","), encoding, dict(kinds),
-        duplicates=name not in CLEAN_FILES, seed=seed,
+        duplicates=name not in CLEAN_FILES, multiline=name in MULTILINE_FILES, seed=seed,
     )  # fmt: skip
 
 

@@ -35,6 +35,9 @@ class SourceFile:
         column they corrupt.
     duplicates
         Whether exact duplicate lines are planted.
+    multiline
+        Whether a row's quoted values may hold line breaks, so that it spans lines (its
+        location is its first line).
     """
 
     out: Path
@@ -44,8 +47,10 @@ class SourceFile:
     encoding: str = "utf-8"
     kinds: dict[str, int | None] = field(default_factory=dict)
     duplicates: bool = True
+    multiline: bool = False
     seed: int = 0
     lines: int = 0  # lines written so far (header included)
+    rows: int = 0  # rows written so far (planted duplicates included)
     chunks: int = 0  # number of the next chunk
     bad: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (kind, line numbers)
     keys: list[tuple[pa.Array, np.ndarray]] = field(default_factory=list)  # well-formed records
@@ -59,7 +64,7 @@ class SourceFile:
 
     @property
     def data_rows(self) -> int:
-        return self.lines - (1 if self.header is not None else 0)
+        return self.rows
 
     def _write_bytes(self, data: bytes | pa.Buffer) -> None:
         self._fh.write(data)
@@ -143,6 +148,9 @@ class SourceFile:
                         extra, text.join([*sub, "EXTRA"], ","), text.join(sub[:-1], ",")
                     )
             lines = pc.replace_with_mask(lines, pa.array(kind_of == k), new)
+        spans = np.ones(n, dtype=np.int64)
+        if self.multiline:
+            spans += pc.count_substring(lines, "\n").to_numpy(zero_copy_only=False)
         counts = np.ones(n, dtype=np.int64)
         if self.duplicates:
             dup = (kind_of < 0) & (rng.random(n) < cat.SHARE_DIRT["exact_duplicate_row"])
@@ -156,7 +164,7 @@ class SourceFile:
         data: bytes | pa.Buffer = text.lines_to_bytes(lines)
         if self.encoding != "utf-8":
             data = bytes(data).decode("utf-8").encode(self.encoding)
-        return Prepared(chunk, data, counts, kind_of, kept)
+        return Prepared(chunk, data, counts, spans, kind_of, kept)
 
     def commit(self, chunk: Prepared | None) -> None:
         """Write a chunk :meth:`prepare` made, numbering its lines after those written."""
@@ -164,13 +172,15 @@ class SourceFile:
             return
         if chunk.chunk < self.chunks:  # a chunk number seeds its planting: one use each
             raise ValueError(f"{self.name}: chunk {chunk.chunk} committed after {self.chunks - 1}")
-        line_of_row = self.lines + 1 + np.cumsum(chunk.counts) - chunk.counts
+        taken = chunk.counts * chunk.spans  # lines of each row, its duplicate included
+        line_of_row = self.lines + 1 + np.cumsum(taken) - taken
         for k, kind in enumerate(self.kinds):
             self.bad.append((kind, line_of_row[chunk.kind_of == k]))
         if chunk.keys is not None:
             self.keys.append(chunk.keys)
         self._write_bytes(chunk.data)
-        self.lines += int(chunk.counts.sum())
+        self.lines += int(taken.sum())
+        self.rows += int(chunk.counts.sum())
         self.chunks = chunk.chunk + 1
 
 
@@ -186,7 +196,9 @@ class Prepared:
     data
         The encoded lines, planted duplicates included.
     counts
-        Lines each row became (2 for a planted duplicate).
+        Copies written of each row (2 for a planted duplicate).
+    spans
+        Lines each copy takes (more than one when a quoted value holds line breaks).
     kind_of
         Index of the malformed kind planted in each row (-1: well-formed).
     keys
@@ -196,6 +208,7 @@ class Prepared:
     chunk: int
     data: bytes | pa.Buffer
     counts: np.ndarray
+    spans: np.ndarray
     kind_of: np.ndarray
     keys: tuple[pa.Array, np.ndarray] | None
 
