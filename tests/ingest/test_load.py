@@ -1036,3 +1036,19 @@ def test_a_repeated_row_keeps_the_first_read_and_rejects_keep_their_text(tmp_pat
     assert list(q["raw"]) == ["B2,U8,someday,8,CNY"]
     assert q["reason"][0].startswith("unparseable ordered_at")
     wh.close()
+
+
+def test_an_empty_export_loads_nothing_and_is_not_read_again(tmp_path):
+    """A day's export with nothing in it, not even its header (a 0-byte file), is read as
+    no rows beside the files that have some, and recorded, so a re-run skips it.  Until
+    2026-12-07 it stopped the source: the mapped columns were "not in the file"."""
+    (tmp_path / "orders_1.csv").write_text(ORDERS_CSV)
+    (tmp_path / "orders_2.csv").write_bytes(b"")
+    wh = _project(tmp_path, [_orders_source()])
+    first = ingest(wh).sources["shop"]
+    assert first.reconciled and first.files == ["orders_1.csv", "orders_2.csv"]
+    assert first.read == 7  # the rows of orders_1.csv (its blank line is not a row)
+    files = wh.to_pandas(wh.table("ingested_files").order_by("file"))
+    assert list(zip(files["file"], files["rows"], strict=True))[1] == ("orders_2.csv", 0)
+    again = ingest(wh).sources["shop"]
+    assert (again.read, again.skipped_files) == (0, ["orders_1.csv", "orders_2.csv"])

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loupe.config import SourceSettings
+from loupe.errors import SourceError
 from loupe.ingest import readers
 
 LINE = st.text(
@@ -324,3 +325,35 @@ def test_a_cr_inside_a_row_outside_quotes_quarantines_its_record(tmp_path, text,
     assert got == rows
     reason = "line break (CR) inside a row, outside quotes"
     assert invalid == [(line, raw, reason) for line, raw in quarantined]
+
+
+def test_a_jsonl_file_that_opens_with_a_byte_order_mark_reads_its_first_line(tmp_path):
+    """Windows tools write a UTF-8 byte order mark before the first line; it is not part of
+    the line.  Until 2026-12-07 the first line went to quarantine as "not a JSON object"."""
+    path = tmp_path / "a.jsonl"
+    path.write_bytes('\ufeff{"id": 1}\n{"id": 2}\n'.encode())
+    digest = readers.new_digest()
+    got = [r for b in readers.read_lines(path, digest=digest) for r in b.rows.to_pylist()]
+    assert got == [{"raw": '{"id": 1}', "_line": 1}, {"raw": '{"id": 2}', "_line": 2}]
+    assert digest.hexdigest() == readers.fingerprint(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", "\ufeff".encode(), b"  \r\n"])
+def test_an_empty_csv_file_has_no_header_and_no_rows(tmp_path, content):
+    """An export with nothing in it (not even its header) is a file without rows, not a
+    mapping error ("column … is not in the file; the file's columns are: ")."""
+    path = tmp_path / "a.csv"
+    path.write_bytes(content)
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    digest = readers.new_digest()
+    header, batches = readers.read_csv(source, path, digest)
+    assert (header, list(batches)) == ([], [])
+    assert digest.hexdigest() == readers.fingerprint(path)
+
+
+def test_a_blank_first_line_before_rows_is_a_missing_header(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"\nid,name\n1,x\n")
+    source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
+    with pytest.raises(SourceError, match=r"the first line of a\.csv is blank"):
+        readers.read_csv(source, path)

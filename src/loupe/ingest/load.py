@@ -278,7 +278,8 @@ def _batches(
     if source.format in ("csv", "tsv"):
         with readers.readable(source, path):
             header, batches = readers.read_csv(source, path, digest)
-        mapping.check_mapping(source, header, where=path.name)
+        if header:  # an empty file has none, and no rows
+            mapping.check_mapping(source, header, where=path.name)
     elif source.format in ("jsonl", "segment"):
         if source.format == "jsonl":
             mapping.check_mapping(source, None, where=path.name)

@@ -246,6 +246,8 @@ def _decompressed_blocks(
         yield line, rest + newline
 
 
+_UTF8_BOM = "\ufeff".encode()
+
 #: Bytes looked at to tell how a text file ends its lines.
 _NEWLINE_SNIFF = 1 << 20
 
@@ -464,12 +466,29 @@ def _no_rows(header: list[str]) -> pa.Table:
 def read_csv(
     source: SourceSettings, path: Path, digest: Digest | None = None
 ) -> tuple[list[str], Iterator[Batch]]:
-    """Header and batches of a delimited text file (``digest``: see :func:`_blocks`)."""
+    """Header and batches of a delimited text file (``digest``: see :func:`_blocks`).
+
+    An empty file (no byte but white space) has no header and no rows: ``[]`` and no batch.
+    A blank first line before other lines is a :class:`SourceError`: the header is missing.
+    """
     delimiter = _delimiter(source)
     # (The encoding is a known text codec: settings check it, SourceSettings._known_encoding.)
     newline = _newline(path)
     with _text_bytes(path) as f:
         first = f.readline() if newline == b"\n" else _first_line(f, newline)
+        blank = (
+            not bytes(_decode(first, source.encoding))
+            .decode("utf-8", "replace")
+            .strip("\ufeff \t\r\n")
+        )
+        if blank and not any(more.strip() for more in iter(lambda: f.read(BLOCK_BYTES), b"")):
+            return [], _fed(_blocks(path, digest, newline))
+    if blank:
+        raise SourceError(
+            f"Source {source.name!r}: the first line of {path.name} is blank",
+            where=f"{path.name}:1",
+            fix="the first line of a CSV file names its columns; remove the blank line",
+        )
     header_text = bytes(_decode(first, source.encoding)).decode("utf-8", "replace").lstrip("\ufeff")
     header = next(csv.reader([header_text.rstrip("\r\n")], delimiter=delimiter))
     header = _distinct_names(source, [h.strip() for h in header], path)
@@ -686,6 +705,13 @@ def _spans_agree(table: pa.Table, continued: np.ndarray, index: np.ndarray) -> b
     return bool(np.array_equal(found, expected))
 
 
+def _fed(blocks: Iterator[tuple[int, memoryview | bytes]]) -> Iterator[Batch]:
+    """No batch, once ``blocks`` are read (they feed the file's digest)."""
+    for _ in blocks:
+        pass
+    yield from ()
+
+
 def _first_line(f: io.BufferedIOBase, newline: bytes) -> bytes:
     """The first line of ``f``, read up to ``newline``."""
     head = b""
@@ -732,6 +758,8 @@ def read_lines(
     :func:`_blocks`)."""
     for first_line, raw in _blocks(path, digest):
         block = _decode(raw, encoding)
+        if first_line == 1 and bytes(block[:3]) == _UTF8_BOM:  # Windows tools write one
+            block = block[3:]
         valid = not reads_as_is(encoding) or _valid_text(block, encoding)
         split = _split_lines(block, first_line) if valid else None
         invalid: list[tuple[int, str, str]] = []
