@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from datetime import date, datetime
@@ -1052,3 +1053,55 @@ def test_an_empty_export_loads_nothing_and_is_not_read_again(tmp_path):
     assert list(zip(files["file"], files["rows"], strict=True))[1] == ("orders_2.csv", 0)
     again = ingest(wh).sources["shop"]
     assert (again.read, again.skipped_files) == (0, ["orders_1.csv", "orders_2.csv"])
+
+
+def test_parquet_byte_strings_are_read_as_text_and_uuids_as_their_text(tmp_path):
+    """Hive and Impala store text as byte strings without saying so; they are read as UTF-8
+    (as Spark's ``binaryAsString``), and a row whose bytes are not UTF-8 goes to quarantine
+    at its row number; a UUID column becomes the usual text, and large strings load as any
+    other.  Until 2026-12-07 a byte string that was not UTF-8 stopped the source ("not a
+    readable parquet file"), and a large-string column a traceback when a row was
+    quarantined."""
+    import uuid
+
+    ids = [uuid.UUID(int=(7 << 120) + i) for i in range(3)]
+    table = pa.table(
+        {
+            "id": pa.array([u.bytes for u in ids], pa.uuid()),
+            "at": pa.array(["2024-03-05 10:00:00", "2024-03-05 11:00:00", None], pa.large_string()),
+            "mail": pa.array([b"a@x.cn", b"b\xff@x.cn", "王@x.cn".encode()], pa.binary()),
+        }
+    )
+    pq.write_table(table, tmp_path / "orders.parquet")
+    columns = {"order_id": "id", "ordered_at": "at", "email": "mail"}
+    source = {"name": "pq", "table": "orders", "format": "parquet", "path": "orders.parquet"}
+    wh = _project(tmp_path, [{**source, "columns": columns}])
+    rep = ingest(wh).sources["pq"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (3, 1, 2, True)
+    q = _quarantine(wh)
+    assert list(zip(q["location"], q["reason"], q["raw"], strict=True)) == [
+        (
+            "orders.parquet:2",
+            "bytes not valid utf-8 in mail",
+            f"{ids[1]},2024-03-05 11:00:00,b\ufffd@x.cn",
+        ),
+        ("orders.parquet:3", "missing required ordered_at", f"{ids[2]},,王@x.cn"),
+    ]
+    got = wh.to_pandas(wh.table("raw_orders"))
+    assert list(got["order_id"]) == ["07000000-0000-0000-0000-000000000000"]
+    assert list(got["email"]) == ["a@x.cn"]
+
+
+@pytest.mark.parametrize(("sep", "shown"), [(";", ";"), ("\t", "\\t"), ("|", "|")])
+def test_a_csv_file_with_another_delimiter_names_it_in_the_error(tmp_path, sep, shown):
+    """Excel in a locale with a decimal comma writes ';' between columns.  Read with ',', the
+    header is one column; the error names the delimiter to set instead of listing the whole
+    header as the one column the file has."""
+    (tmp_path / "orders.csv").write_text(ORDERS_CSV.replace(",", sep))
+    wh = _project(tmp_path, [_orders_source("orders.csv")])
+    with pytest.raises(SourceError, match=f'look separated by "{re.escape(shown)}"') as err:
+        ingest(wh)
+    assert f'delimiter = "{shown}"' in err.value.fix
+    right = {**_orders_source("orders.csv"), "delimiter": sep}
+    rep = ingest(_project(tmp_path / "b", [{**right, "path": "../orders.csv"}])).sources["shop"]
+    assert (rep.read, rep.reconciled) == (7, True)

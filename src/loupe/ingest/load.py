@@ -279,7 +279,7 @@ def _batches(
         with readers.readable(source, path):
             header, batches = readers.read_csv(source, path, digest)
         if header:  # an empty file has none, and no rows
-            mapping.check_mapping(source, header, where=path.name)
+            _check_csv_mapping(source, header, path)
     elif source.format in ("jsonl", "segment"):
         if source.format == "jsonl":
             mapping.check_mapping(source, None, where=path.name)
@@ -292,6 +292,29 @@ def _batches(
     else:
         raise AssertionError(source.format)
     return readers.guarded(source, path, batches)
+
+
+#: Delimiters a CSV export may use instead of the declared one (Excel in a locale whose
+#: decimal mark is a comma writes ';').
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _check_csv_mapping(source: SourceSettings, header: list[str], path: Path) -> None:
+    """:func:`mapping.check_mapping`; a header read as one column that holds another common
+    delimiter names that delimiter in the error, instead of the whole line as a column."""
+    try:
+        mapping.check_mapping(source, header, where=path.name)
+    except SourceError:
+        found = [d for d in _OTHER_DELIMITERS if len(header) == 1 and d in header[0]]
+        if not found:
+            raise
+        shown = "\\t" if found[0] == "\t" else found[0]
+        raise SourceError(
+            f"Source {source.name!r}: the header of {path.name} is one column, "
+            f'{header[0]!r}; its columns look separated by "{shown}"',
+            where=path.name,
+            fix=f'set `delimiter = "{shown}"` on the source in loupe.toml',
+        ) from None
 
 
 @dataclass

@@ -948,13 +948,90 @@ def read_sql(source: SourceSettings) -> Iterator[Batch]:
 
 
 def _numbered_text(name: str, record_batches: Iterator[pa.RecordBatch]) -> Iterator[Batch]:
-    """Typed record batches (Parquet, SQL) as text columns, each row numbered from 1."""
+    """Typed record batches (Parquet, SQL) as text columns, each row numbered from 1.
+
+    A row with a byte string that is not UTF-8 text (a binary column) goes to quarantine
+    with its values, the broken ones with replacement characters.
+    """
     row = 1
     for rb in record_batches:
-        t = pa.table({c: _as_text(rb.column(c)) for c in rb.schema.names})
-        n = t.num_rows
-        yield Batch(name, t.append_column(LINE, pa.array(np.arange(row, row + n))))
+        n = rb.num_rows
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+        broken: dict[int, str] = {}  # row index -> the first column whose bytes are broken
+        for c in rb.schema.names:
+            columns[c], bad = _as_text_checked(rb.column(c))
+            for i in bad:
+                broken.setdefault(i, c)
+        t = pa.table(columns).append_column(LINE, pa.array(np.arange(row, row + n)))
+        invalid = []
+        if broken:
+            at = pa.array(sorted(broken))
+            as_bytes = [pc.cast(columns[c].take(at), pa.binary()).to_pylist() for c in columns]
+            for k, i in enumerate(sorted(broken)):
+                values = [b"" if col[k] is None else col[k] for col in as_bytes]
+                text = b",".join(values).decode("utf-8", "replace")
+                invalid.append((row + i, text, f"bytes not valid utf-8 in {broken[i]}"))
+            keep = np.ones(n, dtype=bool)
+            keep[sorted(broken)] = False
+            t = t.filter(pa.array(keep))
+        yield Batch(name, t, invalid)
         row += n
+
+
+def _as_text_checked(col: pa.Array) -> tuple[pa.Array | pa.ChunkedArray, list[int]]:
+    """:func:`_as_text`, and the rows of a byte-string column whose bytes are not UTF-8.
+
+    Byte strings are read as UTF-8 text, as Spark's ``binaryAsString`` does: Parquet written
+    by Hive or Impala stores text so, without the annotation that says it is text.  (Until
+    2026-12-07 one such column stopped the source: the file was "not a readable parquet
+    file".)  A UUID (Parquet's logical type, Arrow's ``arrow.uuid``) becomes its usual text.
+    """
+    if isinstance(col.type, pa.BaseExtensionType):
+        if col.type.extension_name == "arrow.uuid":
+            return _uuid_text(col.storage), []
+        col = col.storage
+    kind = col.type
+    if not (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_binary_view(kind)
+    ):
+        return _as_text(col), []
+    text = pc.cast(col, pa.string(), safe=False)  # not checked: the check follows
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return text, [i for i, v in enumerate(col.to_pylist()) if v is not None and not _is_utf8(v)]
+    return text, []
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _uuid_text(storage: pa.FixedSizeBinaryArray) -> pa.Array:
+    """16-byte UUIDs as ``xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx``, vectorised: the hex digits
+    by table lookup, the dashes left in place."""
+    n, start = len(storage), storage.offset * 16
+    raw = np.frombuffer(storage.buffers()[1], dtype=np.uint8)[start : start + n * 16]
+    pairs = raw.reshape(n, 16)
+    digits = np.stack([_HEX[pairs >> 4], _HEX[pairs & 15]], axis=2).reshape(n, 32)
+    out = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for a, b, k in ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20)):
+        out[:, a:b] = digits[:, k : k + b - a]
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(36), n, [None, pa.py_buffer(out)])
+    text = fixed.cast(pa.string())
+    if storage.null_count:
+        text = pc.if_else(storage.is_null(), pa.scalar(None, pa.string()), text)
+    return text
 
 
 def _as_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -964,8 +1041,10 @@ def _as_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     time followed by ``Z`` (until 2026-12-07) put a Shanghai timestamp eight hours late.
     Lists, structs and maps become their JSON text (PyArrow cannot cast them to text).
     """
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+    if pa.types.is_string(col.type):
         return col
+    if pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
+        return col.cast(pa.string())  # one text type: the row text joins columns
     if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
         import pyarrow.compute as pc
 
