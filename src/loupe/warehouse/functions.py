@@ -8,6 +8,7 @@ the warehouse's backend name, so stage code stays one expression for DuckDB and 
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import ibis
@@ -139,12 +140,22 @@ _TIMESTAMP = (
 )
 
 
+_EPOCH = ibis.literal(datetime.datetime(1970, 1, 1), type="timestamp")
+
+#: Unix time: seconds (ten digits, up to six decimals) or milliseconds (thirteen digits).
+_UNIX_TIME = r"^([0-9]{10}([.][0-9]{1,6})?|[0-9]{13})$"
+
+
 def parse_timestamp(col: ir.StringValue, zone: str, backend: str) -> ir.TimestampValue:
     """Parse the timestamp forms sources write, to UTC; NULL where it does not parse.
 
     Accepted: ``2024-03-05 10:00[:00]``, ``2024-03-05T02:00:00Z``, ``…+08:00``/``+0800``,
-    ``2024/3/5 10:00``, ``20240305 100000``, ``2024年3月5日 10:00``, and dates alone (midnight).
-    A timestamp without an offset is wall-clock time in ``zone``.  Impossible dates
+    ``2024/3/5 10:00``, ``20240305 100000``, ``2024年3月5日 10:00``, dates alone (midnight),
+    and Unix time (UTC) in seconds, with up to six decimals, or in milliseconds: ten or
+    thirteen digits (``1709632800``, ``1709632800.5``, ``1709632800123``),
+    as Mixpanel, Amplitude and many event pipelines write it.  No other accepted form is
+    ten or thirteen digits alone (``20240305`` is eight), so none is read differently.  A
+    timestamp without an offset is wall-clock time in ``zone``.  Impossible dates
     (``2024-13-45``) give NULL rather than an error, so the caller can quarantine the row.
 
     On DuckDB this is one call of the ``loupe_parse_ts`` macro (see :data:`DUCKDB_MACROS`);
@@ -199,9 +210,12 @@ def parse_timestamp_expr(col: ir.StringValue, zone: str, backend: str) -> ir.Tim
     n = s.length()
     iso_utc = s.endswith("Z") & (n >= 20) & (s.substr(10, 1) == "T") & (s.substr(4, 1) == "-")
     plain = (n == 19) & (s.substr(10, 1) == " ") & (s.substr(4, 1) == "-")
+    micros = s.try_cast("decimal(20, 6)") * ibis.ifelse(n == 13, 1_000, 1_000_000)
+    unix = _EPOCH + micros.round().cast("int64").as_interval("us")
     return ibis.cases(
         (iso_utc, s.substr(0, n - 1).replace("T", " ").try_cast("timestamp")),
         (plain, local_to_utc(s.try_cast("timestamp"), zone, backend)),
+        (s.re_search(_UNIX_TIME), unix),
         else_=general,
     )
 
@@ -293,6 +307,9 @@ def _duckdb_macros() -> list[str]:
         "CASE WHEN substr(t, 20, 1) = '-' THEN -1 ELSE 1 END) "
         "WHEN length(t) = 19 AND substr(t, 11, 1) = ' ' AND substr(t, 5, 1) = '-' "
         f"THEN {local.format(ts='TRY_CAST(t AS TIMESTAMP)')} "
+        f"WHEN length(t) BETWEEN 10 AND 17 AND regexp_matches(t, {_sql_text(_UNIX_TIME)}) "
+        "THEN make_timestamp(CAST(round(TRY_CAST(t AS DECIMAL(20, 6)) * "
+        "CASE WHEN length(t) = 13 THEN 1000 ELSE 1000000 END) AS BIGINT)) "
         f"ELSE {general} END)[1] END"
     )
     date_body = (
