@@ -29,6 +29,7 @@ CASES = {
     # Unix time, in UTC whatever the zone (not accepted until 2026-12-07)
     "1709604000": "2024-03-05 02:00:00",
     "1709604000.5": "2024-03-05 02:00:00.500000",
+    "1709604000.25": "2024-03-05 02:00:00.250000",  # thirteen characters, not milliseconds
     "1709604000123": "2024-03-05 02:00:00.123000",
     "17096040001": None,  # eleven digits: neither seconds nor milliseconds
     "1709604000.1234567": None,  # beyond the microsecond

@@ -210,7 +210,8 @@ def parse_timestamp_expr(col: ir.StringValue, zone: str, backend: str) -> ir.Tim
     n = s.length()
     iso_utc = s.endswith("Z") & (n >= 20) & (s.substr(10, 1) == "T") & (s.substr(4, 1) == "-")
     plain = (n == 19) & (s.substr(10, 1) == " ") & (s.substr(4, 1) == "-")
-    micros = s.try_cast("decimal(20, 6)") * ibis.ifelse(n == 13, 1_000, 1_000_000)
+    millis = (n == 13) & ~s.contains(".")  # `1709604000.25` is thirteen characters too
+    micros = s.try_cast("decimal(20, 6)") * ibis.ifelse(millis, 1_000, 1_000_000)
     unix = _EPOCH + micros.round().cast("int64").as_interval("us")
     return ibis.cases(
         (iso_utc, s.substr(0, n - 1).replace("T", " ").try_cast("timestamp")),
@@ -309,7 +310,8 @@ def _duckdb_macros() -> list[str]:
         f"THEN {local.format(ts='TRY_CAST(t AS TIMESTAMP)')} "
         f"WHEN length(t) BETWEEN 10 AND 17 AND regexp_matches(t, {_sql_text(_UNIX_TIME)}) "
         "THEN make_timestamp(CAST(round(TRY_CAST(t AS DECIMAL(20, 6)) * "
-        "CASE WHEN length(t) = 13 THEN 1000 ELSE 1000000 END) AS BIGINT)) "
+        "CASE WHEN length(t) = 13 AND NOT contains(t, '.') THEN 1000 ELSE 1000000 END) "
+        "AS BIGINT)) "
         f"ELSE {general} END)[1] END"
     )
     date_body = (
