@@ -1105,3 +1105,20 @@ def test_a_csv_file_with_another_delimiter_names_it_in_the_error(tmp_path, sep, 
     right = {**_orders_source("orders.csv"), "delimiter": sep}
     rep = ingest(_project(tmp_path / "b", [{**right, "path": "../orders.csv"}])).sources["shop"]
     assert (rep.read, rep.reconciled) == (7, True)
+
+
+def test_a_profile_without_a_name_takes_it_from_first_and_last_name(tmp_path):
+    """Segment fills ``name`` from ``firstName`` and ``lastName`` when only those are sent; so
+    does the profile, with the family name first and no space for a Chinese name.  Until
+    2026-12-07 such a profile had no name, and could not be matched on it."""
+    calls = [
+        _identify(1, "U1", "2024-03-05T02:00:00Z", firstName="Wei", lastName="Wang"),
+        _identify(2, "U2", "2024-03-05T02:00:00Z", firstName="伟", lastName="王"),
+        _identify(3, "U3", "2024-03-05T02:00:00Z", first_name=" Li ", email="li@x.cn"),
+        _identify(4, "U4", "2024-03-05T02:00:00Z", name="Full Name", firstName="F", lastName="L"),
+    ]
+    (tmp_path / "web.jsonl").write_text("\n".join(calls) + "\n")
+    wh = _project(tmp_path, [{"name": "web", "format": "segment", "path": "web.jsonl"}])
+    assert ingest(wh).sources["web"].profiles == 4
+    got = wh.to_pandas(wh.table("raw_contacts").order_by("source_key"))
+    assert list(got["name"]) == ["Wei Wang", "王伟", "Li", "Full Name"]

@@ -265,6 +265,10 @@ TRAIT_FIELDS: fn.JsonFields = {
             "country",
             "createdAt",
             "created_at",
+            "firstName",
+            "first_name",
+            "lastName",
+            "last_name",
         ),
         "string",
     ),
@@ -326,6 +330,21 @@ def segment_texts(staged: ir.Table, backend: str) -> dict[str, ir.Value]:
     }
 
 
+#: A name written in Chinese characters alone (the common ones), family name first.
+_HAN_NAME = "^[一-鿿]+$"
+
+
+def _full_name(traits: ir.StructValue) -> ir.StringValue:
+    """The full name from Segment's ``firstName`` and ``lastName`` traits (or their snake-case
+    spellings), as Segment fills ``name`` when only those are sent: "first last", except
+    that a Chinese name puts the family name first, without a space (王 + 伟 → 王伟)."""
+    first = fn.strip(ibis.coalesce(traits["firstName"], traits["first_name"])).nullif("")
+    last = fn.strip(ibis.coalesce(traits["lastName"], traits["last_name"])).nullif("")
+    han = first.re_search(_HAN_NAME) & last.re_search(_HAN_NAME)
+    both = ibis.ifelse(han, last + first, first + " " + last)
+    return ibis.coalesce(both, first, last)
+
+
 def segment_profile_texts(events: ir.Table, backend: str) -> dict[str, ir.Value]:
     """Contact columns from the traits of identify calls (one profile version per call)."""
     t = fn.json_struct(events["traits"], TRAIT_FIELDS, backend)
@@ -336,7 +355,7 @@ def segment_profile_texts(events: ir.Table, backend: str) -> dict[str, ir.Value]
         "anonymous_id": events["anonymous_id"],
         "email": t["email"],
         "phone": ibis.coalesce(t["phone"], t["mobile"]),
-        "name": ibis.coalesce(t["name"], t["real_name"]),
+        "name": ibis.coalesce(t["name"], t["real_name"], _full_name(t)),
         "gender": t["gender"],
         "birth_date": ibis.coalesce(t["birthday"], t["birth_date"]),
         "city": ibis.coalesce(address["city"], t["city"]),
