@@ -30,6 +30,7 @@ CASES = {
     "1709604000": "2024-03-05 02:00:00",
     "1709604000.5": "2024-03-05 02:00:00.500000",
     "1709604000.25": "2024-03-05 02:00:00.250000",  # thirteen characters, not milliseconds
+    "1.70960400025E9": "2024-03-05 02:00:00.250000",  # the same, as Spark's from_json prints it
     "1709604000123": "2024-03-05 02:00:00.123000",
     "17096040001": None,  # eleven digits: neither seconds nor milliseconds
     "1709604000.1234567": None,  # beyond the microsecond
@@ -179,6 +180,8 @@ _unix = st.one_of(
     st.integers(10**12, 10**13 - 1).map(str),
     st.builds(lambda t, f: f"{t}.{f}", st.integers(10**9, 10**10 - 1), st.integers(0, 10**7)),
     st.integers(0, 10**14).map(str),  # every length, most of them no timestamp
+    # as Java prints a double (Spark's from_json): valid with 1-9 before the point, 1-15 after
+    st.builds(lambda d, f: f"{d}.{f}E9", st.integers(0, 9), st.integers(0, 10**16)),
 )
 
 

@@ -142,8 +142,10 @@ _TIMESTAMP = (
 
 _EPOCH = ibis.literal(datetime.datetime(1970, 1, 1), type="timestamp")
 
-#: Unix time: seconds (ten digits, up to six decimals) or milliseconds (thirteen digits).
-_UNIX_TIME = r"^([0-9]{10}([.][0-9]{1,6})?|[0-9]{13})$"
+#: Unix time: seconds (ten digits, up to six decimals) or milliseconds (thirteen digits);
+#: or seconds as Java prints a double (``1.70960400025E9``): Spark's ``from_json`` writes a
+#: JSON number so when it reads it as text.
+_UNIX_TIME = r"^([0-9]{10}([.][0-9]{1,6})?|[0-9]{13}|[1-9][.][0-9]{1,15}E9)$"
 
 
 def parse_timestamp(col: ir.StringValue, zone: str, backend: str) -> ir.TimestampValue:
@@ -308,7 +310,7 @@ def _duckdb_macros() -> list[str]:
         "CASE WHEN substr(t, 20, 1) = '-' THEN -1 ELSE 1 END) "
         "WHEN length(t) = 19 AND substr(t, 11, 1) = ' ' AND substr(t, 5, 1) = '-' "
         f"THEN {local.format(ts='TRY_CAST(t AS TIMESTAMP)')} "
-        f"WHEN length(t) BETWEEN 10 AND 17 AND regexp_matches(t, {_sql_text(_UNIX_TIME)}) "
+        f"WHEN length(t) BETWEEN 5 AND 19 AND regexp_matches(t, {_sql_text(_UNIX_TIME)}) "
         "THEN make_timestamp(CAST(round(TRY_CAST(t AS DECIMAL(20, 6)) * "
         "CASE WHEN length(t) = 13 AND NOT contains(t, '.') THEN 1000 ELSE 1000000 END) "
         "AS BIGINT)) "
