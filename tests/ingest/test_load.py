@@ -1122,3 +1122,19 @@ def test_a_profile_without_a_name_takes_it_from_first_and_last_name(tmp_path):
     assert ingest(wh).sources["web"].profiles == 4
     got = wh.to_pandas(wh.table("raw_contacts").order_by("source_key"))
     assert list(got["name"]) == ["Wei Wang", "王伟", "Li", "Full Name"]
+
+
+@pytest.mark.parametrize(("written", "declared"), [("gbk", "utf-8"), ("utf-8", "gbk")])
+def test_a_csv_file_in_another_encoding_names_it_in_the_error(tmp_path, written, declared):
+    """A store system's GBK export declared UTF-8 (or the other way round) has a header the
+    mapping cannot find; the error names the encoding in which it can, instead of listing
+    the header as mojibake."""
+    (tmp_path / "lines.csv").write_bytes(LINES_CSV.encode(written))
+    columns = {"order_id": "小票号", "product_id": "商品编码", "quantity": "数量"}
+    source = {"name": "pos", "table": "order_items", "format": "csv", "path": "lines.csv"}
+    wh = _project(tmp_path, [{**source, "encoding": declared, "columns": columns}])
+    with pytest.raises(SourceError, match=f"but are when it is read as {written}") as err:
+        ingest(wh)
+    assert err.value.fix == f'set `encoding = "{written}"` on the source in loupe.toml'
+    right = {**source, "encoding": written, "columns": columns, "path": "../lines.csv"}
+    assert ingest(_project(tmp_path / "b", [right])).sources["pos"].reconciled

@@ -294,6 +294,34 @@ def _batches(
     return readers.guarded(source, path, batches)
 
 
+#: Encodings a CSV export may be in instead of the declared one, most common first.
+_OTHER_ENCODINGS = ("utf-8", "gbk", "gb18030", "big5", "shift_jis", "euc-kr", "cp1252")
+
+
+def _encoding_that_maps(source: SourceSettings, path: Path) -> str | None:
+    """Another encoding in which the file's header holds every mapped column (a GBK export
+    declared UTF-8, or the other way round), or None."""
+    import codecs
+    import csv
+
+    first = readers.first_line(path)
+    wanted = set(source.columns.values())
+    declared = codecs.lookup(source.encoding).name
+    for encoding in _OTHER_ENCODINGS:
+        if codecs.lookup(encoding).name == declared:
+            continue
+        try:
+            text = first.decode(encoding).lstrip("\ufeff").rstrip("\r\n")
+        except UnicodeDecodeError:
+            continue
+        names = {
+            n.strip() for n in next(csv.reader([text], delimiter=readers.delimiter_of(source)))
+        }
+        if wanted and wanted <= names:
+            return encoding
+    return None
+
+
 #: Delimiters a CSV export may use instead of the declared one (Excel in a locale whose
 #: decimal mark is a comma writes ';').
 _OTHER_DELIMITERS = (";", "\t", "|")
@@ -305,6 +333,15 @@ def _check_csv_mapping(source: SourceSettings, header: list[str], path: Path) ->
     try:
         mapping.check_mapping(source, header, where=path.name)
     except SourceError:
+        missing = set(source.columns.values()) - set(header)
+        encoding = _encoding_that_maps(source, path) if missing else None
+        if encoding is not None:
+            raise SourceError(
+                f"Source {source.name!r}: the mapped columns are not in the header of "
+                f"{path.name} read as {source.encoding}, but are when it is read as {encoding}",
+                where=path.name,
+                fix=f'set `encoding = "{encoding}"` on the source in loupe.toml',
+            ) from None
         found = [d for d in _OTHER_DELIMITERS if len(header) == 1 and d in header[0]]
         if not found:
             raise

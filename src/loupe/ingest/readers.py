@@ -431,9 +431,16 @@ def _continued_lines(
 
 def _ends_quoted(line: memoryview, sep: int, quoted: bool) -> bool:
     """Whether a CSV line, begun inside a quoted value or not, ends inside one."""
-    text = bytes(line)
+    return _read_quotes(bytes(line), sep, quoted)[0]
+
+
+def _read_quotes(text: bytes, sep: int, quoted: bool) -> tuple[bool, bool]:
+    """Read CSV text, begun inside a quoted value or not, as PyArrow reads it: whether it ends
+    inside a quoted value, and whether it holds a CR that is not part of a CR LF outside
+    one.  A quote opens a value only at the start of a field (``12" pizza`` is text), and a
+    doubled quote inside a value is one quote."""
     k, n = 0, len(text)
-    field_start = not quoted
+    field_start, lone_cr = not quoted, False
     while k < n:
         c = text[k]
         if quoted:
@@ -444,9 +451,11 @@ def _ends_quoted(line: memoryview, sep: int, quoted: bool) -> bool:
                 quoted = False
         elif c == 34 and field_start:
             quoted = True
-        field_start = not quoted and c == sep
+        elif c == 13 and not (k + 1 < n and text[k + 1] == 10):
+            lone_cr = True
+        field_start = not quoted and c in (sep, 10)
         k += 1
-    return quoted
+    return quoted, lone_cr
 
 
 def _joined_lines(
@@ -471,7 +480,7 @@ def read_csv(
     An empty file (no byte but white space) has no header and no rows: ``[]`` and no batch.
     A blank first line before other lines is a :class:`SourceError`: the header is missing.
     """
-    delimiter = _delimiter(source)
+    delimiter = delimiter_of(source)
     # (The encoding is a known text codec: settings check it, SourceSettings._known_encoding.)
     newline = _newline(path)
     with _text_bytes(path) as f:
@@ -543,7 +552,7 @@ def _csv_block(
     that also opens a multi-line value has an even number of quotes, so the quick count
     misses it), and its records with a CR inside a line, outside quotes, quarantined.
     """
-    delimiter = _delimiter(source)
+    delimiter = delimiter_of(source)
     starts, ends = _line_spans(block)
     continued, complete, unclosed, quoted = _continued_lines(
         block, starts, ends, delimiter, last, thorough
@@ -663,31 +672,11 @@ def _split_by_cr(
     for r in np.unique(record[inside]).tolist():
         lines = np.flatnonzero(parsed & (record == r)).tolist()
         text = b"\n".join(bytes(view[starts[i] : ends[i]]) for i in lines)
-        if lines and _cr_outside_quotes(text, sep):
+        if lines and _read_quotes(text, sep, False)[1]:
             drop[lines] = True
             reason = "line break (CR) inside a row, outside quotes"
             out.append((int(numbers[lines[0]]), text.decode("utf-8", "replace"), reason))
     return parsed & ~drop, out
-
-
-def _cr_outside_quotes(text: bytes, sep: int) -> bool:
-    """Whether a CSV record holds a CR, not followed by LF, outside its quoted values."""
-    quoted, field_start, k, n = False, True, 0, len(text)
-    while k < n:
-        c = text[k]
-        if quoted:
-            if c == 34:
-                if k + 1 < n and text[k + 1] == 34:  # a doubled quote: one quote in the value
-                    k += 2
-                    continue
-                quoted = False
-        elif c == 34 and field_start:
-            quoted = True
-        elif c == 13 and not (k + 1 < n and text[k + 1] == 10):
-            return True
-        field_start = not quoted and c in (sep, 10)
-        k += 1
-    return False
 
 
 def _spans_agree(table: pa.Table, continued: np.ndarray, index: np.ndarray) -> bool:
@@ -705,6 +694,14 @@ def _spans_agree(table: pa.Table, continued: np.ndarray, index: np.ndarray) -> b
     return bool(np.array_equal(found, expected))
 
 
+def first_line(path: Path) -> bytes:
+    """The bytes of a text file's first line (decompressed), without its line break."""
+    newline = _newline(path)
+    with _text_bytes(path) as f:
+        line = f.readline() if newline == b"\n" else _first_line(f, newline)
+    return line.rstrip(b"\r\n")
+
+
 def _fed(blocks: Iterator[tuple[int, memoryview | bytes]]) -> Iterator[Batch]:
     """No batch, once ``blocks`` are read (they feed the file's digest)."""
     for _ in blocks:
@@ -720,7 +717,8 @@ def _first_line(f: io.BufferedIOBase, newline: bytes) -> bytes:
     return head + more.split(newline, 1)[0]
 
 
-def _delimiter(source: SourceSettings) -> str:
+def delimiter_of(source: SourceSettings) -> str:
+    """The delimiter of a CSV or TSV source: its own, or the format's."""
     return source.delimiter or ("\t" if source.format == "tsv" else ",")
 
 
