@@ -1138,3 +1138,32 @@ def test_a_csv_file_in_another_encoding_names_it_in_the_error(tmp_path, written,
     assert err.value.fix == f'set `encoding = "{written}"` on the source in loupe.toml'
     right = {**source, "encoding": written, "columns": columns, "path": "../lines.csv"}
     assert ingest(_project(tmp_path / "b", [right])).sources["pos"].reconciled
+
+
+def test_a_sqlite_source_is_found_from_the_project_folder_and_never_created(tmp_path):
+    """``sqlite://data/erp.db`` is a path relative to the project folder, and a database
+    file that is not there is an error naming the path.  Until 2026-12-07 Ibis read
+    ``sqlite:///erp.db`` from the root of the file system, created an empty database at a
+    path that had none, and the source failed with "cannot read table"."""
+    import sqlite3
+
+    (tmp_path / "data").mkdir()
+    con = sqlite3.connect(tmp_path / "data" / "erp.db")
+    con.execute("CREATE TABLE orders (no INTEGER, at TEXT, amount REAL, note BLOB)")
+    rows = [(1, "2024-03-05 10:00:00", 12.5, b"ok"), (2, "1709604000", 3.0, b"\xff\xfe")]
+    con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    columns = {"order_id": "no", "ordered_at": "at", "amount": "amount", "coupon_code": "note"}
+    source = {"name": "erp", "table": "orders", "format": "sql", "sql_table": "orders"}
+    wh = _project(tmp_path, [{**source, "connection": "sqlite://data/erp.db", "columns": columns}])
+    rep = ingest(wh).sources["erp"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (2, 1, 1, True)
+    q = _quarantine(wh)
+    assert list(zip(q["location"], q["reason"], strict=True)) == [
+        ("orders:2", "bytes not valid utf-8 in note")
+    ]
+    missing = {**source, "connection": "sqlite://data/missing.db", "columns": columns}
+    with pytest.raises(SourceError, match=r"no database file at .*data/missing\.db"):
+        ingest(_project(tmp_path / "b", [missing]))
+    assert not (tmp_path / "b" / "data" / "missing.db").exists()

@@ -374,14 +374,15 @@ class _Input:
         return ReadFile(fp, rows, self.file.size, self.file.modified_ns)
 
 
-def _inputs(source: SourceSettings, files: list[NewFile]) -> list[_Input]:
+def _inputs(source: SourceSettings, files: list[NewFile], root: Path) -> list[_Input]:
     """The new input of a source (its ``files`` not loaded yet, :func:`_new_files`), file by
-    file.
+    file; a SQL source's database file, if it has one, is found from the project folder
+    ``root``.
 
     A CSV file's header is read and checked against the mapping here, before any row of the
     source is loaded."""
     if source.format == "sql":
-        return [_Input(source.sql_table or "", readers.read_sql(source))]
+        return [_Input(source.sql_table or "", readers.read_sql(source, root))]
     inputs = []
     for f in files:
         digest = readers.new_digest() if f.fingerprint is None else None
@@ -520,7 +521,7 @@ def _load_sources(
 
     def chunks() -> Iterator[tuple[int, Chunk]]:
         for i, ((source, rep), new) in enumerate(zip(listed, files, strict=True)):
-            for chunk in _staged_chunks(source, rep, _inputs(source, new)):
+            for chunk in _staged_chunks(source, rep, _inputs(source, new, wh.settings.root)):
                 yield i, chunk
 
     for i, chunk in _read_ahead(chunks()):

@@ -926,13 +926,41 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def read_sql(source: SourceSettings) -> Iterator[Batch]:
-    """A table of a SQL database reached through Ibis (PostgreSQL, DuckDB, SQLite …)."""
+#: Connection schemes whose "host and path" is a database file.
+_FILE_DATABASES = ("sqlite", "duckdb")
+
+
+def read_sql(source: SourceSettings, root: Path) -> Iterator[Batch]:
+    """A table of a SQL database reached through Ibis (PostgreSQL, DuckDB, SQLite …).
+
+    A SQLite or DuckDB file is named after ``sqlite://`` or ``duckdb://``: an absolute path
+    (``sqlite:///srv/erp.db``) or one relative to the project folder ``root``
+    (``sqlite://data/erp.db``).  It must exist and is opened read-only: Ibis creates an empty
+    database at a path that has none, and read ``sqlite:///erp.db`` from the root of the
+    file system, so a wrong path used to end in "cannot read table" with an empty file
+    left behind.
+    """
     import ibis
 
     assert source.connection and source.sql_table
+    scheme, _, rest = source.connection.partition("://")
+    path = None
+    if scheme in _FILE_DATABASES and rest and rest != ":memory:":
+        path = (root / rest).resolve()  # `root / "/srv/erp.db"` is "/srv/erp.db"
+        if not path.is_file():
+            raise SourceError(
+                f"Source {source.name!r}: no database file at {path}",
+                where=source.connection,
+                fix=f'write `connection = "{scheme}:///absolute/path"` or a path relative '
+                "to the project folder",
+            )
     try:
-        con = ibis.connect(source.connection)
+        if path is None:
+            con = ibis.connect(source.connection)
+        elif scheme == "sqlite":
+            con = ibis.sqlite.connect(str(path))
+        else:
+            con = ibis.duckdb.connect(str(path), read_only=True)
         if con.name == "duckdb":
             quiet_duckdb(con)
         table = con.table(source.sql_table)
