@@ -154,8 +154,9 @@ def parse_timestamp(col: ir.StringValue, zone: str, backend: str) -> ir.Timestam
     Accepted: ``2024-03-05 10:00[:00]``, ``2024-03-05T02:00:00Z``, ``…+08:00``/``+0800``,
     ``2024/3/5 10:00``, ``20240305 100000``, ``2024年3月5日 10:00``, dates alone (midnight),
     and Unix time (UTC) in seconds, with up to six decimals, or in milliseconds: ten or
-    thirteen digits (``1709632800``, ``1709632800.5``, ``1709632800123``),
-    as Mixpanel, Amplitude and many event pipelines write it.  No other accepted form is
+    thirteen digits (``1709632800``, ``1709632800.5``, ``1709632800123``; and seconds as
+    Spark's JSON reader prints a number, ``1.7096328005E9``), as Mixpanel, Amplitude and
+    many event pipelines write it.  No other accepted form is
     ten or thirteen digits alone (``20240305`` is eight), so none is read differently.  A
     timestamp without an offset is wall-clock time in ``zone``.  Impossible dates
     (``2024-13-45``) give NULL rather than an error, so the caller can quarantine the row.
