@@ -278,8 +278,8 @@ def _batches(
     if source.format in ("csv", "tsv"):
         with readers.readable(source, path):
             header, batches = readers.read_csv(source, path, digest)
-        if header:  # an empty file has none, and no rows
-            _check_csv_mapping(source, header, path)
+            if header:  # an empty file has none, and no rows
+                _check_csv_mapping(source, header, path)  # may read the header again
     elif source.format in ("jsonl", "segment"):
         if source.format == "jsonl":
             mapping.check_mapping(source, None, where=path.name)
@@ -302,7 +302,6 @@ def _encoding_that_maps(source: SourceSettings, path: Path) -> str | None:
     """Another encoding in which the file's header holds every mapped column (a GBK export
     declared UTF-8, or the other way round), or None."""
     import codecs
-    import csv
 
     first = readers.first_line(path)
     wanted = set(source.columns.values())
@@ -311,13 +310,10 @@ def _encoding_that_maps(source: SourceSettings, path: Path) -> str | None:
         if codecs.lookup(encoding).name == declared:
             continue
         try:
-            text = first.decode(encoding).lstrip("\ufeff").rstrip("\r\n")
+            text = first.decode(encoding)
         except UnicodeDecodeError:
             continue
-        names = {
-            n.strip() for n in next(csv.reader([text], delimiter=readers.delimiter_of(source)))
-        }
-        if wanted and wanted <= names:
+        if wanted and wanted <= set(readers.header_names(text, readers.delimiter_of(source))):
             return encoding
     return None
 
@@ -328,8 +324,9 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 
 
 def _check_csv_mapping(source: SourceSettings, header: list[str], path: Path) -> None:
-    """:func:`mapping.check_mapping`; a header read as one column that holds another common
-    delimiter names that delimiter in the error, instead of the whole line as a column."""
+    """:func:`mapping.check_mapping`; when mapped columns are missing, an error names the
+    encoding in which the header holds them, or the delimiter a header read as one column
+    holds, instead of listing the header as it was misread."""
     try:
         mapping.check_mapping(source, header, where=path.name)
     except SourceError:

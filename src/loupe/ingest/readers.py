@@ -340,6 +340,11 @@ def _broken_lines(
     return keep, invalid
 
 
+def _record_of(continued: np.ndarray) -> np.ndarray:
+    """Each line's record in a CSV block: a line that does not continue one opens one."""
+    return np.cumsum(~continued) - 1
+
+
 def _by_record(
     block: memoryview | bytes,
     starts: np.ndarray,
@@ -355,7 +360,7 @@ def _by_record(
     lines, and is quarantined once, at its first line, with the text of all of them.
     (Line by line, such a record was quarantined once per broken line, at that line, and the
     text of its other lines was lost.)"""
-    record = np.cumsum(~continued) - 1  # each line's record: a line not continued opens one
+    record = _record_of(continued)
     bad = parsed & np.isin(record, record[parsed & ~ok])
     why = {line: reason for line, _, reason in broken}
     view = memoryview(block)
@@ -484,12 +489,8 @@ def read_csv(
     # (The encoding is a known text codec: settings check it, SourceSettings._known_encoding.)
     newline = _newline(path)
     with _text_bytes(path) as f:
-        first = f.readline() if newline == b"\n" else _first_line(f, newline)
-        blank = (
-            not bytes(_decode(first, source.encoding))
-            .decode("utf-8", "replace")
-            .strip("\ufeff \t\r\n")
-        )
+        first = bytes(_decode(_first_line(f, newline), source.encoding)).decode("utf-8", "replace")
+        blank = not first.strip("\ufeff \t\r\n")
         if blank and not any(more.strip() for more in iter(lambda: f.read(BLOCK_BYTES), b"")):
             return [], _fed(_blocks(path, digest, newline))
     if blank:
@@ -498,9 +499,7 @@ def read_csv(
             where=f"{path.name}:1",
             fix="the first line of a CSV file names its columns; remove the blank line",
         )
-    header_text = bytes(_decode(first, source.encoding)).decode("utf-8", "replace").lstrip("\ufeff")
-    header = next(csv.reader([header_text.rstrip("\r\n")], delimiter=delimiter))
-    header = _distinct_names(source, [h.strip() for h in header], path)
+    header = _distinct_names(source, header_names(first, delimiter), path)
 
     def batches() -> Iterator[Batch]:
         carry, carry_line = b"", 0  # an open record, read again with the next block
@@ -665,7 +664,7 @@ def _split_by_cr(
     inside = line[crs < ends[line]]  # the CR of a CR LF lies at the line's end
     if not len(inside):
         return parsed, []
-    record = np.cumsum(~continued) - 1  # each line's record: a line not continued opens one
+    record = _record_of(continued)
     view, sep = memoryview(block), ord(delimiter)
     drop = np.zeros(len(starts), dtype=bool)
     out: list[tuple[int, str, str]] = []
@@ -698,8 +697,14 @@ def first_line(path: Path) -> bytes:
     """The bytes of a text file's first line (decompressed), without its line break."""
     newline = _newline(path)
     with _text_bytes(path) as f:
-        line = f.readline() if newline == b"\n" else _first_line(f, newline)
-    return line.rstrip(b"\r\n")
+        return _first_line(f, newline).rstrip(b"\r\n")
+
+
+def header_names(line: str, delimiter: str) -> list[str]:
+    """The column names of a CSV header line (a byte order mark and the line break dropped,
+    each name trimmed)."""
+    text = line.lstrip("\ufeff").rstrip("\r\n")
+    return [name.strip() for name in next(csv.reader([text], delimiter=delimiter), [])]
 
 
 def _fed(blocks: Iterator[tuple[int, memoryview | bytes]]) -> Iterator[Batch]:
@@ -710,7 +715,9 @@ def _fed(blocks: Iterator[tuple[int, memoryview | bytes]]) -> Iterator[Batch]:
 
 
 def _first_line(f: io.BufferedIOBase, newline: bytes) -> bytes:
-    """The first line of ``f``, read up to ``newline``."""
+    """The first line of ``f``, read up to ``newline`` (kept when it is LF)."""
+    if newline == b"\n":
+        return f.readline()
     head = b""
     while (more := f.read(1 << 16)) and newline not in more:
         head += more
@@ -991,14 +998,14 @@ def _numbered_text(name: str, record_batches: Iterator[pa.RecordBatch]) -> Itera
         t = pa.table(columns).append_column(LINE, pa.array(np.arange(row, row + n)))
         invalid = []
         if broken:
-            at = pa.array(sorted(broken))
+            at = sorted(broken)
             as_bytes = [pc.cast(columns[c].take(at), pa.binary()).to_pylist() for c in columns]
-            for k, i in enumerate(sorted(broken)):
+            for k, i in enumerate(at):
                 values = [b"" if col[k] is None else col[k] for col in as_bytes]
                 text = b",".join(values).decode("utf-8", "replace")
                 invalid.append((row + i, text, f"bytes not valid utf-8 in {broken[i]}"))
             keep = np.ones(n, dtype=bool)
-            keep[sorted(broken)] = False
+            keep[at] = False
             t = t.filter(pa.array(keep))
         yield Batch(name, t, invalid)
         row += n
@@ -1072,8 +1079,6 @@ def _as_text(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     if pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
         return col.cast(pa.string())  # one text type: the row text joins columns
     if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
-        import pyarrow.compute as pc
-
         fmt = "%Y-%m-%d" if pa.types.is_date(col.type) else "%Y-%m-%dT%H:%M:%S"
         if pa.types.is_timestamp(col.type) and col.type.tz is not None:
             return pc.strftime(col, format=fmt + "%z")
