@@ -125,7 +125,7 @@ name = "pos_members"
 table = "contacts"
 format = "csv"
 encoding = "gbk"
-path = "{d}/pos_members.csv"
+path = "{d}/pos_members.csv.gz"     # gzipped: read through a decompressor
 [sources.columns]
 source_key = "会员卡号"
 phone = "手机号"
@@ -229,8 +229,10 @@ currency = "currency"
 [[sources]]
 name = "marketing_spend"
 table = "marketing_spend"
-format = "csv"
-path = "{d}/marketing_spend.csv"
+format = "excel"
+path = "{d}/marketing_spend.xlsx"
+sheet = "每日明细"               # the daily rows; the first sheet is a summary
+header_row = 3                 # a title and a blank row come first
 [sources.columns]
 date = "date"
 channel = "channel"

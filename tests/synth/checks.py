@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
@@ -14,21 +15,20 @@ HEADERS = {
     "eshop_accounts.csv": "account_id,email,phone,nickname,real_name,gender,birthday,city,created_at,last_login_at",
     "eshop_orders.csv": "order_no,account_id,email,phone,order_time,total_amount,currency,coupon_code,discount_amount,platform,ship_city,status",
     "eshop_order_lines.csv": "order_no,line_no,sku,qty,unit_price,line_discount",
-    "pos_members.csv": "会员卡号,手机号,姓名,性别,生日,开卡门店,开卡时间",
+    "pos_members.csv.gz": "会员卡号,手机号,姓名,性别,生日,开卡门店,开卡时间",
     "pos_transactions.csv": "小票号,门店编号,门店名称,会员卡号,手机号,交易时间,金额,币种,支付方式",
     "pos_lines.csv": "小票号,行号,商品编码,数量,单价,折扣",
     "products.csv": "sku,name,name_en,category,brand,price,currency",
-    "marketing_spend.csv": "date,channel,campaign,spend,impressions,clicks,currency",
     "consents.csv": "identifier,identifier_type,purpose,granted,ts,source",
     "reviews.csv": "review_id,account_id,phone,sku,rating,text,lang,created_at,channel",
 }
-GBK = {"pos_members.csv", "pos_transactions.csv", "pos_lines.csv"}
+GBK = {"pos_members.csv.gz", "pos_transactions.csv", "pos_lines.csv"}
 SOURCE = {
     "crm_customers.csv": "crm",
     "eshop_accounts.csv": "eshop_accounts",
     "eshop_orders.csv": "eshop_orders",
     "eshop_order_lines.csv": "eshop_order_lines",
-    "pos_members.csv": "pos_members",
+    "pos_members.csv.gz": "pos_members",
     "pos_transactions.csv": "pos_transactions",
     "pos_lines.csv": "pos_lines",
 }
@@ -36,7 +36,7 @@ REQUIRED_TS = {
     "crm_customers.csv": ["registered_at"],
     "eshop_accounts.csv": ["created_at"],
     "eshop_orders.csv": ["order_time"],
-    "pos_members.csv": ["开卡时间"],
+    "pos_members.csv.gz": ["开卡时间"],
     "pos_transactions.csv": ["交易时间"],
 }
 OPTIONAL_TS = {
@@ -48,8 +48,7 @@ OPTIONAL_TS = {
 DATES = {
     "crm_customers.csv": ["birth_date"],
     "eshop_accounts.csv": ["birthday"],
-    "pos_members.csv": ["生日"],
-    "marketing_spend.csv": ["date"],
+    "pos_members.csv.gz": ["生日"],
 }
 QTY = {"eshop_order_lines.csv": "qty", "pos_lines.csv": "数量"}
 NUMBERS = {
@@ -58,7 +57,6 @@ NUMBERS = {
     "pos_transactions.csv": ["金额"],
     "pos_lines.csv": ["行号", "单价", "折扣"],
     "products.csv": ["price"],
-    "marketing_spend.csv": ["spend", "impressions", "clicks"],
     "reviews.csv": ["rating"],
 }
 
@@ -85,8 +83,14 @@ def parse_date(value: str) -> datetime | None:
     return None
 
 
-def read_lines(path: Path) -> list[str]:
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, decompressed when its name ends in ``.gz``."""
     raw = path.read_bytes()
+    return gzip.decompress(raw) if path.suffix == ".gz" else raw
+
+
+def read_lines(path: Path) -> list[str]:
+    raw = read_bytes(path)
     assert raw.endswith(b"\n"), path
     text = raw.decode("gbk" if path.name in GBK else "utf-8")
     lines = text.split("\n")[:-1]
@@ -155,3 +159,20 @@ def norm_phone(value: str) -> str:
 
 def norm_email(value: str) -> str:
     return value.strip().lower()
+
+
+def read_spend(
+    path: Path,
+) -> tuple[list[str], list[tuple[int, list[object]]], list[tuple[object, ...]]]:
+    """Header, (row number, cells) of the daily sheet, and the summary sheet's rows, of the
+    spend workbook, read by openpyxl (Loupe reads spreadsheets with python-calamine)."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True)
+    assert book.sheetnames == ["汇总", "每日明细"], book.sheetnames
+    summary = list(book["汇总"].iter_rows(values_only=True))
+    rows = list(book["每日明细"].iter_rows(values_only=True))
+    book.close()
+    assert str(rows[0][0]).startswith("营销投放花费") and not any(rows[1])
+    header = [str(v) for v in rows[2]]
+    return header, [(n, list(r)) for n, r in enumerate(rows[3:], start=4)], summary

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ def test_files_exist_with_exact_headers_and_encodings(tmp_path: Path) -> None:
     assert steps[-1][1] == steps[-1][2] and [s[1] for s in steps] == list(range(1, len(steps) + 1))
     for name, header in checks.HEADERS.items():
         enc = "gbk" if name in checks.GBK else "utf-8"
-        first = (tmp_path / name).read_bytes().split(b"\n", 1)[0].decode(enc)
+        first = checks.read_bytes(tmp_path / name).split(b"\n", 1)[0].decode(enc)
         assert first == header, name
         assert report.files[name] == len(checks.read_records(tmp_path / name)) - 1
     for src in ("web", "app"):
@@ -116,6 +117,32 @@ def test_files_exist_with_exact_headers_and_encodings(tmp_path: Path) -> None:
     assert params["as_of"] == "2026-01-01" and len(params["customer_types"]) == 5
     d = report.to_dict()
     assert d["customers"] == N and d["bad_rows"] == report.bad_rows > 0
+
+
+def test_spend_is_a_workbook_with_a_summary_and_a_titled_daily_sheet(tmp_path: Path) -> None:
+    """The marketing team's spend comes as a workbook: a summary sheet first, then the daily
+    rows under a title and a blank row, in typed cells (dates, amounts, counts)."""
+    report = generate_company(tmp_path, customers=N, seed=3)
+    header, rows, summary = checks.read_spend(tmp_path / "marketing_spend.xlsx")
+    assert header == ["date", "channel", "campaign", "spend", "impressions", "clicks", "currency"]
+    assert report.files["marketing_spend.xlsx"] == len(rows) > 100
+    dates = [r[0] for _, r in rows]
+    assert all(isinstance(d, datetime) for d in dates) and dates == sorted(dates)
+    assert dates[0] >= datetime(2024, 1, 1) and dates[-1] < datetime(2026, 1, 1)
+    paid = {"douyin", "wechat", "baidu", "xiaohongshu", "email", "sms", "app_push", "store"}
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0, 0])
+    for _, (_, channel, campaign, spend, shown, clicks, currency) in rows:
+        assert channel in paid and str(campaign) and currency == "CNY"
+        assert isinstance(spend, int | float) and spend >= 0
+        assert isinstance(shown, int) and isinstance(clicks, int) and 0 <= clicks <= shown
+        t = totals[str(channel)]
+        t[0], t[1], t[2] = t[0] + spend, t[1] + shown, t[2] + clicks
+    assert summary[0] == ("channel", "spend", "impressions", "clicks")
+    by_channel = {r[0]: r[1:] for r in summary[1:]}
+    assert by_channel.keys() == totals.keys()
+    for channel, (spend, shown, clicks) in by_channel.items():
+        assert spend == pytest.approx(totals[channel][0], abs=0.01)
+        assert (shown, clicks) == (totals[channel][1], totals[channel][2])
 
 
 def test_some_reviews_have_a_follow_up_on_a_second_line(tmp_path: Path) -> None:
@@ -176,7 +203,7 @@ def test_records_exist_in_their_files(tmp_path: Path) -> None:
     for source, name in (
         ("crm", "crm_customers.csv"),
         ("eshop_accounts", "eshop_accounts.csv"),
-        ("pos_members", "pos_members.csv"),
+        ("pos_members", "pos_members.csv.gz"),
     ):
         _, good, _ = checks.read_csv(tmp_path / name)
         assert keys[source] == {fields[0] for _, fields in good}, source
@@ -203,7 +230,7 @@ def test_identity_constraint_own_at_most_5_shared_at_least_6(tmp_path: Path) -> 
     for name, source, email_col, phone_col in (
         ("crm_customers.csv", "crm", 4, 5),
         ("eshop_accounts.csv", "eshop_accounts", 1, 2),
-        ("pos_members.csv", "pos_members", None, 1),
+        ("pos_members.csv.gz", "pos_members", None, 1),
     ):
         for _, fields in checks.read_csv(tmp_path / name)[1]:
             rec = (source, fields[0])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from loupe.synth import catalog as cat
-from loupe.synth import text
+from loupe.synth import text, workbook
 from loupe.synth.behaviour import Orders, Products
 from loupe.synth.events import quarter_campaigns
 from loupe.synth.people import People, emails, rng_for
@@ -76,8 +78,18 @@ def write_products(prod: Products, f: SourceFile) -> None:
     f.write(columns)
 
 
-def write_spend(clicks: np.ndarray, campaign_sends: list[int], f: SourceFile, seed: int) -> None:
-    """Daily spend per paid channel from the UTM sessions it brought, plus the two campaigns."""
+#: The marketing team's spend workbook: its sheets, and the rows above the daily table.
+SPEND_SUMMARY_SHEET = "汇总"
+SPEND_SHEET = "每日明细"
+SPEND_HEADER = ["date", "channel", "campaign", "spend", "impressions", "clicks", "currency"]
+SPEND_HEADER_ROW = 3  # a title and a blank row come first
+
+
+def write_spend(clicks: np.ndarray, campaign_sends: list[int], path: Path, seed: int) -> int:
+    """Daily spend per paid channel from the UTM sessions it brought, plus the two campaigns,
+    as the marketing team keeps it: a workbook whose first sheet sums spend per channel and
+    whose second holds the daily rows under a title, with typed cells (dates, amounts,
+    counts).  Returns the number of daily rows."""
     rng = rng_for(seed, 60)
     d, c = np.nonzero(clicks[:, 1:])
     c = c + 1
@@ -86,30 +98,44 @@ def write_spend(clicks: np.ndarray, campaign_sends: list[int], f: SourceFile, se
     cpc = np.array([ch.cost_per_click for ch in cat.CHANNELS])[c]
     impressions = np.round(k / ctr * rng.uniform(0.8, 1.2, len(k))).astype(np.int64)
     spend = np.round(k * cpc * rng.uniform(0.85, 1.15, len(k)) * 100).astype(np.int64)
-    secs = cat.START + d * 86400
-    y, m, _ = text.civil(d + cat.START // 86400)
+    day = d + cat.START // 86400
+    y, m, _ = text.civil(day)
     q = (y - 2024) * 4 + (m - 1) // 3
-    camp = text.lookup(text.strings(quarter_campaigns()), c * 8 + q)
-    rows = [
-        text.date_iso(secs // 86400),
-        text.lookup(text.strings([ch.name for ch in cat.CHANNELS]), c),
-        camp,
-        text.money(spend),
-        text.num(impressions),
-        text.num(k),
-    ]
+    quarter = quarter_campaigns()
+    names = [ch.name for ch in cat.CHANNELS]
+    epoch = datetime.date(1970, 1, 1)
+    rows: list[list[Any]] = [
+        [epoch + datetime.timedelta(days=int(dd)), names[cc], quarter[cc * 8 + qq], ss / 100, ii, kk]
+        for dd, cc, qq, ss, ii, kk in zip(
+            day.tolist(), c.tolist(), q.tolist(), spend.tolist(), impressions.tolist(), k.tolist(),
+            strict=True,
+        )
+    ]  # fmt: skip
     cost = {"sms": 5, "app_push": 0}  # cents per message sent
-    extra: list[list[Any]] = [[], [], [], [], [], []]
     for i, cp in enumerate(cat.CAMPAIGNS):
-        extra[0].append(cp.send_date)
-        extra[1].append(cp.channel)
-        extra[2].append(cp.name)
-        extra[3].append(f"{campaign_sends[i] * cost[cp.channel] / 100:.2f}")
-        extra[4].append(str(campaign_sends[i]))
-        extra[5].append("0")
-    rows = [pa.concat_arrays([r, text.strings(e)]) for r, e in zip(rows, extra, strict=True)]
-    order = np.lexsort((np.arange(len(rows[0])), rows[0].to_numpy(zero_copy_only=False)))
-    f.write([r.take(pa.array(order)) for r in rows] + [pa.repeat("CNY", len(order))])
+        sent = campaign_sends[i]
+        rows.append([datetime.date.fromisoformat(cp.send_date), cp.channel, cp.name,
+                     sent * cost[cp.channel] / 100, sent, 0])  # fmt: skip
+    rows = [[*r, "CNY"] for r in sorted(rows, key=lambda r: r[0])]  # stable: by date only
+    totals: dict[str, list[float]] = {}
+    for r in rows:
+        t = totals.setdefault(r[1], [0.0, 0, 0])
+        t[0] += r[3]
+        t[1] += r[4]
+        t[2] += r[5]
+    first, last = rows[0][0].isoformat(), rows[-1][0].isoformat()
+    summary: list[list[Any]] = [
+        ["channel", "spend", "impressions", "clicks"],
+        *([ch, round(t[0], 2), t[1], t[2]] for ch, t in sorted(totals.items())),
+    ]
+    daily: list[list[Any]] = [
+        [f"营销投放花费 Marketing spend {first} – {last}"],
+        [],
+        SPEND_HEADER,
+        *rows,
+    ]
+    workbook.write(path, {SPEND_SUMMARY_SHEET: summary, SPEND_SHEET: daily})
+    return len(rows)
 
 
 def write_consents(p: People, f: SourceFile, seed: int) -> None:

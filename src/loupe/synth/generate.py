@@ -29,16 +29,18 @@ CSV_FILES = {  # file name -> (source, header, encoding, malformed kinds {kind: 
     "eshop_accounts.csv": ("eshop_accounts", "account_id,email,phone,nickname,real_name,gender,birthday,city,created_at,last_login_at", "utf-8", {"wrong_column_count": None, "bad_date": 8}),
     "eshop_orders.csv": ("eshop_orders", "order_no,account_id,email,phone,order_time,total_amount,currency,coupon_code,discount_amount,platform,ship_city,status", "utf-8", {"wrong_column_count": None, "bad_date": 4}),
     "eshop_order_lines.csv": ("eshop_order_lines", "order_no,line_no,sku,qty,unit_price,line_discount", "utf-8", {"wrong_column_count": None, "negative_quantity": 3}),
-    "pos_members.csv": ("pos_members", "会员卡号,手机号,姓名,性别,生日,开卡门店,开卡时间", "gbk", {"wrong_column_count": None, "bad_date": 6}),
+    "pos_members.csv.gz": ("pos_members", "会员卡号,手机号,姓名,性别,生日,开卡门店,开卡时间", "gbk", {"wrong_column_count": None, "bad_date": 6}),
     "pos_transactions.csv": ("pos_transactions", "小票号,门店编号,门店名称,会员卡号,手机号,交易时间,金额,币种,支付方式", "gbk", {"wrong_column_count": None, "bad_date": 5}),
     "pos_lines.csv": ("pos_lines", "小票号,行号,商品编码,数量,单价,折扣", "gbk", {"wrong_column_count": None, "negative_quantity": 3}),
     "products.csv": ("products", "sku,name,name_en,category,brand,price,currency", "utf-8", {}),
-    "marketing_spend.csv": ("marketing_spend", "date,channel,campaign,spend,impressions,clicks,currency", "utf-8", {}),
     "consents.csv": ("consents", "identifier,identifier_type,purpose,granted,ts,source", "utf-8", {}),
     "reviews.csv": ("reviews", "review_id,account_id,phone,sku,rating,text,lang,created_at,channel", "utf-8", {}),
 }  # fmt: skip
-CLEAN_FILES = {"products.csv", "marketing_spend.csv", "consents.csv"}
+CLEAN_FILES = {"products.csv", "consents.csv"}
 MULTILINE_FILES = {"reviews.csv"}  # follow-up reviews: a quoted text with a line break
+#: The POS system's member export arrives gzipped (written so: ``SourceFile`` on a ``.gz`` name).
+#: The marketing team's spend is a workbook, not a CSV file (:func:`extras.write_spend`).
+SPEND_FILE = "marketing_spend.xlsx"
 
 #: Months of events written side by side at most (each holds its month's sessions in memory).
 MAX_EVENT_THREADS = 2
@@ -151,8 +153,8 @@ def generate_company(
     step("crm_customers.csv")
     write_accounts(p, files["eshop_accounts.csv"], seed)
     step("eshop_accounts.csv")
-    write_members(p, files["pos_members.csv"], seed)
-    step("pos_members.csv")
+    write_members(p, files["pos_members.csv.gz"], seed)
+    step("pos_members.csv.gz")
 
     order_files = {
         "eshop_orders": files["eshop_orders.csv"],
@@ -246,8 +248,8 @@ def generate_company(
     extras.write_products(prod, files["products.csv"])
     step("products.csv")
     sends = [int(t.sum()) for _, t in arms]
-    extras.write_spend(clicks, sends, files["marketing_spend.csv"], seed)
-    step("marketing_spend.csv")
+    spend_rows = extras.write_spend(clicks, sends, out / SPEND_FILE, seed)
+    step(SPEND_FILE)
     extras.write_consents(p, files["consents.csv"], seed)
     step("consents.csv")
     extras.write_reviews(p, prod, seeds, files["reviews.csv"], seed)
@@ -257,8 +259,9 @@ def generate_company(
 
     all_files = [*files.values(), *event_files]
     rows = {f.name: f.data_rows for f in all_files}
+    rows[SPEND_FILE] = spend_rows
     t_out = out / "truth"
-    contacts = [files[n] for n in ("crm_customers.csv", "eshop_accounts.csv", "pos_members.csv")]
+    contacts = [files[n] for n in ("crm_customers.csv", "eshop_accounts.csv", "pos_members.csv.gz")]
     records = truth.write_records(p, t_out, contacts, identified)
     bad = truth.write_bad_rows(t_out, all_files)
     truth.write_people(p, t_out, n_online, n_store)

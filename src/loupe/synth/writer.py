@@ -2,14 +2,17 @@
 
 A :class:`SourceFile` knows its header, encoding and which malformed kinds it receives; it
 keeps the line count so that every planted row gets an exact ``<file>:<line>`` location.
+A file whose name ends in ``.gz`` is written gzip-compressed, with no name and no time in
+its gzip header, so the same seed still writes the same bytes.
 """
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -57,7 +60,10 @@ class SourceFile:
 
     def __post_init__(self) -> None:
         self.path = self.out / self.name
-        self._fh = self.path.open("wb")
+        self._raw = self.path.open("wb")
+        self._fh: BinaryIO = self._raw
+        if self.name.endswith(".gz"):
+            self._fh = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)  # type: ignore[assignment]
         if self.header is not None:
             self._write_bytes(",".join(self.header).encode(self.encoding) + b"\n")
             self.lines = 1
@@ -71,6 +77,7 @@ class SourceFile:
 
     def close(self) -> None:
         self._fh.close()
+        self._raw.close()  # a GzipFile leaves the file it was given open
 
     def write(
         self,
