@@ -16,6 +16,39 @@ def test_init_writes_a_valid_project(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys):
+    """The path is what a user checks: it is not cut short; a spreadsheet shows its sheet
+    and no text encoding (it declares its own)."""
+    (tmp_path / "loupe.toml").write_text(
+        '[[sources]]\nname = "members"\ntable = "contacts"\nformat = "csv"\n'
+        'encoding = "gbk"\npath = "exports/pos/member_export_2025_*.csv.gz"\n'
+        '[sources.columns]\nsource_key = "id"\n'
+        '[[sources]]\nname = "spend"\ntable = "marketing_spend"\nformat = "excel"\n'
+        'path = "data/marketing_spend.xlsx"\nsheet = "每日明细"\nheader_row = 3\n'
+        '[sources.columns]\ndate = "date"\nchannel = "channel"\nspend = "spend"\n',
+        encoding="utf-8",
+    )
+    assert main(["-p", str(tmp_path), "sources"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out  # wrapped in the cell when the terminal is narrow, never cut
+    cells: dict[str, list[str]] = {}
+    name = ""
+    for line in out.splitlines():
+        parts = [c.strip() for c in line.split("│")]
+        if len(parts) == 7:  # a row of the table: a source's first line or its wrapped rest
+            name = parts[1] or name
+            cells.setdefault(name, []).append(parts[4])
+            cells.setdefault(name + " encoding", []).append(parts[5])
+    whole = {k: "".join(v).replace(" ", "") for k, v in cells.items()}  # at any width
+    assert whole["members"] == "exports/pos/member_export_2025_*.csv.gz"
+    assert whole["spend"] == "data/marketing_spend.xlsx[每日明细]"
+    assert "".join(cells["members encoding"]) == "gbk"
+    assert "".join(cells["spend encoding"]) == ""
+    assert main(["-p", str(tmp_path), "sources", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["sources"]
+    assert [(r["name"], r["sheet"]) for r in rows] == [("members", None), ("spend", "每日明细")]
+
+
 def test_user_error_prints_no_traceback(tmp_path, capsys):
     code = main(["--project", str(tmp_path), "ingest", "--json"])
     captured = capsys.readouterr()

@@ -53,13 +53,24 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
             "format": s.format,
             "path": s.path or s.sql_table,
             "encoding": s.encoding,
+            "sheet": s.sheet,
         }
         for s in settings.sources
     ]
     if json:
         common.print_json({"sources": rows})
         return
+    # The path is what a user checks: it wraps rather than being cut to "data/crm_custome…".
     table = Table("name", "table", "format", "path", "encoding")
+    table.columns[3].overflow = "fold"
+    table.columns[3].min_width = 30
     for r in rows:
-        table.add_row(*(str(r[k]) for k in ("name", "table", "format", "path", "encoding")))
+        where = str(r["path"]) + (f" [{r['sheet']}]" if r["sheet"] else "")
+        # A spreadsheet, Parquet file or database declares its own encoding.
+        encoding = r["encoding"] if r["format"] in _TEXT_FORMATS else ""
+        table.add_row(str(r["name"]), str(r["table"]), str(r["format"]), where, str(encoding))
     common.out.print(table)
+
+
+#: Formats read as text, in the source's ``encoding``.
+_TEXT_FORMATS = ("csv", "tsv", "jsonl", "segment")
