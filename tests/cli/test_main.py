@@ -86,6 +86,27 @@ def test_ingest_json_is_one_document(tmp_path, capsys):
     }
 
 
+def test_ingest_table_keeps_source_names_and_headings_whole(tmp_path, capsys):
+    """At 80 columns eshop_orders and eshop_order_lines both read "eshop_ord…" before."""
+    toml = ""
+    for name in ("eshop_product_catalogue", "eshop_product_catalogue_archive"):
+        toml += (
+            f'[[sources]]\nname = "{name}"\ntable = "products"\nformat = "csv"\n'
+            f'path = "{name}.csv"\n[sources.columns]\nproduct_id = "sku"\nprice = "price"\n'
+        )
+        (tmp_path / f"{name}.csv").write_text("sku,price\nA,1\nB,-2\nA,1\n")
+    (tmp_path / "loupe.toml").write_text(toml)
+    assert main(["-p", str(tmp_path), "ingest"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out.split("━━┩")[0]  # no heading cut
+    for name in ("eshop_product_catalogue ", "eshop_product_catalogue_archive "):
+        row = next(line for line in out.splitlines() if f"│ {name}" in line)
+        assert [c.strip() for c in row.split("│")[3:8]] == ["3", "1", "1", "1", "1 new"]
+    assert main(["-p", str(tmp_path), "ingest"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "│ eshop_" in line]
+    assert [r.split("│")[-2].strip() for r in rows] == ["1 seen", "1 seen"]
+
+
 def test_demo_builds_a_project_and_run_json_is_one_document(tmp_path, capsys):
     target = tmp_path / "demo"
     assert (

@@ -26,20 +26,24 @@ def ingest(
     if json:
         common.print_json(report.to_dict())
         return
-    table = Table("source", "table", "read", "loaded", "quarantined", "duplicates", "files")
+    rows = []
     for s in report.sources.values():
-        files = f"{len(s.files)} new" + (
-            f", {len(s.skipped_files)} seen" if s.skipped_files else ""
+        seen = f"{len(s.skipped_files)} seen" if s.skipped_files else ""
+        new = f"{len(s.files)} new" if s.files or not seen else ""
+        counts = (s.read, s.loaded, s.quarantined, s.duplicates)
+        rows.append(
+            [s.source, s.table, *(f"{n:,}" for n in counts), ", ".join(filter(None, (new, seen)))]
         )
-        table.add_row(
-            s.source,
-            s.table,
-            f"{s.read:,}",
-            f"{s.loaded:,}",
-            f"{s.quarantined:,}",
-            f"{s.duplicates:,}",
-            files,
-        )
+    table = Table("source", "table", "read", "loaded", "quarantined", "duplicates", "files")
+    # Only the target table gives way in a narrow terminal: at 80 columns eshop_orders and
+    # eshop_order_lines both read "eshop_ord…" before, and the counts' headings were cut.
+    for i, column in enumerate(table.columns):
+        if i != 1:
+            longest = max((len(r[i]) for r in rows), default=0)
+            column.min_width = max(longest, len(str(column.header)))
+        column.justify = "right" if 2 <= i <= 5 else "left"
+    for r in rows:
+        table.add_row(*r)
     common.out.print(table)
 
 
