@@ -16,37 +16,40 @@ def test_init_writes_a_valid_project(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
-def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys):
+def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys, monkeypatch):
     """The path is what a user checks: it is not cut short; a spreadsheet shows its sheet
     and no text encoding (it declares its own)."""
+    from loupe.cli import common
+
     (tmp_path / "loupe.toml").write_text(
         '[[sources]]\nname = "members"\ntable = "contacts"\nformat = "csv"\n'
         'encoding = "gbk"\npath = "exports/pos/member_export_2025_*.csv.gz"\n'
         '[sources.columns]\nsource_key = "id"\n'
         '[[sources]]\nname = "spend"\ntable = "marketing_spend"\nformat = "excel"\n'
         'path = "data/marketing_spend.xlsx"\nsheet = "每日明细"\nheader_row = 3\n'
-        '[sources.columns]\ndate = "date"\nchannel = "channel"\nspend = "spend"\n',
+        '[sources.columns]\ndate = "date"\nchannel = "channel"\nspend = "spend"\n'
+        '[[sources]]\nname = "budget"\ntable = "marketing_spend"\nformat = "excel"\n'
+        'path = "b.xlsx"\nsheet = "bold"\n[sources.columns]\ndate = "d"\n',
         encoding="utf-8",
     )
+    monkeypatch.setattr(common.out, "width", 200)
+    assert main(["-p", str(tmp_path), "sources"]) == 0
+    rows = {r.split()[1]: r for r in capsys.readouterr().out.splitlines() if r.count("│") == 6}
+    cells = {k: [c.strip() for c in r.split("│")[4:6]] for k, r in rows.items()}
+    assert cells["members"] == ["exports/pos/member_export_2025_*.csv.gz", "gbk"]
+    assert cells["spend"] == ["data/marketing_spend.xlsx [每日明细]", ""]
+    assert cells["budget"] == ["b.xlsx [bold]", ""]  # a sheet's name is not Rich markup
+    monkeypatch.setattr(common.out, "width", 80)
     assert main(["-p", str(tmp_path), "sources"]) == 0
     out = capsys.readouterr().out
-    assert "…" not in out  # wrapped in the cell when the terminal is narrow, never cut
-    cells: dict[str, list[str]] = {}
-    name = ""
-    for line in out.splitlines():
-        parts = [c.strip() for c in line.split("│")]
-        if len(parts) == 7:  # a row of the table: a source's first line or its wrapped rest
-            name = parts[1] or name
-            cells.setdefault(name, []).append(parts[4])
-            cells.setdefault(name + " encoding", []).append(parts[5])
-    whole = {k: "".join(v).replace(" ", "") for k, v in cells.items()}  # at any width
-    assert whole["members"] == "exports/pos/member_export_2025_*.csv.gz"
-    assert whole["spend"] == "data/marketing_spend.xlsx[每日明细]"
-    assert "".join(cells["members encoding"]) == "gbk"
-    assert "".join(cells["spend encoding"]) == ""
+    assert "…" not in out and "exports/pos/" in out  # the path wraps in its cell, never cut
     assert main(["-p", str(tmp_path), "sources", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["sources"]
-    assert [(r["name"], r["sheet"]) for r in rows] == [("members", None), ("spend", "每日明细")]
+    assert [(r["name"], r["sheet"]) for r in rows] == [
+        ("members", None),
+        ("spend", "每日明细"),
+        ("budget", "bold"),
+    ]
 
 
 def test_user_error_prints_no_traceback(tmp_path, capsys):
@@ -86,8 +89,10 @@ def test_ingest_json_is_one_document(tmp_path, capsys):
     }
 
 
-def test_ingest_table_keeps_source_names_and_headings_whole(tmp_path, capsys):
+def test_ingest_table_keeps_source_names_and_counts_whole(tmp_path, capsys, monkeypatch):
     """At 80 columns eshop_orders and eshop_order_lines both read "eshop_ord…" before."""
+    from loupe.cli import common
+
     toml = ""
     for name in ("eshop_product_catalogue", "eshop_product_catalogue_archive"):
         toml += (
@@ -96,15 +101,16 @@ def test_ingest_table_keeps_source_names_and_headings_whole(tmp_path, capsys):
         )
         (tmp_path / f"{name}.csv").write_text("sku,price\nA,1\nB,-2\nA,1\n")
     (tmp_path / "loupe.toml").write_text(toml)
+    monkeypatch.setattr(common.out, "width", 80)
     assert main(["-p", str(tmp_path), "ingest"]) == 0
     out = capsys.readouterr().out
-    assert "…" not in out.split("━━┩")[0]  # no heading cut
-    for name in ("eshop_product_catalogue ", "eshop_product_catalogue_archive "):
-        row = next(line for line in out.splitlines() if f"│ {name}" in line)
-        assert [c.strip() for c in row.split("│")[3:8]] == ["3", "1", "1", "1", "1 new"]
+    assert "quarantined" in out and "duplicates" in out
+    for name in ("eshop_product_catalogue", "eshop_product_catalogue_archive"):
+        row = next(line.split() for line in out.splitlines() if name in line.split())
+        assert row[-6:] == ["3", "1", "1", "1", "1", "new"], row
     assert main(["-p", str(tmp_path), "ingest"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if "│ eshop_" in line]
-    assert [r.split("│")[-2].strip() for r in rows] == ["1 seen", "1 seen"]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if "eshop_" in line]
+    assert [r[-2:] for r in rows] == [["1", "seen"], ["1", "seen"]]
 
 
 def test_demo_builds_a_project_and_run_json_is_one_document(tmp_path, capsys):

@@ -68,3 +68,28 @@ def test_json_and_html(wh):
     for table in ("contacts", "orders", "order_items", "invalid_email"):
         assert table in html
     assert "http://" not in html and "https://" not in html and "<script" not in html
+
+
+def test_terminal_report_fits_80_columns_with_names_and_counts_whole(wh):
+    import io
+
+    from rich.console import Console
+
+    write_raw(wh, "contacts", CONTACTS)
+    report = run_quality(wh)
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(report.to_rich())
+    out = console.file.getvalue()
+    assert max(len(line) for line in out.splitlines()) <= 80
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    # table, raw rows, published, exact dup., superseded, flagged, age (d), stale
+    assert rows["contacts"][:6] == [
+        "contacts",
+        "5",
+        "4",
+        "1",
+        "0",
+        str(report.table("contacts").flagged_rows),
+    ]
+    assert float(rows["contacts"][6]) > 365 and "stale" in out  # may wrap below the age
+    assert rows["marketing_spend"][:6] == ["marketing_spend", "0", "0", "0", "0", "0"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from loupe.cli import common
+from loupe.rich_tables import whole_table
 
 
 def register(app: typer.Typer) -> None:
@@ -31,19 +31,11 @@ def ingest(
         seen = f"{len(s.skipped_files)} seen" if s.skipped_files else ""
         new = f"{len(s.files)} new" if s.files or not seen else ""
         counts = (s.read, s.loaded, s.quarantined, s.duplicates)
-        rows.append(
-            [s.source, s.table, *(f"{n:,}" for n in counts), ", ".join(filter(None, (new, seen)))]
-        )
-    table = Table("source", "table", "read", "loaded", "quarantined", "duplicates", "files")
-    # Only the target table gives way in a narrow terminal: at 80 columns eshop_orders and
-    # eshop_order_lines both read "eshop_ord…" before, and the counts' headings were cut.
-    for i, column in enumerate(table.columns):
-        if i != 1:
-            longest = max((len(r[i]) for r in rows), default=0)
-            column.min_width = max(longest, len(str(column.header)))
-        column.justify = "right" if 2 <= i <= 5 else "left"
-    for r in rows:
-        table.add_row(*r)
+        files = ", ".join(filter(None, (new, seen)))
+        rows.append([s.source, s.table, *(f"{n:,}" for n in counts), files])
+    # Only the target table gives way in a narrow terminal.
+    headers = ("source", "table", "read", "loaded", "quarantined", "duplicates", "files")
+    table = whole_table(headers, rows, right=range(2, 6), give_way={1})
     common.out.print(table)
 
 
@@ -65,14 +57,20 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
         common.print_json({"sources": rows})
         return
     # The path is what a user checks: it wraps rather than being cut to "data/crm_custome…".
-    table = Table("name", "table", "format", "path", "encoding")
+    # A spreadsheet, Parquet file or database declares its own encoding.
+    cells = [
+        [
+            str(r["name"]),
+            str(r["table"]),
+            str(r["format"]),
+            str(r["path"]) + (f" [{r['sheet']}]" if r["sheet"] else ""),
+            str(r["encoding"]) if r["format"] in _TEXT_FORMATS else "",
+        ]
+        for r in rows
+    ]
+    table = whole_table(("name", "table", "format", "path", "encoding"), cells, give_way={3})
     table.columns[3].overflow = "fold"
     table.columns[3].min_width = 30
-    for r in rows:
-        where = str(r["path"]) + (f" [{r['sheet']}]" if r["sheet"] else "")
-        # A spreadsheet, Parquet file or database declares its own encoding.
-        encoding = r["encoding"] if r["format"] in _TEXT_FORMATS else ""
-        table.add_row(str(r["name"]), str(r["table"]), str(r["format"]), where, str(encoding))
     common.out.print(table)
 
 

@@ -156,37 +156,54 @@ class QualityReport:
     def to_rich(self) -> RenderableType:
         """Rich tables for the terminal: a summary per table, then the columns of each."""
         from rich.console import Group
-        from rich.table import Table
+        from rich.text import Text
 
-        summary = Table(title="Data quality", title_justify="left")
-        for name in ("table", "raw rows", "published", "exact dup.", "superseded", "flagged",
-                     "newest", "age (d)"):  # fmt: skip
-            summary.add_column(name, justify="left" if name in ("table", "newest") else "right")
+        from loupe.rich_tables import whole_table
+
+        rows: list[list[str | Text]] = []
         for t in self.tables:
-            stale = " [red]stale[/]" if t.stale else ""
-            summary.add_row(
-                t.table, str(t.rows_in), str(t.rows_out), str(t.exact_duplicates),
-                str(t.superseded), str(t.flagged_rows),
-                t.newest.strftime("%Y-%m-%d %H:%M") if t.newest else "-",
-                (f"{t.age_days:.1f}" if t.age_days is not None else "-") + stale,
-            )  # fmt: skip
-        columns = Table(title="Columns", title_justify="left")
-        for name in ("table", "column", "complete", "valid", "unique", "consistent"):
-            columns.add_column(name, justify="left" if name in ("table", "column") else "right")
-        for t in self.tables:
-            if t.rows_out == 0:
-                continue
-            for c in t.columns:
-                columns.add_row(
-                    t.table, c.column, _pct(c.completeness), _pct(c.validity),
-                    _pct(c.uniqueness), _pct(c.consistency),
-                )  # fmt: skip
-        flags = Table(title="Flags", title_justify="left")
-        for name in ("table", "flag", "rows"):
-            flags.add_column(name, justify="right" if name == "rows" else "left")
-        for t in self.tables:
-            for flag, n in sorted(t.flags.items()):
-                flags.add_row(t.table, flag, str(n))
+            # The age of the newest row (its date is in the HTML and JSON reports).
+            age = Text(f"{t.age_days:.1f}" if t.age_days is not None else "-")
+            if t.stale:
+                age.append(" stale", style="red")
+            counts = (t.rows_in, t.rows_out, t.exact_duplicates, t.superseded, t.flagged_rows)
+            rows.append([t.table, *(f"{n:,}" for n in counts), age])
+        headers = (
+            "table",
+            "raw rows",
+            "published",
+            "exact dup.",
+            "superseded",
+            "flagged",
+            "age (d)",
+        )
+        summary = whole_table(
+            headers, rows, right={1, 2, 3, 4, 5, 6}, give_way={6}, title="Data quality"
+        )
+        columns = whole_table(
+            ("table", "column", "complete", "valid", "unique", "consistent"),
+            [
+                [
+                    t.table,
+                    c.column,
+                    _pct(c.completeness),
+                    _pct(c.validity),
+                    _pct(c.uniqueness),
+                    _pct(c.consistency),
+                ]
+                for t in self.tables
+                if t.rows_out
+                for c in t.columns
+            ],
+            right={2, 3, 4, 5},
+            title="Columns",
+        )
+        flags = whole_table(
+            ("table", "flag", "rows"),
+            [[t.table, flag, f"{n:,}"] for t in self.tables for flag, n in sorted(t.flags.items())],
+            right={2},
+            title="Flags",
+        )
         speed = ", ".join(
             f"{x.standardiser}: {x.distinct_values} distinct in {x.seconds:.2f}s "
             f"({x.seconds_per_100k:.2f}s per 100k)"

@@ -1,0 +1,60 @@
+"""Terminal tables that keep names and numbers whole when the terminal is narrow.
+
+Rich fits a table to the terminal by shortening its widest columns with an ellipsis, so at
+80 columns ``eshop_orders`` and ``eshop_order_lines`` both printed as ``eshop_ord…`` and a
+count's heading as ``quarant…``.  :func:`whole_table` marks the columns of names and
+numbers as not to be wrapped, which Rich shortens only when nothing else is left to
+shorten: the columns a command names as secondary give way first.  Before that, a table
+that does not fit drops its rules (a cell of width per column; the headings stay bold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+
+class _WholeTable(Table):
+    """A table that trades its rules for width before Rich shortens a cell."""
+
+    whole_width = 0  # the width with every cell whole, rules included
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        narrow = self.whole_width > options.max_width
+        self.box = None if narrow else box.HEAVY_HEAD
+        self.pad_edge = not narrow
+        yield from super().__rich_console__(console, options)
+
+
+def whole_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str | Text]],
+    *,
+    right: Collection[int] = (),
+    give_way: Collection[int] = (),
+    title: str | None = None,
+) -> Table:
+    """A Rich table of ``rows`` under ``headers``.
+
+    A cell is plain text (a user's ``[summary]`` is not read as markup) or a styled
+    :class:`~rich.text.Text`; widths are counted in terminal cells (a Chinese character
+    takes two).  Columns at the indices in ``right`` are right-aligned (counts).  The
+    columns in ``give_way`` wrap or shorten when the terminal is narrow; the others are
+    shortened only if the table cannot fit otherwise.
+    """
+    cells = [[c if isinstance(c, Text) else Text(c) for c in r] for r in rows]
+    table = _WholeTable(*headers, title=title, title_justify="left")
+    widths = []
+    for i, column in enumerate(table.columns):
+        column.justify = "right" if i in right else "left"
+        column.no_wrap = i not in give_way
+        widths.append(max([cell_len(headers[i]), *(r[i].cell_len for r in cells)]))
+    table.whole_width = sum(widths) + 3 * len(widths) + 1
+    for r in cells:
+        table.add_row(*r)
+    return table

@@ -1,0 +1,51 @@
+"""Terminal tables keep names and counts whole at 80 columns."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.text import Text
+
+from loupe.rich_tables import whole_table
+
+HEADERS = ("table", "raw rows", "published", "exact dup.", "superseded", "flagged", "age (d)")
+ROWS = [
+    ["contacts", "3,456,949", "3,456,949", "0", "12,345", "0", "340.6"],
+    ["marketing_spend", "54,536,791", "54,536,791", "1,024", "0", "198", Text("341.6 stale")],
+    ["order_items", "25,000,000", "24,990,001", "0", "0", "4,191", "-"],
+]
+
+
+def _render(width: int, **kw) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(whole_table(HEADERS, ROWS, right=range(1, 7), **kw))
+    return console.file.getvalue()
+
+
+def test_names_and_counts_stay_whole_at_80_columns() -> None:
+    wide, narrow = _render(200, give_way={6}), _render(80, give_way={6})
+    assert "┃" in wide and "┃" not in narrow  # the rules go first
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    lines = {line.split()[0]: line.split() for line in narrow.splitlines()}
+    for row in ROWS:
+        assert lines[row[0]][:6] == row[:6]
+    assert "…" not in narrow
+    plain = _render(80)  # without a column to give way, Rich shortens what it must
+    assert max(len(line) for line in plain.splitlines()) <= 80
+
+
+def test_cells_are_text_not_markup() -> None:
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(whole_table(("sheet",), [["[bold]"], ["[red]x[/]"]]))
+    out = console.file.getvalue()
+    assert "[bold]" in out and "[red]x[/]" in out
+
+
+def test_wide_characters_count_twice() -> None:
+    """每日明细 takes eight cells: the column is as wide as that, so it is not cut."""
+    console = Console(file=io.StringIO(), width=40, color_system=None)
+    rows = [["每日明细", "1,234"], ["汇总", "5"]]
+    console.print(whole_table(("sheet", "rows"), rows, right={1}))
+    out = console.file.getvalue()
+    assert "每日明细" in out and "1,234" in out and "…" not in out
