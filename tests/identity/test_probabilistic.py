@@ -100,6 +100,23 @@ def test_typo_with_same_birth_date_and_city_links(wh):
     assert weights[("birth_date", "Exact match on birth_date")]["match_weight"] > 5
     used = set(report.blocking_rules)
     assert used and used <= {*probabilistic.RULES, probabilistic.NAME_AND_BIRTH}
+    assert report.match_threshold == wh.settings.identity.match_threshold
+
+    # `loupe identity` prints the weights as a table, the prior and threshold in its title
+    import io
+
+    from rich.console import Console
+
+    from loupe.cli.identity import _weights_table
+
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(_weights_table(report.to_dict()))
+    out = console.file.getvalue()
+    prior = round(1 / report.prior_match_probability)
+    assert f"prior: 1 pair in {prior:,} matches; a pair links at P ≥ 0.99" in out.replace("\n", " ")
+    birth = weights[("birth_date", "Exact match on birth_date")]
+    row = next(line.split() for line in out.splitlines() if "Exact match on birth_date" in line)
+    assert row[-1] == f"{birth['match_weight']:+.2f}" and row[-3] == f"{birth['m']:.4g}"
 
 
 def test_common_surname_alone_does_not_link(wh):
@@ -129,6 +146,7 @@ def test_matching_can_be_switched_off(tmp_path):
     report = resolve_identities(w)
     assert report.customers == 2
     assert report.match_weights == [] and report.blocking_rules == []
+    assert report.match_threshold is None
     w.close()
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from loupe.cli import common
+from loupe.rich_tables import whole_table
 
 customers_app = typer.Typer(help="Look up resolved customers (customer 360).", no_args_is_help=True)
 
@@ -49,10 +50,30 @@ def _print_report(r: dict[str, Any]) -> None:
         + ("" if r["converged"] else " [bold red](did not converge: raise max_iterations)[/]")
     )
     out.print(f"probabilistic links: {r['probabilistic_links']:,}")
+    if r["match_weights"]:
+        out.print(_weights_table(r))
     if r["shared_identifiers"]:
         out.print(f"shared identifiers (not linking): {r['shared_identifiers']:,}")
         for s in r["shared_top"][:5]:
             out.print(f"  {s['id_type']} {s['id_value']}: {s['records']} records")
+
+
+def _weights_table(r: dict[str, Any]) -> Table:
+    """Splink's match weights per comparison level: m, u and log2(m/u), as Splink's own
+    charts show them; the title gives the prior and the threshold a pair must reach."""
+    prior = r["prior_match_probability"]
+    title = "match weights"
+    if prior > 0:
+        title += f" (prior: 1 pair in {round(1 / prior):,} matches"
+        if r.get("match_threshold") is not None:
+            title += f"; a pair links at P ≥ {r['match_threshold']:g}"
+        title += ")"
+    rows = [
+        [w["comparison"], w["level"], f"{w['m']:.4g}", f"{w['u']:.4g}", f"{w['match_weight']:+.2f}"]
+        for w in r["match_weights"]
+    ]
+    headers = ("comparison", "level", "m", "u", "weight")
+    return whole_table(headers, rows, right={2, 3, 4}, give_way={1}, title=title)
 
 
 @customers_app.command("show")

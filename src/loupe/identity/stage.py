@@ -68,6 +68,7 @@ class IdentityReport:
     iterations: int
     converged: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    match_threshold: float | None = None  # None: probabilistic matching is off
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -283,6 +284,7 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         iterations=iterations,
         converged=converged,
         seconds=clock.total(),
+        match_threshold=cfg.match_threshold if cfg.probabilistic else None,
     )
 
 
