@@ -126,6 +126,26 @@ def test_cli_json_output_is_only_json(project):
     assert json.loads(res.stdout)["customer"]["name"] == "李芳"
 
 
+def test_cli_terminal_view_cuts_nothing_at_80_columns(project, capsys, monkeypatch):
+    """Every source record, e-mail and location is whole (at 80 columns the records table
+    printed every e-mail as ``li.fan…``); times are to the second; values are not markup."""
+    from loupe.cli import common
+
+    monkeypatch.setattr(common.out, "width", 80)
+    assert main.main(["--project", str(project), "customers", "show", "u1"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    lines = out.splitlines()
+    crm = lines.index(next(line for line in lines if line.split()[:2] == ["crm", "1"]))
+    assert lines[crm + 1].split(" · ")[:3] == ["    李芳", "li.fang@x.com", "+8613812345678"]
+    assert "Orders: 3 · revenue 60.00 · first 2024-01-01 00:00:00" in out
+    cells = [line.replace("│", " ").split() for line in lines]  # with or without rules
+    events = [c for c in cells if c[:1] == ["2024-02-01"]]
+    assert len(events) == 20 and events[0] == ["2024-02-01", "00:24:00", "view", "web"]
+    assert ["email", "no", "2024-03-01", "00:00:00", "+8613812345678", "app"] in cells
+
+
 def test_cli_unknown_customer_exits_cleanly(project, capsys):
     code = main.main(["--project", str(project), "customers", "show", "nobody@x.com"])
     assert code == 1

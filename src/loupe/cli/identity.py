@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from loupe.cli import common
 from loupe.rich_tables import whole_table
@@ -102,52 +104,67 @@ def _fmt(v: Any) -> str:
         return ", ".join(map(str, v))
     if isinstance(v, float):
         return f"{v:,.2f}"
+    if isinstance(v, datetime.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")  # to the second: the rest is noise here
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     return str(v)
 
 
+#: A source record's fields after its source, key and location, in this order.
+_RECORD_FIELDS = ("name", "email", "phone", "user_id", "gender", "birth_date", "city")
+
+
 def _print_customer(doc: dict[str, Any]) -> None:
+    """The customer 360 for a terminal of any width: no cell is cut.  Source records are
+    two lines each (8 columns did not fit 80: every e-mail printed as ``zhang.…``)."""
     out = common.out
-    golden = Table(title="Customer", show_header=False)
+    golden = Table(title="Customer", title_justify="left", show_header=False)
     for k, v in doc["customer"].items():
-        golden.add_row(k, _fmt(v))
+        golden.add_row(k, Text(_fmt(v)))  # Text: a value is not read as markup
     out.print(golden)
 
-    recs = Table(title="Source records")
-    cols = ["source", "source_key", "name", "email", "phone", "user_id", "city", "location"]
-    for c in cols:
-        recs.add_column(c)
+    out.print(Text(f"Source records ({len(doc['records'])})", style="bold"))
     for r in doc["records"]:
-        recs.add_row(*[_fmt(r.get(c)) for c in cols])
-    out.print(recs)
+        head = Text("  ")
+        head.append(r["source"], style="bold")
+        head.append(f" {_fmt(r.get('source_key'))}  ")
+        head.append(_fmt(r.get("location")), style="dim")
+        out.print(head)
+        fields = [_fmt(r.get(c)) for c in _RECORD_FIELDS]
+        out.print(Text("    " + " · ".join(f for f in fields if f)))
 
     o = doc["orders"]
     out.print(
-        f"[bold]Orders[/]: {o['count']} · revenue {_fmt(o['revenue'])} · "
-        f"first {_fmt(o['first_order'])} · last {_fmt(o['last_order'])}"
+        Text.assemble(
+            ("Orders", "bold"),
+            f": {o['count']} · revenue {_fmt(o['revenue'])} · "
+            f"first {_fmt(o['first_order'])} · last {_fmt(o['last_order'])}",
+        )
     )
     for ch, v in o["by_channel"].items():
-        out.print(f"  {ch}: {v['count']} orders, {_fmt(v['revenue'])}")
+        out.print(Text(f"  {ch}: {v['count']} orders, {_fmt(v['revenue'])}"))
 
-    ev = Table(title="Recent events")
-    for c in ("ts", "type", "event", "source", "url", "screen", "product_id"):
-        ev.add_column(c)
-    for e in doc["recent_events"]:
-        ev.add_row(
-            *[
-                _fmt(e.get(c))
-                for c in ("ts", "type", "event", "source", "url", "screen", "product_id")
-            ]
+    events = [
+        [_fmt(e.get("ts")), _fmt(e.get("event")), _fmt(e.get("source")),
+         _fmt(e.get("product_id") or e.get("order_id") or e.get("screen") or e.get("url"))]
+        for e in doc["recent_events"]
+    ]  # fmt: skip
+    out.print(
+        whole_table(
+            ("ts", "event", "source", "product, order, screen or page"),
+            events,
+            give_way={3},
+            title="Recent events",
         )
-    out.print(ev)
+    )
 
-    cons = Table(title="Consents (latest per purpose)")
-    for c in ("purpose", "granted", "ts", "identifier", "source"):
-        cons.add_column(c)
-    for k in doc["consents"]:
-        cons.add_row(
-            *[_fmt(k.get(c)) for c in ("purpose", "granted", "ts", "identifier", "source")]
-        )
-    out.print(cons)
+    consents = [
+        [_fmt(k.get(c)) for c in ("purpose", "granted", "ts", "identifier", "source")]
+        for k in doc["consents"]
+    ]
+    consent_headers = ("purpose", "granted", "ts", "identifier", "source")
+    out.print(whole_table(consent_headers, consents, title="Consents (latest per purpose)"))
 
 
 def register(app: typer.Typer) -> None:
