@@ -49,3 +49,19 @@ def test_wide_characters_count_twice() -> None:
     console.print(whole_table(("sheet", "rows"), rows, right={1}))
     out = console.file.getvalue()
     assert "每日明细" in out and "1,234" in out and "…" not in out
+
+
+def test_plain_cells_in_any_table_keep_brackets() -> None:
+    """A funnel step or segment named ``[vip] buyers`` printed as `` buyers``, and a name
+    with ``[/]`` stopped the command with a MarkupError."""
+    from rich.table import Table
+
+    from loupe.rich_tables import plain
+
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    table = Table("name")
+    for name in ("[vip] buyers", "a [/] b", "[bold]x[/bold]"):
+        table.add_row(plain(name))
+    console.print(table)
+    out = console.file.getvalue()
+    assert "[vip] buyers" in out and "a [/] b" in out and "[bold]x[/bold]" in out

@@ -47,7 +47,7 @@ def whole_table(
     columns in ``give_way`` wrap or shorten when the terminal is narrow; the others are
     shortened only if the table cannot fit otherwise.
     """
-    cells = [[c if isinstance(c, Text) else Text(c) for c in r] for r in rows]
+    cells = [[c if isinstance(c, Text) else plain(c) for c in r] for r in rows]
     table = _WholeTable(*headers, title=title, title_justify="left")
     widths = []
     for i, column in enumerate(table.columns):
@@ -58,3 +58,9 @@ def whole_table(
     for r in cells:
         table.add_row(*r)
     return table
+
+
+def plain(value: object) -> Text:
+    """``value`` as a table cell of plain text: a user's name such as ``[vip] buyers`` is
+    not read as Rich markup (it printed as `` buyers``, and ``a [/] b`` was a traceback)."""
+    return Text(str(value))

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from loupe.cli import common
 from loupe.errors import LoupeError
+from loupe.rich_tables import plain
 
 
 def _fmt(x: Any, pct: bool = False) -> str:
@@ -105,7 +106,7 @@ def funnel(
     for i, s in enumerate(doc["steps"], start=1):
         table.add_row(
             str(i),
-            s["event"],
+            plain(s["event"]),
             str(s["count"]),
             _fmt(s["conversion_from_previous"], True),
             _fmt(s["conversion_from_start"], True),
@@ -186,8 +187,8 @@ def basket(
         table.add_column(col)
     for r in doc["rules"][:limit]:
         table.add_row(
-            ", ".join(r["antecedents"]),
-            ", ".join(r["consequents"]),
+            plain(", ".join(r["antecedents"])),
+            plain(", ".join(r["consequents"])),
             _fmt(r["support"]),
             _fmt(r["confidence"]),
             _fmt(r["lift"]),
@@ -272,7 +273,7 @@ def paths(
     table.add_column("count")
     table.add_column("people")
     for p in doc["paths"]:
-        table.add_row(p["path"], str(p["count"]), str(p["people"]))
+        table.add_row(plain(p["path"]), str(p["count"]), str(p["people"]))
     common.out.print(table)
     exits = ", ".join(f"{e['event']} ({e['count']})" for e in doc["exits"][:5])
     common.out.print(f"top exits: {exits or '–'}")

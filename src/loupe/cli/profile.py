@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from loupe.cli import common
+from loupe.rich_tables import plain
 
 tags_app = typer.Typer(help="Declared customer tags and how many customers carry them.")
 
@@ -150,10 +151,10 @@ def tags_list(json_: bool = typer.Option(False, "--json", help="Print as JSON.")
     table = Table("tag", "label", "category", "definition", "customers")
     for r in rows:
         table.add_row(
-            r["name"],
-            r["label_en"] or "",
-            r["category"],
-            r["definition"] or "",
+            plain(r["name"]),
+            plain(r["label_en"] or ""),
+            plain(r["category"]),
+            plain(r["definition"] or ""),
             f"{r['customers']:,}",
         )
     common.out.print(table)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from loupe.cli import common
 from loupe.errors import LoupeError
+from loupe.rich_tables import plain
 
 DEMO_MARKER = ".loupe-demo"
 
@@ -129,7 +130,7 @@ def _summary(wh: Any, doc: dict[str, Any]) -> Any:
         table.add_row("customers profiled", f"{features['customers']:,}")
     tags = ((doc.get("profile") or {}).get("tags") or {}).get("tags") or {}
     for tag, count in list(tags.items())[:5]:
-        table.add_row(f"  tag {tag}", f"{count:,}")
+        table.add_row(plain(f"  tag {tag}"), f"{count:,}")
     _models_rows(table, doc.get("models") or {})
     return Panel.fit(table)
 

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from loupe.cli import common
+from loupe.rich_tables import plain
 
 segments_app = typer.Typer(help="Saved audiences in the segment language.", no_args_is_help=True)
 
@@ -73,9 +74,9 @@ def list_(json_: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
     table = Table("segment", "size", "expression", "computed at")
     for r in rows:
         table.add_row(
-            r["name"],
+            plain(r["name"]),
             f"{r['size']:,}",
-            r["expr"] or "[dim](static)[/]",
+            plain(r["expr"]) if r["expr"] else "[dim](static)[/]",
             str(r["computed_at"] or ""),
         )
     common.out.print(table)
@@ -125,10 +126,11 @@ def overlap(
     if json_:
         common.print_json(doc)
         return
-    table = Table("", *doc["segments"], title="shared customers (Jaccard)")
+    headers = [Column(header=plain(name)) for name in doc["segments"]]
+    table = Table("", *headers, title="shared customers (Jaccard)")
     for i, a in enumerate(doc["segments"]):
         table.add_row(
-            a,
+            plain(a),
             *[
                 f"{doc['shared'][i][j]:,} ({doc['jaccard'][i][j]:.2f})"
                 for j in range(len(doc["segments"]))
@@ -258,11 +260,11 @@ def cluster(
         tags = ", ".join(f"{t['tag']} {t['share']:.0%}" for t in c["top_tags"][:3])
         table.add_row(
             str(c["cluster"] + 1),
-            c["name"],
+            plain(c["name"]),
             f"{c['size']:,} ({c['share']:.0%})",
             f"{c['revenue_share']:.0%}",
-            stand,
-            tags,
+            plain(stand),
+            plain(tags),
         )
     out.print(table)
     for name in doc.get("saved_segments", []):
