@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from loupe.config import load_settings
+from loupe.ingest.quarantine import quarantine_view
 from loupe.pipeline import run_pipeline
 from loupe.scaffold import demo_toml, write_config
 from loupe.synth import generate_company
@@ -81,12 +82,20 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
             # each backend hashes people its own way: compare rows and people per event name
             "event_persons": _sorted(_per_event(wh), ["event"]),
             "jsonl": _jsonl_rows(wh),
+            "quarantine_view": quarantine_view(wh, limit=0),
         }
     duck, spark = results["duckdb"], results["pyspark"]
     for part in ("orders", "quarantine"):
         assert len(duck["jsonl"][part]) in (3, 4)
         pd.testing.assert_frame_equal(duck["jsonl"][part], spark["jsonl"][part], check_dtype=False)
     assert duck["ingest"] == spark["ingest"]
+    # `loupe quarantine`: the same reasons, and the same rows in the same (line) order
+    views = [results[b]["quarantine_view"] for b in ("duckdb", "pyspark")]
+    assert views[0]["by_reason"] == views[1]["by_reason"] and views[0]["total"] > 20
+    duck_rows, spark_rows = (
+        [(r["location"], r["reason"], r["raw"]) for r in v["rows"]] for v in views
+    )
+    assert duck_rows == spark_rows
     assert len(duck["links"]) > 300
     pd.testing.assert_frame_equal(duck["links"], spark["links"], check_dtype=False)
     assert duck["event_persons"]["rows"].sum() > 1000

@@ -22,7 +22,7 @@ from rich.text import Text
 class _WholeTable(Table):
     """A table that trades its rules for width before Rich shortens a cell."""
 
-    whole_width = 0  # the width with every cell whole, rules included
+    whole_width = 0  # the width with every cell whole but those that give way, rules included
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         narrow = self.whole_width > options.max_width
@@ -53,7 +53,10 @@ def whole_table(
     for i, column in enumerate(table.columns):
         column.justify = "right" if i in right else "left"
         column.no_wrap = i not in give_way
-        widths.append(max([cell_len(headers[i]), *(r[i].cell_len for r in cells)]))
+        if i in give_way:  # it may wrap to its heading's longest word
+            widths.append(max((cell_len(word) for word in headers[i].split()), default=1))
+        else:
+            widths.append(max([cell_len(headers[i]), *(r[i].cell_len for r in cells)]))
     table.whole_width = sum(widths) + 3 * len(widths) + 1
     for r in cells:
         table.add_row(*r)

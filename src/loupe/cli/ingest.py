@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from loupe.cli import common
 from loupe.rich_tables import whole_table
@@ -11,6 +12,7 @@ from loupe.rich_tables import whole_table
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("sources")(sources)
+    app.command("quarantine")(quarantine)
 
 
 def ingest(
@@ -74,5 +76,53 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
     common.out.print(table)
 
 
+#: Characters of a quarantined row's text shown in the terminal (``--json`` has them all).
+RAW_CHARS = 300
+
 #: Formats read as text, in the source's ``encoding``.
 _TEXT_FORMATS = ("csv", "tsv", "jsonl", "segment")
+
+
+def quarantine(
+    source: list[str] = typer.Option(None, "--source", "-s", help="Only these sources."),
+    reason: str = typer.Option(None, "--reason", "-r", help="Only reasons containing this."),
+    latest: bool = typer.Option(False, "--latest", help="Only the latest run's rows."),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, help="Rows to list; 0 for all."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """What ingest rejected: rows per source and reason, then the rows with their text."""
+    from loupe.ingest.quarantine import quarantine_view
+
+    wh = common.state.warehouse()
+    try:
+        doc = quarantine_view(wh, source or (), reason, latest, limit)
+    finally:
+        wh.close()
+    if json:
+        common.print_json(doc)
+        return
+    out = common.out
+    if not doc["total"]:
+        out.print("nothing in quarantine" + (" that matches" if source or reason else ""))
+        return
+    reasons = [[r["source"], r["reason"], f"{r['rows']:,}"] for r in doc["by_reason"]]
+    title = f"Quarantine: {doc['total']:,} rows" + (f" (batch {doc['batch']})" if latest else "")
+    out.print(whole_table(("source", "reason", "rows"), reasons, right={2}, title=title))
+    # A row is two lines, its location and reason, then its text as read (long JSON cut at
+    # RAW_CHARS): a table cut every row to a few dozen characters.
+    for r in doc["rows"]:
+        head = Text(r["location"], style="bold")
+        head.append(f"  {r['reason']}")
+        raw = r["raw"] or ""
+        more = len(raw) - RAW_CHARS
+        body = Text("    " + (raw[:RAW_CHARS] if more > 0 else raw))
+        if more > 0:
+            body.append(f" … ({more:,} more characters)", style="dim")
+        out.print(head)
+        out.print(body)
+    rows = doc["rows"]
+    if len(rows) < doc["total"]:
+        out.print(
+            f"[dim]{len(rows):,} of {doc['total']:,} rows; --limit 0 lists all, "
+            "--json gives them whole[/]"
+        )

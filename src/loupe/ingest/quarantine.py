@@ -1,0 +1,111 @@
+"""Looking into the quarantine: what ingest rejected, where and why (``loupe quarantine``).
+
+Ingest reports how many rows of each source went to quarantine; this answers the next
+questions a data team asks: for which reasons, at which lines, with what text, so that the
+export can be fixed at its origin and the files loaded again.  It reads the ``quarantine``
+table through Ibis, so it works on either engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from loupe.errors import NotFoundError
+from loupe.warehouse import Warehouse
+
+
+def _kind(reason: ir.StringValue) -> ir.StringValue:
+    """The reason without its particulars: ``unparseable ordered_at: '2024-13-45'`` and
+    ``… '32/13/2024'`` are one kind, ``unparseable ordered_at``."""
+    return reason.re_extract(r"^([^:]*)", 1).strip()
+
+
+def _file_and_line(location: ir.StringValue) -> tuple[ir.StringValue, ir.IntegerValue]:
+    """``orders.csv:1203`` as ``("orders.csv", 1203)``: rows sort by line number, not by text
+    (``:10`` before ``:9``)."""
+    line = location.re_extract(r":(\d+)$", 1)
+    file = location.re_extract(r"^(.*):\d+$", 1)
+    return ibis.ifelse(line == "", location, file), line.nullif("").cast("int64")
+
+
+def quarantine_view(
+    wh: Warehouse,
+    sources: Sequence[str] = (),
+    reason: str | None = None,
+    latest: bool = False,
+    limit: int = 20,
+) -> dict[str, Any]:
+    """Quarantined rows, summed by source and reason, and the rows themselves.
+
+    Parameters
+    ----------
+    sources
+        Only these sources (declared in ``loupe.toml`` or present in the quarantine).
+    reason
+        Only rows whose reason contains this text (case-insensitive).
+    latest
+        Only rows of the latest ingest run that quarantined any.
+    limit
+        Rows to return, in source, file and line order; 0 for all.
+
+    Returns
+    -------
+    dict
+        ``total`` (rows matching), ``by_reason`` (``source, reason, rows, example``: the
+        reason without its particulars, and one full reason), ``rows`` (``source, location,
+        reason, raw, batch, loaded_at``) and ``batch`` (the latest batch, with ``latest``).
+    """
+    q = wh.table("quarantine")
+    known = {s.name for s in wh.settings.sources} | set(
+        wh.to_pandas(q.select("source").distinct())["source"]
+    )
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise NotFoundError(
+            f"no source named {', '.join(map(repr, unknown))}",
+            where="loupe.toml",
+            fix=f"sources are: {', '.join(sorted(known)) or '(none declared)'}",
+        )
+    if sources:
+        q = q.filter(q.source.isin(list(sources)))
+    if reason:
+        q = q.filter(q.reason.lower().contains(reason.lower()))
+    batch = None
+    if latest:
+        newest = wh.to_pandas(q.order_by(ibis.desc("loaded_at")).select("batch").limit(1))
+        batch = str(newest["batch"].iloc[0]) if len(newest) else None
+        q = q.filter(q.batch == batch) if batch is not None else q.filter(ibis.literal(False))
+    kinds = q.mutate(kind=_kind(q.reason))
+    summary = wh.to_pandas(
+        kinds.group_by(["source", "kind"])
+        .aggregate(rows=kinds.count(), example=kinds.reason.min())
+        .order_by(["source", "kind"])
+    )
+    file, line = _file_and_line(q.location)
+    ordered = q.mutate(_file=file, _line=line).order_by(["source", "_file", "_line", "location"])
+    if limit > 0:
+        ordered = ordered.limit(limit)
+    rows = wh.to_pandas(ordered.select("source", "location", "reason", "raw", "batch", "loaded_at"))
+    return {
+        "total": int(summary["rows"].sum()) if len(summary) else 0,
+        "by_reason": [
+            {"source": r.source, "reason": r.kind, "rows": int(r.rows), "example": r.example}
+            for r in summary.itertuples()
+        ],
+        "rows": [
+            {
+                "source": r.source,
+                "location": r.location,
+                "reason": r.reason,
+                "raw": r.raw,
+                "batch": r.batch,
+                "loaded_at": r.loaded_at.to_pydatetime(),
+            }
+            for r in rows.itertuples()
+        ],
+        "batch": batch,
+    }
