@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from loupe.cli import common
 from loupe.errors import LoupeError
@@ -76,8 +77,11 @@ def demo(
     doc = {name: _as_dict(r) for name, r in reports.items()}
     common.out.print(_summary(wh, doc))
     common.out.print(
-        f"project: {directory}\n"
-        f"try:     loupe -p {directory} customers show <email|phone|customer_id>"
+        Text(
+            f"project: {directory}\n"
+            f"try:     loupe -p {directory} customers show <email|phone|customer_id>\n"
+            f"         loupe -p {directory} quarantine   (the rows ingest rejected, and why)"
+        )
     )
     if not no_serve:
         common.err.print("(the web console arrives with the server stage; nothing to serve yet)")
