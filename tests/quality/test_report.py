@@ -68,6 +68,11 @@ def test_json_and_html(wh):
     for table in ("contacts", "orders", "order_items", "invalid_email"):
         assert table in html
     assert "http://" not in html and "https://" not in html and "<script" not in html
+    import dataclasses
+
+    big = dataclasses.replace(report.tables[0], rows_in=54_536_791)
+    html = dataclasses.replace(report, tables=(big, *report.tables[1:])).to_html()
+    assert "<td>54,536,791</td>" in html  # counts get thousands separators
 
 
 def test_terminal_report_fits_80_columns_with_names_and_counts_whole(wh):

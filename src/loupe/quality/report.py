@@ -151,6 +151,7 @@ class QualityReport:
             loader=jinja2.PackageLoader("loupe.quality", "templates"), autoescape=True
         )
         env.filters["pct"] = _pct
+        env.filters["num"] = "{:,}".format  # 54,536,791, not 54536791
         return env.get_template("report.html.j2").render(report=self, doc=self.to_dict())
 
     def to_rich(self) -> RenderableType:
