@@ -118,7 +118,8 @@ class SourceFile:
         n = len(lines)
         if n == 0:
             return None
-        rng = rng_for(self.seed, 50, zlib.crc32(self.name.encode()), chunk)
+        # Seeded by the name without ".gz": compressing a file does not change its rows.
+        rng = rng_for(self.seed, 50, zlib.crc32(self.name.removesuffix(".gz").encode()), chunk)
         free = np.ones(n, dtype=bool) if protect is None else ~np.asarray(protect, dtype=bool)
         kind_of = np.full(n, -1, dtype=np.int64)
         kind_names = list(self.kinds)
