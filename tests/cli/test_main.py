@@ -105,11 +105,14 @@ def test_ingest_table_keeps_source_names_and_counts_whole(tmp_path, capsys, monk
     assert main(["-p", str(tmp_path), "ingest"]) == 0
     out = capsys.readouterr().out
     assert "quarantined" in out and "duplicates" in out
+    assert "2 rows quarantined: `loupe quarantine --latest` shows them and why" in out
     for name in ("eshop_product_catalogue", "eshop_product_catalogue_archive"):
         row = next(line.split() for line in out.splitlines() if name in line.split())
         assert row[-6:] == ["3", "1", "1", "1", "1", "new"], row
     assert main(["-p", str(tmp_path), "ingest"]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines() if "eshop_" in line]
+    again = capsys.readouterr().out
+    assert "loupe quarantine" not in again  # nothing new was quarantined
+    rows = [line.split() for line in again.splitlines() if "eshop_" in line]
     assert [r[-2:] for r in rows] == [["1", "seen"], ["1", "seen"]]
 
 

@@ -39,6 +39,11 @@ def ingest(
     headers = ("source", "table", "read", "loaded", "quarantined", "duplicates", "files")
     table = whole_table(headers, rows, right=range(2, 6), give_way={1})
     common.out.print(table)
+    bad = sum(s.quarantined for s in report.sources.values())
+    if bad:
+        common.out.print(
+            f"[dim]{bad:,} rows quarantined: `loupe quarantine --latest` shows them and why[/]"
+        )
 
 
 def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
