@@ -34,7 +34,7 @@ def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys, m
     )
     monkeypatch.setattr(common.out, "width", 200)
     assert main(["-p", str(tmp_path), "sources"]) == 0
-    rows = {r.split()[1]: r for r in capsys.readouterr().out.splitlines() if r.count("│") == 6}
+    rows = {r.split()[1]: r for r in capsys.readouterr().out.splitlines() if r.count("│") == 7}
     cells = {k: [c.strip() for c in r.split("│")[4:6]] for k, r in rows.items()}
     assert cells["members"] == ["exports/pos/member_export_2025_*.csv.gz", "gbk"]
     assert cells["spend"] == ["data/marketing_spend.xlsx [每日明细]", ""]
@@ -45,11 +45,16 @@ def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys, m
     assert "…" not in out and "exports/pos/" in out  # the path wraps in its cell, never cut
     assert main(["-p", str(tmp_path), "sources", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["sources"]
-    assert [(r["name"], r["sheet"]) for r in rows] == [
-        ("members", None),
-        ("spend", "每日明细"),
-        ("budget", "bold"),
+    assert [(r["name"], r["sheet"], r["files"]) for r in rows] == [
+        ("members", None, 0),  # a path matching nothing shows before an ingest stops on it
+        ("spend", "每日明细", 0),
+        ("budget", "bold", 0),
     ]
+    for name in ("member_export_2025_01.csv.gz", "member_export_2025_02.csv.gz", "other.csv"):
+        (tmp_path / "exports" / "pos").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "exports" / "pos" / name).write_bytes(b"")
+    assert main(["-p", str(tmp_path), "sources", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sources"][0]["files"] == 2
 
 
 def test_user_error_prints_no_traceback(tmp_path, capsys):

@@ -6,6 +6,7 @@ import typer
 from rich.text import Text
 
 from loupe.cli import common
+from loupe.config import SourceSettings
 from loupe.rich_tables import whole_table
 
 
@@ -48,7 +49,21 @@ def ingest(
 
 def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the declared sources (and check that loupe.toml is valid)."""
+    from loupe.errors import SourceError
+    from loupe.ingest.readers import find_files
+
     settings = common.state.settings()
+
+    def matching(source: SourceSettings) -> int | None:
+        """Files the path matches now (None for a SQL table): a glob matching nothing is
+        seen here, before an ingest stops on it."""
+        if source.path is None:
+            return None
+        try:
+            return len(find_files(source, settings.root))
+        except SourceError:
+            return 0
+
     rows = [
         {
             "name": s.name,
@@ -57,6 +72,7 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
             "path": s.path or s.sql_table,
             "encoding": s.encoding,
             "sheet": s.sheet,
+            "files": matching(s),
         }
         for s in settings.sources
     ]
@@ -72,10 +88,12 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
             str(r["format"]),
             str(r["path"]) + (f" [{r['sheet']}]" if r["sheet"] else ""),
             str(r["encoding"]) if r["format"] in _TEXT_FORMATS else "",
+            "" if r["files"] is None else Text(f"{r['files']:,}", "red" if not r["files"] else ""),
         ]
         for r in rows
     ]
-    table = whole_table(("name", "table", "format", "path", "encoding"), cells, give_way={3})
+    headers = ("name", "table", "format", "path", "encoding", "files")
+    table = whole_table(headers, cells, right={5}, give_way={3})
     table.columns[3].overflow = "fold"
     table.columns[3].min_width = 30
     common.out.print(table)
