@@ -826,6 +826,34 @@ def test_an_excel_sheet_is_a_source(tmp_path, suffix):
         ingest(wh)
 
 
+def test_formula_errors_in_mapped_cells_are_quarantined(tmp_path):
+    """A cell holding a formula error (``#N/A`` from a lookup, ``#DIV/0!``) in a mapped
+    column quarantines its row, named; python-calamine reads such a cell as empty, so until
+    2026-12-07 a ``#DIV/0!`` price loaded as a missing price.  An error in a column that is
+    not mapped, or on another sheet, does not matter."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "价格"
+    for row in (["sku", "price", "note"], ["A", 9.5, "ok"], ["B", "#DIV/0!", "x"],
+                ["C", 5, "#N/A"], ["D", "#N/A", "#REF!"], ["E", 7, None]):  # fmt: skip
+        sheet.append(row)
+    book.create_sheet("notes").append(["#VALUE!"])
+    book.save(tmp_path / "prices.xlsx")
+    source = {"name": "prices", "table": "products", "format": "excel", "path": "prices.xlsx"}
+    wh = _project(tmp_path, [{**source, "columns": {"product_id": "sku", "price": "price"}}])
+    rep = ingest(wh).sources["prices"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (5, 3, 2, True)
+    q = _quarantine(wh)
+    assert list(zip(q["location"], q["reason"], q["raw"], strict=True)) == [
+        ("prices.xlsx:3", "cell error #DIV/0! in price", "B,#DIV/0!,x"),
+        ("prices.xlsx:5", "cell error #N/A in price", "D,#N/A,#REF!"),
+    ]
+    got = wh.to_pandas(wh.table("raw_products").order_by("product_id"))
+    assert list(got["product_id"]) == ["A", "C", "E"] and list(got["price"]) == [9.5, 5, 7]
+
+
 def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
     (tmp_path / "orders.csv").write_text(ORDERS_CSV)
     bad = _orders_source()

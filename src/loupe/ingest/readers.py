@@ -25,10 +25,13 @@ import gzip
 import hashlib
 import io
 import lzma
+import re
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from xml.etree import ElementTree
 
 import numpy as np
 import pyarrow as pa
@@ -874,7 +877,9 @@ def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[
             where=str(path),
             fix=f"its sheets are: {', '.join(book.sheet_names)}",
         )
-    sheet = book.get_sheet_by_name(source.sheet or book.sheet_names[0])
+    sheet_name = source.sheet or book.sheet_names[0]
+    sheet = book.get_sheet_by_name(sheet_name)
+    errors = _error_cells(path, sheet_name)
     rows = enumerate(sheet.iter_rows(), start=1)  # whole rows from the first: Excel's numbers
     if source.header_row is None:
         first = next((r for _, r in rows if any(v != "" for v in r)), [])
@@ -882,6 +887,9 @@ def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[
         first = next((r for n, r in rows if n == source.header_row), [])
     width = max((i + 1 for i, v in enumerate(first) if v != ""), default=0)
     header = _distinct_names(source, [_cell_text(v).strip() for v in first[:width]], path)
+
+    mapped = set(source.columns.values())
+    errors_text = {(n, c): e for n, cells in errors.items() for c, e in cells}
 
     def batches() -> Iterator[Batch]:
         columns: list[list[str | None]] = [[] for _ in header]
@@ -896,6 +904,15 @@ def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[
                 reason = f"wrong number of fields: expected {width}, found {filled[-1] + 1}"
                 invalid.append((number, text, reason))
                 continue
+            broken = [
+                (c, e) for c, e in errors.get(number, ()) if c < width and header[c] in mapped
+            ]
+            if broken:
+                cells = [errors_text.get((number, i), _cell_text(v)) for i, v in enumerate(row)]
+                at, error = broken[0]
+                reason = f"cell error {error} in {header[at]}"
+                invalid.append((number, ",".join(cells[:width]), reason))
+                continue
             for i, column in enumerate(columns):
                 value = row[i] if i < len(row) else ""
                 column.append(None if value == "" else _cell_text(value))
@@ -907,6 +924,63 @@ def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[
             yield _sheet_batch(path, header, columns, lines, invalid)
 
     return header, batches()
+
+
+#: A cell of a worksheet's XML holding a formula error (``t="e"``), and its value.
+_ERROR_CELL = re.compile(rb'<c\b(?=[^>]*\bt="e")([^>]*)>(.*?)</c>', re.S)
+_CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_CELL_VALUE = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _error_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]]:
+    """Row number to ``(column index, error)`` of the cells of an ``.xlsx``/``.xlsm`` sheet
+    that hold a formula error (``#DIV/0!``, ``#N/A``, ``#REF!`` …).
+
+    python-calamine reads an error cell as an empty one (python-calamine issue 105), so a
+    ``#N/A`` from a lookup would load as a missing value, silently.  The sheet's XML is
+    searched here instead: one C-level test for ``t="e"`` in the common case of none, and a
+    regular expression that stops only at error cells otherwise.  Other formats (``.xls``,
+    ``.xlsb``, ``.ods``) are not searched: their error cells still read as empty.
+    """
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return {}
+    try:
+        with zipfile.ZipFile(path) as book:
+            part = _sheet_part(book, sheet_name)
+            xml = book.read(part) if part is not None else b""
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError):
+        return {}  # calamine read it; a part it does not need is not ours to judge
+    if b't="e"' not in xml:
+        return {}
+    found: dict[int, list[tuple[int, str]]] = {}
+    for m in _ERROR_CELL.finditer(xml):
+        ref, value = _CELL_REF.search(m.group(1)), _CELL_VALUE.search(m.group(2))
+        if ref is None:
+            continue
+        column = 0
+        for letter in ref.group(1):
+            column = column * 26 + letter - 64
+        error = value.group(1).decode() if value else "#VALUE!"
+        found.setdefault(int(ref.group(2)), []).append((column - 1, error))
+    return found
+
+
+def _sheet_part(book: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding the worksheet named ``sheet_name`` (``xl/worksheets/…``)."""
+    relation = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+    ids = [
+        s.get(relation)
+        for s in workbook.iter()
+        if s.tag.endswith("}sheet") and s.get("name") == sheet_name
+    ]
+    if not ids:
+        return None
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    target = next((r.get("Target") for r in rels if r.get("Id") == ids[0]), None)
+    if target is None:
+        return None
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
 def _sheet_batch(
