@@ -939,7 +939,9 @@ def _error_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]
     python-calamine reads an error cell as an empty one (python-calamine issue 105), so a
     ``#N/A`` from a lookup would load as a missing value, silently.  The sheet's XML is
     searched here instead: one C-level test for ``t="e"`` in the common case of none, and a
-    regular expression that stops only at error cells otherwise.  Other formats (``.xls``,
+    regular expression that stops only at error cells otherwise (100k rows of six columns:
+    0.15 s without errors, 0.29 s with one, against 0.9-1.2 s for calamine to read the
+    sheet).  Other formats (``.xls``,
     ``.xlsb``, ``.ods``) are not searched: their error cells still read as empty.
     """
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
