@@ -143,9 +143,8 @@ def quarantine(
             body.append(f" … ({more:,} more characters)", style="dim")
         out.print(head)
         out.print(body)
-    rows = doc["rows"]
-    if len(rows) < doc["total"]:
+    if len(doc["rows"]) < doc["total"]:
         out.print(
-            f"[dim]{len(rows):,} of {doc['total']:,} rows; --limit 0 lists all, "
+            f"[dim]{len(doc['rows']):,} of {doc['total']:,} rows; --limit 0 lists all, "
             "--json gives them whole[/]"
         )
