@@ -889,7 +889,6 @@ def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[
     header = _distinct_names(source, [_cell_text(v).strip() for v in first[:width]], path)
 
     mapped = set(source.columns.values())
-    errors_text = {(n, c): e for n, cells in errors.items() for c, e in cells}
 
     def batches() -> Iterator[Batch]:
         columns: list[list[str | None]] = [[] for _ in header]
@@ -904,11 +903,10 @@ def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[
                 reason = f"wrong number of fields: expected {width}, found {filled[-1] + 1}"
                 invalid.append((number, text, reason))
                 continue
-            broken = [
-                (c, e) for c, e in errors.get(number, ()) if c < width and header[c] in mapped
-            ]
+            in_row = dict(errors.get(number, ()))
+            broken = [(c, e) for c, e in in_row.items() if c < width and header[c] in mapped]
             if broken:
-                cells = [errors_text.get((number, i), _cell_text(v)) for i, v in enumerate(row)]
+                cells = [in_row.get(i, _cell_text(v)) for i, v in enumerate(row)]
                 at, error = broken[0]
                 reason = f"cell error {error} in {header[at]}"
                 invalid.append((number, ",".join(cells[:width]), reason))
@@ -941,8 +939,8 @@ def _error_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]
     searched here instead: one C-level test for ``t="e"`` in the common case of none, and a
     regular expression that stops only at error cells otherwise (100k rows of six columns:
     0.15 s without errors, 0.29 s with one, against 0.9-1.2 s for calamine to read the
-    sheet).  Other formats (``.xls``,
-    ``.xlsb``, ``.ods``) are not searched: their error cells still read as empty.
+    sheet).  Other formats (``.xls``, ``.xlsb``, ``.ods``) are not searched: their error
+    cells still read as empty.
     """
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
         return {}

@@ -82,7 +82,6 @@ def write_products(prod: Products, f: SourceFile) -> None:
 SPEND_SUMMARY_SHEET = "汇总"
 SPEND_SHEET = "每日明细"
 SPEND_HEADER = ["date", "channel", "campaign", "spend", "impressions", "clicks", "currency"]
-SPEND_HEADER_ROW = 3  # a title and a blank row come first
 
 
 def write_spend(clicks: np.ndarray, campaign_sends: list[int], path: Path, seed: int) -> int:
@@ -128,7 +127,7 @@ def write_spend(clicks: np.ndarray, campaign_sends: list[int], path: Path, seed:
         ["channel", "spend", "impressions", "clicks"],
         *([ch, round(t[0], 2), t[1], t[2]] for ch, t in sorted(totals.items())),
     ]
-    daily: list[list[Any]] = [
+    daily: list[list[Any]] = [  # a title and a blank row: the header is row 3 (header_row)
         [f"营销投放花费 Marketing spend {first} – {last}"],
         [],
         SPEND_HEADER,
