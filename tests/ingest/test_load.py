@@ -731,14 +731,17 @@ def _members_workbook(path: Path) -> None:
 
 def _ods_workbook(path: Path, sheets: dict[str, dict[int, list]]) -> None:
     """An OpenDocument spreadsheet with typed cells, written as its zip of XML (no library
-    here writes .ods): strings, floats, booleans, dates and date-times."""
+    here writes .ods): strings, floats, booleans, dates and date-times, and formula errors
+    (:data:`FORMULA_ERRORS`)."""
     import zipfile
     from xml.sax.saxutils import escape, quoteattr
 
     def cell(value: object) -> str:
         if value is None:
             return "<table:table-cell/>"
-        if isinstance(value, bool):
+        if isinstance(value, str) and value in FORMULA_ERRORS:  # as LibreOffice stores one
+            kind = 'office:value-type="float" office:value="0" calcext:value-type="error"'
+        elif isinstance(value, bool):
             kind = f'office:value-type="boolean" office:boolean-value="{str(value).lower()}"'
         elif isinstance(value, int | float):
             kind = f'office:value-type="float" office:value="{value}"'
@@ -763,6 +766,7 @@ def _ods_workbook(path: Path, sheets: dict[str, dict[int, list]]) -> None:
         "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
         "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
         "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+        "calcext": "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0",
     }
     xmlns = " ".join(f'xmlns:{k}="{v}"' for k, v in ns.items())
     content = (
@@ -826,29 +830,61 @@ def test_an_excel_sheet_is_a_source(tmp_path, suffix):
         ingest(wh)
 
 
-def test_formula_errors_in_mapped_cells_are_quarantined(tmp_path):
-    """A cell holding a formula error (``#N/A`` from a lookup, ``#DIV/0!``) in a mapped
-    column quarantines its row, named; python-calamine reads such a cell as empty, so until
-    2026-12-07 a ``#DIV/0!`` price loaded as a missing price.  An error in a column that is
-    not mapped, or on another sheet, does not matter."""
-    import openpyxl
+#: Cell texts that stand for a formula error in the workbooks these tests write.
+FORMULA_ERRORS = ("#DIV/0!", "#N/A", "#REF!", "#VALUE!")
+#: A price list by 1-based sheet row: column A left blank, a title row, the header on row 3,
+#: formula errors in mapped and unmapped columns, and one on another sheet.
+PRICE_SHEETS: dict[str, dict[int, list]] = {
+    "价格": {
+        1: [None, "价格表 2024-03"],
+        3: [None, "sku", "price", "note"],
+        4: [None, "A", 9.5, "ok"],
+        5: [None, "B", "#DIV/0!", "x"],
+        6: [None, "C", 5, "#N/A"],
+        7: [None, "D", "#N/A", "#REF!"],
+        8: [None, "E", 7, None],
+    },
+    "notes": {1: ["#VALUE!"]},
+}
+#: The same workbook in Excel 97-2003 form, written once by xlwt 1.3.0 (its error cells as
+#: constants): tests/data/excel/prices.xls.
+PRICES_XLS = MEMBERS_XLS.with_name("prices.xls")
 
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "价格"
-    for row in (["sku", "price", "note"], ["A", 9.5, "ok"], ["B", "#DIV/0!", "x"],
-                ["C", 5, "#N/A"], ["D", "#N/A", "#REF!"], ["E", 7, None]):  # fmt: skip
-        sheet.append(row)
-    book.create_sheet("notes").append(["#VALUE!"])
-    book.save(tmp_path / "prices.xlsx")
-    source = {"name": "prices", "table": "products", "format": "excel", "path": "prices.xlsx"}
-    wh = _project(tmp_path, [{**source, "columns": {"product_id": "sku", "price": "price"}}])
+
+@pytest.mark.parametrize("suffix", ["xlsx", "xls", "ods"])
+def test_formula_errors_in_mapped_cells_are_quarantined(tmp_path, suffix):
+    """A cell holding a formula error (``#N/A`` from a lookup, ``#DIV/0!``) in a mapped
+    column quarantines its row, named; python-calamine reads such a cell as empty (as the
+    number LibreOffice stored with it, in an ``.ods``), so until 2026-12-07 a ``#DIV/0!``
+    price loaded as a missing price.  An error in a column that is not mapped, or on another
+    sheet, does not matter.  Column A is blank, which calamine leaves out of its rows: until
+    2026-12-08 the errors of such an ``.xlsx`` sheet were taken one column to the right.
+    (Until then ``.xls`` and ``.ods`` were not searched.)"""
+    name = f"prices.{suffix}"
+    if suffix == "xls":
+        (tmp_path / name).write_bytes(PRICES_XLS.read_bytes())
+    elif suffix == "ods":
+        _ods_workbook(tmp_path / name, PRICE_SHEETS)
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        book.remove(book.active)
+        for title, rows in PRICE_SHEETS.items():
+            sheet = book.create_sheet(title)
+            for r, values in rows.items():
+                for c, value in enumerate(values, start=1):
+                    sheet.cell(r, c, value)  # openpyxl stores "#N/A" as an error cell
+        book.save(tmp_path / name)
+    columns = {"product_id": "sku", "price": "price"}
+    source = {"name": "prices", "table": "products", "format": "excel", "path": name}
+    wh = _project(tmp_path, [{**source, "header_row": 3, "columns": columns}])
     rep = ingest(wh).sources["prices"]
     assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (5, 3, 2, True)
     q = _quarantine(wh)
     assert list(zip(q["location"], q["reason"], q["raw"], strict=True)) == [
-        ("prices.xlsx:3", "cell error #DIV/0! in price", "B,#DIV/0!,x"),
-        ("prices.xlsx:5", "cell error #N/A in price", "D,#N/A,#REF!"),
+        (f"{name}:5", "cell error #DIV/0! in price", "B,#DIV/0!,x"),
+        (f"{name}:7", "cell error #N/A in price", "D,#N/A,#REF!"),
     ]
     got = wh.to_pandas(wh.table("raw_products").order_by("product_id"))
     assert list(got["product_id"]) == ["A", "C", "E"] and list(got["price"]) == [9.5, 5, 7]

@@ -357,3 +357,57 @@ def test_a_blank_first_line_before_rows_is_a_missing_header(tmp_path):
     source = SourceSettings(name="s", table="contacts", format="csv", path="a.csv")
     with pytest.raises(SourceError, match=r"the first line of a\.csv is blank"):
         readers.read_csv(source, path)
+
+
+def test_ods_error_cells_count_repeated_rows_columns_and_covered_cells(tmp_path):
+    """LibreOffice writes runs of equal rows and cells once, with a repeat count, and a
+    merged cell's covered cells take columns: the error cells' rows and columns count them.
+    Errors on another sheet, or text that merely reads like one, are not errors here."""
+    import zipfile
+
+    def cell(attrs: str = "", text: str = "") -> str:
+        return f"<table:table-cell {attrs}><text:p>{text}</text:p></table:table-cell>"
+
+    error = 'office:value-type="string" office:string-value="" calcext:value-type="error"'
+    rows = [
+        '<table:table-row table:number-rows-repeated="2"><table:table-cell/></table:table-row>',
+        "<table:table-header-rows><table:table-row>"  # row 3, in a header-rows group
+        + cell('table:number-columns-repeated="2"')
+        + cell(error, "#REF!")
+        + "</table:table-row></table:table-header-rows>",
+        "<table:table-row>"  # row 4: A and B merged, then an error in C
+        + cell('table:number-columns-spanned="2" office:value-type="string"', "x")
+        + "<table:covered-table-cell/>"
+        + cell(error, "#N/A")
+        + cell('office:value-type="string"', "#DIV/0!")  # a text, not an error
+        + "</table:table-row>",
+        '<table:table-row table:number-rows-repeated="2">'  # rows 5 and 6
+        + cell(error, "#DIV/0!")
+        + cell(f'table:number-columns-repeated="2" {error}', "#VALUE!")
+        + "</table:table-row>",
+        '<table:table-row table:number-rows-repeated="1048569"><table:table-cell/>'
+        "</table:table-row>",
+    ]
+    other = f"<table:table table:name='Other'><table:table-row>{cell(error, '#N/A')}"
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+        'xmlns:calcext="urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0">'
+        f"<office:body><office:spreadsheet>{other}</table:table-row></table:table>"
+        f'<table:table table:name="Data">{"".join(rows)}</table:table>'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    path = tmp_path / "book.ods"
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("content.xml", content)
+    div, value = (0, "#DIV/0!"), [(1, "#VALUE!"), (2, "#VALUE!")]
+    assert readers._error_cells(path, "Data") == {
+        3: [(2, "#REF!")],
+        4: [(2, "#N/A")],
+        5: [div, *value],
+        6: [div, *value],
+    }
+    assert readers._error_cells(path, "Other") == {1: [(0, "#N/A")]}
+    assert readers._error_cells(path.with_suffix(".xlsb"), "Data") == {}  # not searched

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -879,7 +880,13 @@ def read_excel(source: SourceSettings, path: Path) -> tuple[list[str], Iterator[
         )
     sheet_name = source.sheet or book.sheet_names[0]
     sheet = book.get_sheet_by_name(sheet_name)
-    errors = _error_cells(path, sheet_name)
+    # calamine's rows start at row 1 but at the sheet's first used column: column A is left
+    # out when it is empty, so the error cells' absolute columns are shifted to match
+    first_column = sheet.start[1] if sheet.start is not None else 0
+    errors = {
+        row: [(c - first_column, e) for c, e in cells if c >= first_column]
+        for row, cells in _error_cells(path, sheet_name).items()
+    }
     rows = enumerate(sheet.iter_rows(), start=1)  # whole rows from the first: Excel's numbers
     if source.header_row is None:
         first = next((r for _, r in rows if any(v != "" for v in r)), [])
@@ -931,25 +938,45 @@ _CELL_VALUE = re.compile(rb"<v>([^<]*)</v>")
 
 
 def _error_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]]:
-    """Row number to ``(column index, error)`` of the cells of an ``.xlsx``/``.xlsm`` sheet
-    that hold a formula error (``#DIV/0!``, ``#N/A``, ``#REF!`` …).
+    """Row number to ``(column index, error)`` of the cells of a sheet that hold a formula
+    error (``#DIV/0!``, ``#N/A``, ``#REF!`` …); rows from 1, columns from 0 at column A.
 
     python-calamine reads an error cell as an empty one (python-calamine issue 105), so a
-    ``#N/A`` from a lookup would load as a missing value, silently.  The sheet's XML is
-    searched here instead: one C-level test for ``t="e"`` in the common case of none, and a
-    regular expression that stops only at error cells otherwise (100k rows of six columns:
-    0.15 s without errors, 0.29 s with one, against 0.9-1.2 s for calamine to read the
-    sheet).  Other formats (``.xls``, ``.xlsb``, ``.ods``) are not searched: their error
-    cells still read as empty.
+    ``#N/A`` from a lookup would load as a missing value, silently; in an ``.ods`` file
+    whose error cell LibreOffice stored with a number (``office:value="0"``), as the number.
+    Each format's cells are searched here instead, only for their error marks:
+
+    - ``.xlsx``/``.xlsm``: the sheet's XML, one C-level test for ``t="e"`` in the common case
+      of none, and a regular expression that stops only at error cells otherwise (100k rows
+      of six columns: 0.15 s without errors, 0.29 s with one, against 0.9-1.2 s for calamine
+      to read the sheet);
+    - ``.ods``: ``content.xml``, the same test for ``value-type="error"`` (LibreOffice's
+      ``calcext`` mark; ODF itself has no error type), then the sheet's rows parsed in order
+      (100k rows of six columns: 0.13 s without errors, 2.5-2.8 s with one, against 1.2 s
+      to read the sheet);
+    - ``.xls``: the sheet read by xlrd, the library of that format, whose error cells keep
+      their code.  That reads the sheet a second time: 0.8 s of a 1.5-1.7 s read of 65,536
+      rows of six columns, the most an ``.xls`` sheet holds.
+
+    ``.xlsb`` is not searched: its error cells still read as empty.
     """
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        return {}
+    suffix = path.suffix.lower()
     try:
-        with zipfile.ZipFile(path) as book:
-            part = _sheet_part(book, sheet_name)
-            xml = book.read(part) if part is not None else b""
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError):
-        return {}  # calamine read it; a part it does not need is not ours to judge
+        if suffix in (".xlsx", ".xlsm"):
+            return _xlsx_errors(path, sheet_name)
+        if suffix == ".ods":
+            return _ods_errors(path, sheet_name)
+        if suffix == ".xls":
+            return _xls_errors(path, sheet_name)
+    except (zipfile.BadZipFile, KeyError, ValueError, ElementTree.ParseError, _XlsUnreadable):
+        pass  # calamine read it; a part it does not need is not ours to judge
+    return {}
+
+
+def _xlsx_errors(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]]:
+    with zipfile.ZipFile(path) as book:
+        part = _sheet_part(book, sheet_name)
+        xml = book.read(part) if part is not None else b""
     if b't="e"' not in xml:
         return {}
     found: dict[int, list[tuple[int, str]]] = {}
@@ -962,6 +989,81 @@ def _error_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]
             column = column * 26 + letter - 64
         error = value.group(1).decode() if value else "#VALUE!"
         found.setdefault(int(ref.group(2)), []).append((column - 1, error))
+    return found
+
+
+_ODF_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_ODF_CALC_TYPE = "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}value-type"
+
+
+def _ods_errors(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]]:
+    """Error cells of an OpenDocument sheet.  Rows and cells may stand for several
+    (``number-rows-repeated``, ``number-columns-repeated``: LibreOffice writes the blank
+    rows below the data as one), and a merged cell's covered cells take their columns."""
+    with zipfile.ZipFile(path) as book:
+        xml = book.read("content.xml")
+    if b'value-type="error"' not in xml:
+        return {}
+    table, row_tag = f"{_ODF_TABLE}table", f"{_ODF_TABLE}table-row"
+    cells = (f"{_ODF_TABLE}table-cell", f"{_ODF_TABLE}covered-table-cell")
+    found: dict[int, list[tuple[int, str]]] = {}
+    row = 0
+    for _, element in ElementTree.iterparse(io.BytesIO(xml)):  # at each element's end
+        if element.tag == table:  # a table's name is known at its end too: keep or start over
+            if element.get(f"{_ODF_TABLE}name") == sheet_name:
+                return found
+            found, row = {}, 0
+            element.clear()
+            continue
+        if element.tag != row_tag:
+            continue
+        column, errors = 0, []
+        for cell in element:
+            if cell.tag not in cells:
+                continue
+            repeat = int(cell.get(f"{_ODF_TABLE}number-columns-repeated", "1"))
+            if cell.get(_ODF_CALC_TYPE) == "error":
+                text = "".join("".join(p.itertext()) for p in cell.iter(f"{_ODF_TEXT}p"))
+                errors += [(column + i, text.strip() or "#VALUE!") for i in range(repeat)]
+            column += repeat
+        repeat = int(element.get(f"{_ODF_TABLE}number-rows-repeated", "1"))
+        for number in range(row + 1, row + repeat + 1) if errors else ():
+            found[number] = errors
+        row += repeat
+        element.clear()
+    return {}
+
+
+class _XlsUnreadable(Exception):
+    """xlrd could not read an ``.xls`` file that calamine read."""
+
+
+def _xls_errors(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]]:
+    import struct
+
+    import xlrd
+    from xlrd.compdoc import CompDocError
+
+    try:
+        with open(os.devnull, "w") as quiet:  # xlrd writes its warnings to stdout
+            book = xlrd.open_workbook(str(path), on_demand=True, logfile=quiet)
+            try:
+                sheet = book.sheet_by_name(sheet_name)
+            finally:
+                book.release_resources()
+    except (xlrd.XLRDError, CompDocError, struct.error, ValueError, IndexError) as exc:
+        raise _XlsUnreadable from exc
+    found: dict[int, list[tuple[int, str]]] = {}
+    for r in range(sheet.nrows):
+        kinds = sheet.row_types(r)
+        if xlrd.XL_CELL_ERROR in kinds:
+            codes = sheet.row_values(r)
+            found[r + 1] = [
+                (c, xlrd.error_text_from_code.get(codes[c], "#VALUE!"))
+                for c, kind in enumerate(kinds)
+                if kind == xlrd.XL_CELL_ERROR
+            ]
     return found
 
 
