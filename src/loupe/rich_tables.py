@@ -19,10 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 
-class _WholeTable(Table):
+class WholeTable(Table):
     """A table that trades its rules for width before Rich shortens a cell."""
 
-    whole_width = 0  # the width with every cell whole but those that give way, rules included
+    #: The width with every cell whole but those that give way, rules included: a command
+    #: may pick another layout when it is more than the terminal's.
+    whole_width = 0
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         narrow = self.whole_width > options.max_width
@@ -38,7 +40,7 @@ def whole_table(
     right: Collection[int] = (),
     give_way: Collection[int] = (),
     title: str | None = None,
-) -> Table:
+) -> WholeTable:
     """A Rich table of ``rows`` under ``headers``.
 
     A cell is plain text (a user's ``[summary]`` is not read as markup) or a styled
@@ -48,7 +50,7 @@ def whole_table(
     shortened only if the table cannot fit otherwise.
     """
     cells = [[c if isinstance(c, Text) else plain(c) for c in r] for r in rows]
-    table = _WholeTable(*headers, title=title, title_justify="left")
+    table = WholeTable(*headers, title=title, title_justify="left")
     widths = []
     for i, column in enumerate(table.columns):
         column.justify = "right" if i in right else "left"
@@ -61,6 +63,20 @@ def whole_table(
     for r in cells:
         table.add_row(*r)
     return table
+
+
+def columns_that_fit(
+    headers: Sequence[str], rows: Sequence[Sequence[str | Text]], width: int
+) -> int:
+    """How many leading columns of a :func:`whole_table` fit ``width`` terminal cells whole,
+    without rules (a wide grid, such as retention by period, can show only its first
+    periods on a narrow terminal rather than cut every number short)."""
+    used = -2
+    for i, heading in enumerate(headers):
+        used += 2 + max([cell_len(heading), *(cell_len(str(r[i])) for r in rows)])
+        if used > width:
+            return i
+    return len(headers)
 
 
 def plain(value: object) -> Text:

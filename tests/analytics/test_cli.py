@@ -74,3 +74,38 @@ def test_bought_together_text_json_and_a_missing_item(app):
     res = CliRunner().invoke(app, ["basket", "--bought-together", "--json"])
     assert isinstance(res.exception, LoupeError)  # the loupe entry point prints it, no traceback
     assert "the item is missing" in str(res.exception)
+
+
+def test_retention_shows_the_periods_that_fit_whole(settings, monkeypatch):
+    """At 80 columns a retention grid of 20 daily periods cut every cell (``1…``); it now
+    shows the periods that fit whole and names those left out.  Person a comes every day,
+    b on days 0 and 5: period 5 keeps both, the others one of two."""
+    from loupe.cli import common
+
+    t0 = datetime(2024, 1, 1, 9)
+    days = [("a", d) for d in range(20)] + [("b", 0), ("b", 5)]
+    ev = [
+        {"event_id": f"e{i}", "anonymous_id": p, "event": "View", "ts": t0 + timedelta(days=d)}
+        for i, (p, d) in enumerate(days)
+    ]
+    app = analytics_app(settings, monkeypatch, events=canonical("events", ev))
+    monkeypatch.setattr(common.out, "width", 80)
+    res = CliRunner().invoke(app, ["retention", "--period", "day", "--max-periods", "30"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert all(len(line) <= 80 and "…" not in line for line in lines)
+    header = next(line for line in lines if line.lstrip("│ ").startswith("cohort"))
+    periods = header.replace("│", " ").split()[2:]
+    row = next(line for line in lines if "2024-01-01" in line).replace("│", " ").split()
+    assert row[:2] == ["2024-01-01", "2"] and 5 < len(periods) < 20
+    expected = ["100.0%", "50.0%", "50.0%", "50.0%", "50.0%", "100.0%"] + ["50.0%"] * 14
+    assert periods == [str(p) for p in range(len(periods))]
+    assert row[2:] == expected[: len(periods)]
+    assert f"periods {len(periods)}-19 do not fit this terminal" in res.stdout
+    monkeypatch.setattr(common.out, "width", 250)
+    wide = CliRunner().invoke(app, ["retention", "--period", "day", "--max-periods", "30"]).stdout
+    assert "do not fit" not in wide
+    assert (
+        next(line for line in wide.splitlines() if "2024-01-01" in line).split("│")[-2].strip()
+        == "50.0%"
+    )

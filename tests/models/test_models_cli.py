@@ -52,3 +52,23 @@ def test_mistakes_are_reported_without_a_traceback(project, capsys, args, messag
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_list_keeps_the_version_whole_at_80_columns(project, capsys, monkeypatch):
+    """The version is what ``models score``, ``report`` and ``fairness`` take: at 80 columns it
+    printed as ``clv@202612…``.  A narrow table leaves out the training time, which the
+    version's name holds, and folds the window and the metrics into one column."""
+    from loupe.cli import common
+
+    assert run(project, "list", "--json") == 0
+    version = json.loads(capsys.readouterr().out)["data"][0]["version"]
+    monkeypatch.setattr(common.out, "width", 80)
+    assert run(project, "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 and "…" not in line for line in lines)
+    row = next(line for line in lines if version in line).replace("│", " ").split()
+    assert row[:3] == [version, "clv", "-"]  # version, kind, target (none): whole
+    assert "loglik" in " ".join(lines) and "trained at" not in " ".join(lines)
+    monkeypatch.setattr(common.out, "width", 200)
+    assert run(project, "list") == 0
+    assert "trained at" in capsys.readouterr().out

@@ -135,6 +135,30 @@ def test_cluster_json_and_save(shop_project, capsys):
     assert all(listed[n]["size"] > 0 for n in saved)
 
 
+def test_cluster_names_features_and_tags_whole_at_80_columns(shop_project, capsys, monkeypatch):
+    """At 80 columns the six-column cluster table cut feature and tag names
+    (``cat_share_elec…``, ``偏好品类=appa…``); a narrow terminal now gets a block per
+    cluster, and a wide one the table."""
+    from loupe.cli import common
+
+    root, _, _ = shop_project
+    code, out, _ = run(capsys, root, "cluster", "--k", "3", "--json")
+    clusters = json.loads(out)["clusters"]
+    monkeypatch.setattr(common.out, "width", 80)
+    code, out, _ = run(capsys, root, "cluster", "--k", "3")
+    assert code == 0 and "…" not in out and "┃" not in out
+    words = set(out.replace(",", " ").split())
+    for c in clusters:
+        assert f"{c['cluster'] + 1}. {c['name']}" in out
+        assert f"{c['size']:,} ({c['share']:.0%}) of customers" in out
+        assert {s["feature"] for s in c["standout"][:3]} | {
+            t["tag"] for t in c["top_tags"][:3]
+        } <= words
+    monkeypatch.setattr(common.out, "width", 400)
+    code, out, _ = run(capsys, root, "cluster", "--k", "3")
+    assert code == 0 and "┃ name" in out and all(c["name"] in out for c in clusters)
+
+
 def test_profile_json(shop_project, capsys):
     root, _, _ = shop_project
     code, out, _ = run(capsys, root, "profile", "--as-of", "2025-12-01", "--json")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from loupe.cli import common
 from loupe.errors import LoupeError
-from loupe.rich_tables import plain
+from loupe.rich_tables import columns_that_fit, plain, whole_table
 
 
 def _fmt(x: Any, pct: bool = False) -> str:
@@ -229,19 +229,28 @@ def retention(
     if as_json:
         common.print_json(doc)
         return
-    width = max((len(c["retention"]) for c in doc["cohorts"]), default=0)
-    table = Table(title=f"{period} retention ({action}, {mode})")
-    table.add_column("cohort")
+    periods = max((len(c["retention"]) for c in doc["cohorts"]), default=0)
     key = "channel" if split == "channel" else "segment"
-    if split:
-        table.add_column(key)
-    table.add_column("size")
-    for p in range(width):
-        table.add_column(str(p))
-    for c in doc["cohorts"]:
-        head = [c["cohort"], *([c[key]] if split else []), str(c["size"])]
-        table.add_row(*head, *[_fmt(r, True) for r in c["retention"]])
+    head = ["cohort", *([key] if split else []), "size"]
+    rows = [
+        [c["cohort"], *([c[key]] if split else []), f"{c['size']:,}"]
+        + [_fmt(r, True) for r in c["retention"]]
+        + [""] * (periods - len(c["retention"]))
+        for c in doc["cohorts"]
+    ]
+    headers = head + [str(p) for p in range(periods)]
+    # as many periods as the terminal holds whole, rather than every number cut short
+    shown = max(columns_that_fit(headers, rows, common.out.width), len(head) + 1)
+    table = whole_table(
+        headers[:shown],
+        [r[:shown] for r in rows],
+        right=range(len(head) - 1, shown),
+        title=f"{period} retention ({action}, {mode})",
+    )
     common.out.print(table)
+    if shown < len(headers):
+        left_out = f"{shown - len(head)}-{periods - 1}"
+        common.out.print(f"periods {left_out} do not fit this terminal; --json has them all")
 
 
 def paths(

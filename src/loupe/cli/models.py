@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from loupe.cli import common
+from loupe.rich_tables import whole_table
 
 models_app = typer.Typer(
     help="Predictive models: churn and purchase propensity, next purchase, demand forecast.",
@@ -154,18 +155,25 @@ def list_(json_: bool = typer.Option(False, "--json", help="Print one JSON docum
     if json_:
         common.print_json({"data": docs, "count": len(docs)})
         return
-    table = Table(title=f"{len(docs)} model versions")
-    for col in ("version", "kind", "target", "trained at", "training window", "metrics"):
-        table.add_column(col)
+    rows = []
     for d in docs:
         metrics = d["metrics"]
         auc = metrics.get("booster", {}).get("auc") if isinstance(metrics, dict) else None
-        table.add_row(
+        rows.append([
             d["version"], d["kind"], d["target"] or "-",
             d["trained_at"].strftime("%Y-%m-%d %H:%M"),
             f"{d['train_start'] or '-'} → {d['train_end'] or '-'}",
             f"AUC {auc:.3f}" if auc is not None else ", ".join(sorted(metrics))[:40],
-        )  # fmt: skip
+        ])  # fmt: skip
+    headers = ["version", "kind", "target", "trained at", "training window", "metrics"]
+    table = whole_table(headers, rows, title=f"{len(docs)} model versions")
+    if table.whole_width > common.out.width:  # narrow: the time is in the version's name
+        table = whole_table(
+            [*headers[:3], "training window, metrics"],
+            [[*r[:3], f"{r[4]}, {r[5]}"] for r in rows],
+            give_way=(3,),
+            title=f"{len(docs)} model versions",
+        )
     common.out.print(table)
 
 

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.padding import Padding
 from rich.table import Column, Table
+from rich.text import Text
 
 from loupe.cli import common
-from loupe.rich_tables import plain
+from loupe.rich_tables import plain, whole_table
 
 segments_app = typer.Typer(help="Saved audiences in the segment language.", no_args_is_help=True)
 
@@ -254,19 +256,26 @@ def cluster(
         f"[bold]{doc['k']}[/] clusters of {doc['customers']:,} customers"
         + (f" (silhouette {sil})" if sil else "")
     )
-    table = Table("#", "name", "size", "revenue", "stands out", "top tags")
-    for c in doc["clusters"]:
-        stand = ", ".join(f"{s['feature']} ×{s['lift']:.2f}" for s in c["standout"][:3])
-        tags = ", ".join(f"{t['tag']} {t['share']:.0%}" for t in c["top_tags"][:3])
-        table.add_row(
+    rows = [
+        [
             str(c["cluster"] + 1),
-            plain(c["name"]),
+            c["name"],
             f"{c['size']:,} ({c['share']:.0%})",
             f"{c['revenue_share']:.0%}",
-            plain(stand),
-            plain(tags),
-        )
-    out.print(table)
+            ", ".join(f"{s['feature']} ×{s['lift']:.2f}" for s in c["standout"][:3]),
+            ", ".join(f"{t['tag']} {t['share']:.0%}" for t in c["top_tags"][:3]),
+        ]
+        for c in doc["clusters"]
+    ]
+    table = whole_table(["#", "name", "size", "revenue", "stands out", "top tags"], rows)
+    if table.whole_width <= out.width:
+        out.print(table)
+    else:  # narrow: a cluster per block, so that no feature or tag name is cut
+        for number, name, size, revenue, stand, tags in rows:
+            out.print(Text.assemble((f"{number}. ", "bold"), (name, "bold")), soft_wrap=False)
+            for line in (f"{size} of customers, {revenue} of revenue", f"stands out: {stand}",
+                         f"top tags: {tags}"):  # fmt: skip
+                out.print(Padding(plain(line), (0, 0, 0, 3), expand=False), soft_wrap=False)
     for name in doc.get("saved_segments", []):
         out.print(f"saved segment {name}")
 
