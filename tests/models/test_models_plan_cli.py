@@ -107,6 +107,36 @@ def test_due_table_and_errors(due_project, capsys) -> None:
         assert captured.out == "" and "Traceback" not in captured.err
 
 
+def test_due_table_keeps_ids_and_dates_whole_at_80_columns(due_project, capsys, monkeypatch):
+    """At 80 columns the seven-column table cut customer ids and every date (``C036f04…``,
+    ``2025-10…``); a narrow table now leaves out the last purchase and wraps the interval
+    with the basis, and a wide one has every column."""
+    from loupe.cli import common
+
+    p = str(due_project)
+    due = run_json(capsys, "-p", p, "models", "due", "--within", "30", "--json")["customers"][:3]
+    monkeypatch.setattr(common.out, "width", 80)
+    assert main(["-p", p, "models", "due", "--within", "30", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("… and")[0].replace(" … ", "")  # the interval's own ellipsis aside
+    assert "…" not in table and "last purchase" not in out
+    for c in due:
+        row = next(line for line in out.splitlines() if c["customer_id"] in line)
+        cells = row.replace("│", " ").split()
+        assert cells[:4] == [
+            c["customer_id"],
+            c["category"],
+            c["expected_date"],
+            str(c["days_until"]),
+        ]
+        assert c["low_date"] in row
+    monkeypatch.setattr(common.out, "width", 250)
+    assert main(["-p", p, "models", "due", "--within", "30", "--limit", "3"]) == 0
+    wide = capsys.readouterr().out
+    assert "last purchase" in wide and "basis" in wide
+    assert all(f"{c['low_date']} … {c['high_date']}" in wide for c in due)
+
+
 def test_forecast_json_html_and_table(tmp_path, capsys) -> None:
     (tmp_path / "loupe.toml").write_text(TOML, encoding="utf-8")
     with Warehouse.open(make_settings(tmp_path)) as wh:

@@ -135,6 +135,37 @@ def test_cluster_json_and_save(shop_project, capsys):
     assert all(listed[n]["size"] > 0 for n in saved)
 
 
+def test_list_keeps_segment_names_whole_at_80_columns(shop_project, capsys, monkeypatch):
+    """A segment's name is what every other verb takes: at 80 columns a long one printed as
+    ``night_owls_who_buy_o…``.  A table that does not fit whole gives way to a block per
+    segment, and the time is to the second (it had microseconds)."""
+    from loupe.cli import common
+
+    root, _, _ = shop_project
+    name = "night_owls_who_buy_often_in_winter"
+    expr = "frequency >= 2 and monetary > 100 and recency_days < 400"
+    assert run(capsys, root, "segments", "create", name, expr, "--replace", "--json")[0] == 0
+    monkeypatch.setattr(common.out, "width", 80)
+    code, out, _ = run(capsys, root, "segments", "list")
+    assert code == 0 and "…" not in out
+    listed = {
+        s["name"]: s for s in json.loads(run(capsys, root, "segments", "list", "--json")[1])["data"]
+    }
+    row = next(line for line in out.splitlines() if name in line).split()
+    day, time = str(listed[name]["computed_at"])[:19].split("T")
+    assert row == [name, f"{listed[name]['size']:,}", "customers", day, time]
+    assert all(word in out.split() for word in expr.split())
+    monkeypatch.setattr(common.out, "width", 400)
+    code, out, _ = run(capsys, root, "segments", "list")
+    row = next(line for line in out.splitlines() if name in line).split("│")
+    assert [c.strip() for c in row[1:-1]] == [
+        name,
+        f"{listed[name]['size']:,}",
+        expr,
+        f"{day} {time}",
+    ]
+
+
 def test_cluster_names_features_and_tags_whole_at_80_columns(shop_project, capsys, monkeypatch):
     """At 80 columns the six-column cluster table cut feature and tag names
     (``cat_share_elec…``, ``偏好品类=appa…``); a narrow terminal now gets a block per

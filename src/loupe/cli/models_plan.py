@@ -11,6 +11,7 @@ from rich.table import Table
 from loupe.cli import common
 from loupe.cli.models import models_app
 from loupe.errors import LoupeError
+from loupe.rich_tables import whole_table
 
 
 def _days(text: str, option: str = "--within", *, allow_zero: bool = False) -> int:
@@ -87,27 +88,27 @@ def due(
         + (f" in {category}" if category else "")
         + f": {doc['count']} ({doc['overdue']} overdue by up to {doc['overdue_days']} days)"
     )
-    table = Table(title=title)
-    for col in (
-        "customer",
-        "category",
-        "last purchase",
-        "expected",
-        "interval",
-        "in days",
-        "basis",
-    ):
-        table.add_column(col, justify="right" if col == "in days" else "left")
-    for c in doc["customers"]:
-        days_until = f"{c['days_until']}" + (" overdue" if c["overdue"] else "")
-        table.add_row(
+    headers = ["customer", "category", "last purchase", "expected", "interval", "in days"]
+    rows = [
+        [
             c["customer_id"],
             c["category"],
             str(c["last_purchase"]),
             str(c["expected_date"]),
             f"{c['low_date']} … {c['high_date']}",
-            days_until,
+            f"{c['days_until']}" + (" overdue" if c["overdue"] else ""),
             c["basis"],
+        ]
+        for c in doc["customers"]
+    ]
+    table = whole_table([*headers, "basis"], rows, right=(5,), title=title)
+    if table.whole_width > common.out.width:  # narrow: ids and dates whole, the rest wraps
+        table = whole_table(
+            ["customer", "category", "expected", "in days", "interval, basis"],
+            [[r[0], r[1], r[3], r[5], f"{r[4]}, {r[6]}"] for r in rows],
+            right=(3,),
+            give_way=(4,),
+            title=title,
         )
     common.out.print(table)
     if doc["count"] > len(doc["customers"]):

@@ -73,15 +73,23 @@ def list_(json_: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
     if json_:
         common.print_json({"data": rows, "count": len(rows)})
         return
-    table = Table("segment", "size", "expression", "computed at")
-    for r in rows:
-        table.add_row(
-            plain(r["name"]),
+    cells = [
+        [
+            r["name"],
             f"{r['size']:,}",
-            plain(r["expr"]) if r["expr"] else "[dim](static)[/]",
-            str(r["computed_at"] or ""),
-        )
-    common.out.print(table)
+            plain(r["expr"]) if r["expr"] else Text("(static)", style="dim"),
+            f"{r['computed_at']:%Y-%m-%d %H:%M:%S}" if r["computed_at"] else "",
+        ]
+        for r in rows
+    ]
+    table = whole_table(["segment", "size", "expression", "computed at"], cells, right=(1,))
+    if table.whole_width <= common.out.width:
+        common.out.print(table)
+        return
+    for name, size, expr, at in cells:  # narrow: a segment per block, its name whole
+        head = Text.assemble((name, "bold"), f"  {size} customers", (f"  {at}", "dim"))
+        common.out.print(head, soft_wrap=False)
+        common.out.print(Padding(expr, (0, 0, 0, 3), expand=False), soft_wrap=False)
 
 
 @segments_app.command("show")
