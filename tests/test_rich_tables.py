@@ -65,3 +65,29 @@ def test_plain_cells_in_any_table_keep_brackets() -> None:
     console.print(table)
     out = console.file.getvalue()
     assert "[vip] buyers" in out and "a [/] b" in out and "[bold]x[/bold]" in out
+
+
+def test_a_table_too_wide_whole_splits_by_group() -> None:
+    """A table that cannot keep every number whole at 80 columns becomes one table per
+    group (a forecast's category), the group in the title; a wide terminal keeps one."""
+    from loupe.rich_tables import whole_tables_by
+
+    headers = ["category", "metric", "model", "MAE", "RMSE", "sMAPE %", "MASE", "covered"]
+    rows = [
+        [cat, metric, model, "11,736", "14,357", "26.3", "0.869", "100%"]
+        for cat in ("electronics_accessories", "snacks")
+        for metric in ("revenue", "units")
+        for model in ("AutoARIMA", "SeasonalNaive *")
+    ]
+    assert len(whole_tables_by(headers, rows, 0, 200, right=range(3, 8), title="Backtest")) == 1
+    tables = whole_tables_by(headers, rows, 0, 80, right=range(3, 8), title="Backtest")
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    for table in tables:
+        console.print(table)
+    out = console.file.getvalue()
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    assert [t.title for t in tables] == ["Backtest: electronics_accessories", "Backtest: snacks"]
+    lines = [line.replace("│", " ").split() for line in out.splitlines()]
+    body = [cells for cells in lines if cells[:1] in (["revenue"], ["units"])]
+    assert len(body) == 8 and all(r[-5:] == rows[0][3:] for r in body)
+    assert [" ".join(r[1:-5]) for r in body[:2]] == ["AutoARIMA", "SeasonalNaive *"]

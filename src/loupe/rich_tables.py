@@ -65,6 +65,35 @@ def whole_table(
     return table
 
 
+def whole_tables_by(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    group: int,
+    width: int,
+    *,
+    right: Collection[int] = (),
+    title: str | None = None,
+) -> list[WholeTable]:
+    """``rows`` as one :func:`whole_table`, or, when that does not fit ``width`` whole, one
+    table per value of the column ``group`` (in order of first appearance), that value in
+    its title and the column left out: a narrow terminal loses a column, not every cell's
+    end."""
+    table = whole_table(headers, rows, right=right, title=title)
+    if table.whole_width <= width:
+        return [table]
+    keep = [i for i in range(len(headers)) if i != group]
+    values = list(dict.fromkeys(r[group] for r in rows))
+    return [
+        whole_table(
+            [headers[i] for i in keep],
+            [[r[i] for i in keep] for r in rows if r[group] == value],
+            right=[n for n, i in enumerate(keep) if i in right],
+            title=f"{title}: {value}" if title else value,
+        )
+        for value in values
+    ]
+
+
 def columns_that_fit(
     headers: Sequence[str], rows: Sequence[Sequence[str | Text]], width: int
 ) -> int:

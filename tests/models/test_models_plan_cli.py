@@ -137,7 +137,9 @@ def test_due_table_keeps_ids_and_dates_whole_at_80_columns(due_project, capsys, 
     assert all(f"{c['low_date']} … {c['high_date']}" in wide for c in due)
 
 
-def test_forecast_json_html_and_table(tmp_path, capsys) -> None:
+def test_forecast_json_html_and_table(tmp_path, capsys, monkeypatch) -> None:
+    from loupe.cli import common
+
     (tmp_path / "loupe.toml").write_text(TOML, encoding="utf-8")
     with Warehouse.open(make_settings(tmp_path)) as wh:
         load_purchases(wh, orders_from(planted_daily()))
@@ -163,6 +165,11 @@ def test_forecast_json_html_and_table(tmp_path, capsys) -> None:
     assert main(["-p", p, "models", "forecast", "--freq", "D", "--horizon", "7"]) == 0
     out = capsys.readouterr().out
     assert "Backtest" in out and "season length 7" in out and "Forecast (80% interval)" in out
+    monkeypatch.setattr(common.out, "width", 80)  # a table per category rather than cut cells
+    assert main(["-p", p, "models", "forecast", "--freq", "D", "--horizon", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "season length 7: coffee" in out and "season length 7: tea" in out
+    assert "…" not in out and "Forecast (80% interval)\n" in out  # this one fits whole
     code = main(["-p", p, "models", "forecast", "--freq", "M", "--json"])
     captured = capsys.readouterr()
     assert code != 0 and "--freq must be D or W" in captured.err and captured.out == ""

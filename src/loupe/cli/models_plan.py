@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from loupe.cli import common
 from loupe.cli.models import models_app
 from loupe.errors import LoupeError
-from loupe.rich_tables import whole_table
+from loupe.rich_tables import whole_table, whole_tables_by
 
 
 def _days(text: str, option: str = "--within", *, allow_zero: bool = False) -> int:
@@ -119,6 +118,8 @@ def _fmt(v: Any) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
+        if abs(v) >= 1000:  # sales in the thousands: the cents only widen the column
+            return f"{v:,.0f}"
         return f"{v:,.2f}" if abs(v) >= 100 else f"{v:.3g}"
     return str(v)
 
@@ -161,43 +162,35 @@ def forecast(
         common.print_json(doc)
         return
     unit = "days" if spec.freq == "D" else "weeks"
-    bt = Table(
-        title=f"Backtest: {spec.backtest_windows} windows of {spec.horizon} {unit}, "
-        f"season length {doc['season_length']}"
-    )
-    for col in (
-        "category",
-        "metric",
-        "model",
-        "MAE",
-        "RMSE",
-        "sMAPE %",
-        "MASE",
-        "covered",
-        "vs naive",
-    ):
-        bt.add_column(col)
     best = {(c, m): model for m, per in doc["best_by_metric"].items() for c, model in per.items()}
-    for r in doc["backtest"]:
-        mark = " *" if best.get((r["category"], r["metric"])) == r["model"] else ""
-        bt.add_row(
+    width = common.out.width
+    backtest = [
+        [
             r["category"],
             r["metric"],
-            r["model"] + mark,
+            r["model"] + (" *" if best.get((r["category"], r["metric"])) == r["model"] else ""),
             _fmt(r["mae"]),
             _fmt(r["rmse"]),
             _fmt(r["smape"]),
             _fmt(r["mase"]),
             f"{100 * r['coverage']:.0f}%" if r["coverage"] is not None else "–",
             _fmt(r["relative_mae"]),
-        )
-    common.out.print(bt)
+        ]
+        for r in doc["backtest"]
+    ]
+    headers = ["category", "metric", "model", "MAE", "RMSE", "sMAPE %", "MASE", "covered"]
+    title = (
+        f"Backtest: {spec.backtest_windows} windows of {spec.horizon} {unit}, "
+        f"season length {doc['season_length']}"
+    )
+    # a table per category when one table does not fit the terminal with every number whole
+    for table in whole_tables_by(
+        [*headers, "vs naive"], backtest, 0, width, right=range(3, 9), title=title
+    ):
+        common.out.print(table)
     common.out.print("* best model by backtest MAE, used for the forecast")
-    fc = Table(title=f"Forecast ({spec.level}% interval)")
-    for col in ("category", "metric", "period", "model", "forecast", "low", "high"):
-        fc.add_column(col)
-    for r in doc["forecast"]:
-        fc.add_row(
+    forecasts = [
+        [
             r["category"],
             r["metric"],
             str(r["period_start"]),
@@ -205,7 +198,12 @@ def forecast(
             _fmt(r["forecast"]),
             _fmt(r["low"]),
             _fmt(r["high"]),
-        )
-    common.out.print(fc)
+        ]
+        for r in doc["forecast"]
+    ]
+    headers = ["category", "metric", "period", "model", "forecast", "low", "high"]
+    title = f"Forecast ({spec.level}% interval)"
+    for table in whole_tables_by(headers, forecasts, 0, width, right=range(4, 7), title=title):
+        common.out.print(table)
     if html_file is not None:
         common.out.print(f"chart written to {html_file}")
