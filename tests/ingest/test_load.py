@@ -710,18 +710,19 @@ MEMBER_SHEETS: dict[str, dict[int, list]] = {
 MEMBERS_XLS = Path(__file__).resolve().parents[1] / "data" / "excel" / "members.xls"
 
 
-def _members_workbook(path: Path) -> None:
-    """:data:`MEMBER_SHEETS` as ``.xlsx`` (openpyxl), ``.ods`` or ``.xls`` (the stored copy)."""
+def _workbook(path: Path, sheets: dict[str, dict[int, list]], xls: Path) -> None:
+    """``sheets`` as ``.xlsx`` (openpyxl, which stores a text such as ``#N/A`` as an error
+    cell), ``.ods``, or ``.xls`` (the stored copy ``xls``)."""
     if path.suffix == ".xls":
-        path.write_bytes(MEMBERS_XLS.read_bytes())
+        path.write_bytes(xls.read_bytes())
     elif path.suffix == ".ods":
-        _ods_workbook(path, MEMBER_SHEETS)
+        _ods_workbook(path, sheets)
     else:
         import openpyxl
 
         book = openpyxl.Workbook()
         book.remove(book.active)
-        for title, rows in MEMBER_SHEETS.items():
+        for title, rows in sheets.items():
             sheet = book.create_sheet(title)
             for r, values in rows.items():
                 for c, value in enumerate(values, start=1):
@@ -795,7 +796,7 @@ def test_an_excel_sheet_is_a_source(tmp_path, suffix):
     by its row number in the sheet, and numbers, dates and booleans become the text the
     typing reads.  (Until 2026-12-07 only ``.xlsx`` was tested.)"""
     name = f"members.{suffix}"
-    _members_workbook(tmp_path / name)
+    _workbook(tmp_path / name, MEMBER_SHEETS, MEMBERS_XLS)
     columns = {"source_key": "会员卡号", "name": "姓名", "phone": "手机号", "signup_at": "开卡时间"}
     source = {"name": "pos", "table": "contacts", "format": "excel", "path": name}
     wh = _project(tmp_path, [{**source, "sheet": "会员", "header_row": 3, "columns": columns}])
@@ -861,21 +862,7 @@ def test_formula_errors_in_mapped_cells_are_quarantined(tmp_path, suffix):
     2026-12-08 the errors of such an ``.xlsx`` sheet were taken one column to the right.
     (Until then ``.xls`` and ``.ods`` were not searched.)"""
     name = f"prices.{suffix}"
-    if suffix == "xls":
-        (tmp_path / name).write_bytes(PRICES_XLS.read_bytes())
-    elif suffix == "ods":
-        _ods_workbook(tmp_path / name, PRICE_SHEETS)
-    else:
-        import openpyxl
-
-        book = openpyxl.Workbook()
-        book.remove(book.active)
-        for title, rows in PRICE_SHEETS.items():
-            sheet = book.create_sheet(title)
-            for r, values in rows.items():
-                for c, value in enumerate(values, start=1):
-                    sheet.cell(r, c, value)  # openpyxl stores "#N/A" as an error cell
-        book.save(tmp_path / name)
+    _workbook(tmp_path / name, PRICE_SHEETS, PRICES_XLS)
     columns = {"product_id": "sku", "price": "price"}
     source = {"name": "prices", "table": "products", "format": "excel", "path": name}
     wh = _project(tmp_path, [{**source, "header_row": 3, "columns": columns}])

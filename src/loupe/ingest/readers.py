@@ -1003,7 +1003,7 @@ def _ods_errors(path: Path, sheet_name: str) -> dict[int, list[tuple[int, str]]]
     rows below the data as one), and a merged cell's covered cells take their columns."""
     with zipfile.ZipFile(path) as book:
         xml = book.read("content.xml")
-    if b'value-type="error"' not in xml:
+    if b'value-type="error"' not in xml and b"value-type='error'" not in xml:
         return {}
     table, row_tag = f"{_ODF_TABLE}table", f"{_ODF_TABLE}table-row"
     cells = (f"{_ODF_TABLE}table-cell", f"{_ODF_TABLE}covered-table-cell")
