@@ -177,3 +177,12 @@ def test_forecast_json_html_and_table(tmp_path, capsys, monkeypatch) -> None:
         stored = wh.to_pandas(wh.table("demand_forecasts"))
     assert stored.groupby("freq").size().to_dict() == {"D": 14, "W": 4}
     assert date.fromisoformat(doc["forecast"][0]["period_start"]).weekday() == 0
+
+
+def test_forecast_numbers_read_alike_down_a_column() -> None:
+    """A column of units printed 204.00 beside 95 and 86.3; sales in the thousands carried
+    cents that only widened the column."""
+    from loupe.cli.models_plan import _fmt
+
+    got = [_fmt(v) for v in (11736.42, 204.0, 95.0, 86.3, 9.756, 1.0, 0.7791, 0.13, None)]
+    assert got == ["11,736", "204.00", "95.00", "86.30", "9.76", "1.00", "0.779", "0.13", "–"]

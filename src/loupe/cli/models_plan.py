@@ -120,7 +120,9 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if abs(v) >= 1000:  # sales in the thousands: the cents only widen the column
             return f"{v:,.0f}"
-        return f"{v:,.2f}" if abs(v) >= 100 else f"{v:.3g}"
+        # two decimals from 1 up, so that a column of units reads 95.00 and 204.00, not 95
+        # and 204.00; ratios and errors below 1 keep three significant digits
+        return f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
     return str(v)
 
 
