@@ -712,7 +712,8 @@ MEMBERS_XLS = Path(__file__).resolve().parents[1] / "data" / "excel" / "members.
 
 def _workbook(path: Path, sheets: dict[str, dict[int, list]], xls: Path) -> None:
     """``sheets`` as ``.xlsx`` (openpyxl, which stores a text such as ``#N/A`` as an error
-    cell), ``.ods``, or ``.xls`` (the stored copy ``xls``)."""
+    cell), ``.xlsm`` (the same package declared macro-enabled, as Excel saves one), ``.ods``,
+    or ``.xls`` (the stored copy ``xls``)."""
     if path.suffix == ".xls":
         path.write_bytes(xls.read_bytes())
     elif path.suffix == ".ods":
@@ -728,6 +729,21 @@ def _workbook(path: Path, sheets: dict[str, dict[int, list]], xls: Path) -> None
                 for c, value in enumerate(values, start=1):
                     sheet.cell(r, c, value)
         book.save(path)
+        if path.suffix == ".xlsm":
+            import zipfile
+
+            with zipfile.ZipFile(path) as package:
+                parts = {n: package.read(n) for n in package.namelist()}
+            types = parts["[Content_Types].xml"]
+            macro = b"application/vnd.ms-excel.sheet.macroEnabled.main+xml"
+            parts["[Content_Types].xml"] = types.replace(
+                b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+                macro,
+            )
+            assert macro in parts["[Content_Types].xml"]
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+                for name, data in parts.items():
+                    package.writestr(name, data)
 
 
 def _ods_workbook(path: Path, sheets: dict[str, dict[int, list]]) -> None:
@@ -789,12 +805,13 @@ def _ods_workbook(path: Path, sheets: dict[str, dict[int, list]]) -> None:
         z.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
 
 
-@pytest.mark.parametrize("suffix", ["xlsx", "xls", "ods"])
+@pytest.mark.parametrize("suffix", ["xlsx", "xlsm", "xls", "ods"])
 def test_an_excel_sheet_is_a_source(tmp_path, suffix):
-    """A sheet of a workbook (``.xlsx``, Excel 97-2003's ``.xls``, OpenDocument's ``.ods``)
-    is read like a CSV file: its first row with a value names the columns, a row is located
-    by its row number in the sheet, and numbers, dates and booleans become the text the
-    typing reads.  (Until 2026-12-07 only ``.xlsx`` was tested.)"""
+    """A sheet of a workbook (``.xlsx``, macro-enabled ``.xlsm``, Excel 97-2003's ``.xls``,
+    OpenDocument's ``.ods``) is read like a CSV file: its first row with a value names the
+    columns, a row is located by its row number in the sheet, and numbers, dates and
+    booleans become the text the typing reads.  (Until 2026-12-07 only ``.xlsx`` was
+    tested, and until 2026-12-08 not ``.xlsm``.)"""
     name = f"members.{suffix}"
     _workbook(tmp_path / name, MEMBER_SHEETS, MEMBERS_XLS)
     columns = {"source_key": "会员卡号", "name": "姓名", "phone": "手机号", "signup_at": "开卡时间"}
@@ -852,7 +869,7 @@ PRICE_SHEETS: dict[str, dict[int, list]] = {
 PRICES_XLS = MEMBERS_XLS.with_name("prices.xls")
 
 
-@pytest.mark.parametrize("suffix", ["xlsx", "xls", "ods"])
+@pytest.mark.parametrize("suffix", ["xlsx", "xlsm", "xls", "ods"])
 def test_formula_errors_in_mapped_cells_are_quarantined(tmp_path, suffix):
     """A cell holding a formula error (``#N/A`` from a lookup, ``#DIV/0!``) in a mapped
     column quarantines its row, named; python-calamine reads such a cell as empty (as the
