@@ -170,6 +170,8 @@ def test_cluster_names_features_and_tags_whole_at_80_columns(shop_project, capsy
     """At 80 columns the six-column cluster table cut feature and tag names
     (``cat_share_elec…``, ``偏好品类=appa…``); a narrow terminal now gets a block per
     cluster, and a wide one the table."""
+    from rich.cells import cell_len
+
     from loupe.cli import common
 
     root, _, _ = shop_project
@@ -178,6 +180,9 @@ def test_cluster_names_features_and_tags_whole_at_80_columns(shop_project, capsy
     monkeypatch.setattr(common.out, "width", 80)
     code, out, _ = run(capsys, root, "cluster", "--k", "3")
     assert code == 0 and "…" not in out and "┃" not in out
+    assert all(cell_len(line) <= 80 for line in out.splitlines())
+    code, out, _ = run(capsys, root, "cluster")  # k chosen: the silhouette of each k wraps
+    assert code == 0 and "k=8:" in out and all(cell_len(x) <= 80 for x in out.splitlines())
     words = set(out.replace(",", " ").split())
     for c in clusters:
         assert f"{c['cluster'] + 1}. {c['name']}" in out

@@ -262,7 +262,8 @@ def cluster(
     sil = ", ".join(f"k={k_}: {v:.3f}" for k_, v in doc["silhouette"].items())
     out.print(
         f"[bold]{doc['k']}[/] clusters of {doc['customers']:,} customers"
-        + (f" (silhouette {sil})" if sil else "")
+        + (f" (silhouette {sil})" if sil else ""),
+        soft_wrap=False,  # wrapped between words, not where the terminal's edge falls
     )
     rows = [
         [
