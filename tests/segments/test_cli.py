@@ -166,6 +166,33 @@ def test_list_keeps_segment_names_whole_at_80_columns(shop_project, capsys, monk
     ]
 
 
+def test_overlap_numbers_long_names_at_80_columns(shop_project, capsys, monkeypatch):
+    """With long segment names the overlap matrix cut every name and count at 80 columns
+    (``mornin…``); a matrix that does not fit whole numbers its segments and lists the
+    names below it."""
+    from loupe.cli import common
+
+    root, _, _ = shop_project
+    names = [f"{word}_customers_of_the_spring_campaign" for word in ("loyal", "new", "big")]
+    for name, expr in zip(
+        names, ("frequency >= 2", "frequency < 2", "monetary > 500"), strict=True
+    ):
+        assert run(capsys, root, "segments", "create", name, expr, "--replace", "--json")[0] == 0
+    doc = json.loads(run(capsys, root, "segments", "overlap", *names, "--json")[1])
+    monkeypatch.setattr(common.out, "width", 80)
+    code, out, _ = run(capsys, root, "segments", "overlap", *names)
+    assert code == 0 and "…" not in out
+    lines = out.splitlines()
+    cells = [x.replace("│", " ").split() for x in lines]
+    for i, name in enumerate(names):
+        assert f"{i + 1:>3}  {name}" in lines  # the legend
+        row = next(c for c in cells if c[:1] == [str(i + 1)] and name not in c)
+        assert row[1:] == [f"{n:,}" for n in doc["shared"][i]]
+    monkeypatch.setattr(common.out, "width", 400)
+    code, out, _ = run(capsys, root, "segments", "overlap", *names)
+    assert f"┃ {names[0]} ┃" in out and f"{doc['shared'][0][0]:,} (1.00)" in out
+
+
 def test_cluster_names_features_and_tags_whole_at_80_columns(shop_project, capsys, monkeypatch):
     """At 80 columns the six-column cluster table cut feature and tag names
     (``cat_share_elec…``, ``偏好品类=appa…``); a narrow terminal now gets a block per

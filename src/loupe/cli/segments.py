@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 from rich.padding import Padding
-from rich.table import Column, Table
+from rich.table import Table
 from rich.text import Text
 
 from loupe.cli import common
@@ -136,17 +136,25 @@ def overlap(
     if json_:
         common.print_json(doc)
         return
-    headers = [Column(header=plain(name)) for name in doc["segments"]]
-    table = Table("", *headers, title="shared customers (Jaccard)")
-    for i, a in enumerate(doc["segments"]):
-        table.add_row(
-            plain(a),
-            *[
-                f"{doc['shared'][i][j]:,} ({doc['jaccard'][i][j]:.2f})"
-                for j in range(len(doc["segments"]))
-            ],
-        )
+    names = doc["segments"]
+    cells = [
+        [f"{doc['shared'][i][j]:,} ({doc['jaccard'][i][j]:.2f})" for j in range(len(names))]
+        for i in range(len(names))
+    ]
+    title = "shared customers (Jaccard)"
+    rows = [[a, *row] for a, row in zip(names, cells, strict=True)]
+    table = whole_table(["", *names], rows, title=title)
+    numbered = table.whole_width > common.out.width
+    if numbered:  # narrow: segments by number, a cell on two lines, the names listed below
+        numbers = [str(i + 1) for i in range(len(names))]
+        rows = [
+            [n, *(Text(c.replace(" ", "\n")) for c in row)]
+            for n, row in zip(numbers, cells, strict=True)
+        ]
+        table = whole_table(["", *numbers], rows, right=range(1, len(names) + 1), title=title)
     common.out.print(table)
+    for number, name in enumerate(names if numbered else [], start=1):
+        common.out.print(Text.assemble((f"{number:>3}  ", "bold"), name), soft_wrap=False)
 
 
 @segments_app.command("export")
