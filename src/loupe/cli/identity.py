@@ -159,11 +159,8 @@ def _print_customer(doc: dict[str, Any]) -> None:
         )
     )
 
-    consents = [
-        [_fmt(k.get(c)) for c in ("purpose", "granted", "ts", "identifier", "source")]
-        for k in doc["consents"]
-    ]
     consent_headers = ("purpose", "granted", "ts", "identifier", "source")
+    consents = [[_fmt(k.get(c)) for c in consent_headers] for k in doc["consents"]]
     out.print(whole_table(consent_headers, consents, title="Consents (latest per purpose)"))
 
 

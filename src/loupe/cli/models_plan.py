@@ -87,7 +87,7 @@ def due(
         + (f" in {category}" if category else "")
         + f": {doc['count']} ({doc['overdue']} overdue by up to {doc['overdue_days']} days)"
     )
-    headers = ["customer", "category", "last purchase", "expected", "interval", "in days"]
+    headers = ["customer", "category", "last purchase", "expected", "interval", "in days", "basis"]
     rows = [
         [
             c["customer_id"],
@@ -100,7 +100,7 @@ def due(
         ]
         for c in doc["customers"]
     ]
-    table = whole_table([*headers, "basis"], rows, right=(5,), title=title)
+    table = whole_table(headers, rows, right=(5,), title=title)
     if table.whole_width > common.out.width:  # narrow: ids and dates whole, the rest wraps
         table = whole_table(
             ["customer", "category", "expected", "in days", "interval, basis"],
