@@ -134,6 +134,13 @@ class SourceSettings(StrictModel):
     """For ``format = "excel"``: the row that names the columns, when title rows come first
     (default: the sheet's first row with a value)."""
     timezone: str | None = None
+    decimal: Literal[".", ","] = "."
+    """For csv and tsv: the decimal mark of the source's numbers.  With ``","`` (Excel in a
+    German, French or Russian locale), a dot or a space groups thousands: ``1.234,50``."""
+    date_order: Literal["ymd", "dmy", "mdy"] = "ymd"
+    """How a date that does not start with its year is read: ``05/03/2024`` is 5 March with
+    ``"dmy"`` and 3 May with ``"mdy"``; with ``"ymd"`` (the default) it is unparseable.
+    Dates that start with a four-digit year (ISO 8601) are read the same whatever the order."""
     contact_source: str | None = None
     """For orders/consents/feedback: the contact source whose ``source_key`` the rows carry."""
     columns: dict[str, str] = Field(default_factory=dict)
@@ -186,6 +193,11 @@ class SourceSettings(StrictModel):
             )
         return v
 
+    @field_validator("date_order", mode="before")
+    @classmethod
+    def _lower_order(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _needs_location(self) -> SourceSettings:
         if self.format == "sql":
@@ -193,6 +205,11 @@ class SourceSettings(StrictModel):
                 raise ValueError("a sql source needs `connection` and `sql_table`")
         elif not self.path:
             raise ValueError(f"a {self.format} source needs `path`")
+        if self.decimal != "." and self.format not in ("csv", "tsv"):
+            raise ValueError(
+                f'`decimal = "{self.decimal}"` is for csv and tsv sources; a {self.format} '
+                "source's numbers are typed values or JSON numbers, written with a point"
+            )
         return self
 
     @property

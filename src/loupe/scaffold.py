@@ -56,6 +56,9 @@ EXAMPLE_SOURCES = """
 # format = "csv"
 # path = "data/crm_customers.csv"
 # encoding = "utf-8"           # or gbk, gb18030 …
+# delimiter = ";"              # a European Excel export; then often also:
+# decimal = ","                # 1.234,50 (csv/tsv)
+# date_order = "dmy"           # 05.03.2024 is 5 March ("mdy": 3 May); ISO dates read either way
 # [sources.columns]
 # source_key = "crm_id"
 # email = "email"

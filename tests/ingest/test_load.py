@@ -1170,9 +1170,117 @@ def test_a_csv_file_with_another_delimiter_names_it_in_the_error(tmp_path, sep, 
     with pytest.raises(SourceError, match=f'look separated by "{re.escape(shown)}"') as err:
         ingest(wh)
     assert f'delimiter = "{shown}"' in err.value.fix
+    assert ('decimal = ","' in err.value.fix) == (sep == ";")
     right = {**_orders_source("orders.csv"), "delimiter": sep}
     rep = ingest(_project(tmp_path / "b", [{**right, "path": "../orders.csv"}])).sources["shop"]
     assert (rep.read, rep.reconciled) == (7, True)
+
+
+#: An order export as Excel writes it in a German locale: ';' between columns, cp1252, a
+#: decimal comma with points grouping thousands, and dates day first.
+EXPORT_DE = """Bestellnr;Kunde;Bestelldatum;Betrag;Währung
+B1;K1;05.03.2024 10:00;1.234,50;EUR
+B2;K2;13.03.2024 09:30:15;12,5;EUR
+B3;K3;31.02.2024 10:00;10,00;EUR
+B4;K4;2024-03-06T08:00:00Z;7;EUR
+B5;K5;06.03.2024 11:00;12.5;EUR
+B6;K6;07.03.24 11:00;3,00;EUR
+"""
+
+
+def _export_de(tmp_path: Path, **options: str) -> Warehouse:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "bestellungen.csv").write_bytes(EXPORT_DE.encode("cp1252"))
+    columns = {
+        "order_id": "Bestellnr",
+        "user_id": "Kunde",
+        "ordered_at": "Bestelldatum",
+        "amount": "Betrag",
+        "currency": "Währung",
+    }
+    source = {"name": "shop_de", "table": "orders", "format": "csv", "path": "bestellungen.csv"}
+    source |= {"encoding": "cp1252", "delimiter": ";", "timezone": "Europe/Berlin", **options}
+    return _project(tmp_path, [{**source, "columns": columns}])
+
+
+def test_a_source_with_decimal_commas_and_dates_day_first_loads_them(tmp_path):
+    """``decimal = ","`` and ``date_order = "dmy"`` read a German export as it is meant: a
+    point groups thousands, and 05.03.2024 is 5 March.  A year-first timestamp still reads;
+    an impossible date, a two-digit year and a point that groups nothing are quarantined."""
+    wh = _export_de(tmp_path, decimal=",", date_order="dmy")
+    rep = ingest(wh).sources["shop_de"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (6, 3, 3, True)
+    got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(got["order_id"]) == ["B1", "B2", "B4"]
+    assert list(got["amount"]) == [1234.5, 12.5, 7.0]
+    assert [str(t) for t in got["ordered_at"]] == [  # UTC: Berlin is UTC+1 in March
+        "2024-03-05 09:00:00",
+        "2024-03-13 08:30:15",
+        "2024-03-06 08:00:00",
+    ]
+    q = _quarantine(wh)
+    assert list(zip(q["location"], q["reason"], strict=True)) == [
+        ("bestellungen.csv:4", "unparseable ordered_at: '31.02.2024 10:00'"),
+        ("bestellungen.csv:6", "unparseable amount: '12.5'"),
+        ("bestellungen.csv:7", "unparseable ordered_at: '07.03.24 11:00'"),
+    ]
+
+
+def test_date_order_mdy_reads_the_month_first_and_the_default_reads_neither(tmp_path):
+    """The same export read month first: 05.03.2024 is 3 May (summer time in Berlin), and
+    13.03.2024 has no month 13.  Without the two settings, every day-first date and every
+    decimal comma is quarantined rather than guessed at."""
+    wh = _export_de(tmp_path / "mdy", decimal=",", date_order="MDY")
+    rep = ingest(wh).sources["shop_de"]
+    assert (rep.loaded, rep.quarantined) == (2, 4)
+    got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(got["order_id"]) == ["B1", "B4"]
+    assert str(got["ordered_at"][0]) == "2024-05-03 08:00:00"
+    reasons = dict(zip(*_quarantine(wh)[["location", "reason"]].T.values, strict=True))
+    assert reasons["bestellungen.csv:3"] == "unparseable ordered_at: '13.03.2024 09:30:15'"
+
+    wh = _export_de(tmp_path / "default")
+    rep = ingest(wh).sources["shop_de"]
+    assert (rep.loaded, rep.quarantined) == (1, 5)  # B4, year first and a whole amount
+    reasons = dict(zip(*_quarantine(wh)[["location", "reason"]].T.values, strict=True))
+    assert reasons["bestellungen.csv:2"] == "unparseable ordered_at: '05.03.2024 10:00'"
+
+
+def test_a_birth_date_written_day_first_reaches_the_contacts(tmp_path):
+    """A birth date is text in ``raw_contacts`` (quality parses and flags it); a source's
+    ``date_order`` writes it year first at load, so quality reads it."""
+    from loupe.quality import run_quality
+
+    (tmp_path / "kunden.csv").write_text(
+        "Kundennr;Name;Geburtsdatum\nK1;Anna Müller;05.03.1990\nK2;Jan Weiß;1985-12-01\n"
+        "K3;Eva Roth;31.04.1990\n"
+    )
+    source = {"name": "crm_de", "table": "contacts", "format": "csv", "path": "kunden.csv"}
+    source |= {"delimiter": ";", "date_order": "dmy"}
+    columns = {"source_key": "Kundennr", "name": "Name", "birth_date": "Geburtsdatum"}
+    wh = _project(tmp_path, [{**source, "columns": columns}])
+    assert ingest(wh).sources["crm_de"].loaded == 3
+    run_quality(wh)
+    got = wh.to_pandas(wh.table("contacts").order_by("source_key"))
+    assert [
+        None if pd.isna(d) else pd.Timestamp(d).date().isoformat() for d in got["birth_date"]
+    ] == [
+        "1990-03-05",
+        "1985-12-01",
+        None,  # 31 April: flagged by quality, not guessed at
+    ]
+    assert "invalid_birth_date" in list(got["quality_flags"][2])
+
+
+def test_decimal_comma_is_refused_where_numbers_are_typed():
+    """A JSON, Parquet, Excel or SQL source's numbers come typed, written with a point."""
+    from pydantic import ValidationError
+
+    from loupe.config import SourceSettings
+
+    with pytest.raises(ValidationError, match="is for csv and tsv sources"):
+        SourceSettings(name="app", format="jsonl", path="a.jsonl", decimal=",")
+    assert SourceSettings(name="pos", format="csv", path="a.csv", decimal=",").decimal == ","
 
 
 def test_a_profile_without_a_name_takes_it_from_first_and_last_name(tmp_path):

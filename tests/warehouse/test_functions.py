@@ -109,12 +109,65 @@ NUMBERS = {
 }
 
 
-def _numbers(wh) -> list[float | None]:
-    return [None if pd.isna(v) else v for v in _run(wh, fn.parse_number, list(NUMBERS))]
+#: The same parse with ``decimal = ","``: the point groups thousands, the comma is the mark.
+NUMBERS_COMMA = {
+    "1.234,5": 1234.5,
+    "12,5": 12.5,
+    "1\u00a0234,50 €": 1234.5,  # no-break spaces group thousands in French exports
+    "1\u202f234,5": 1234.5,
+    "-1.000.000": -1e6,
+    "¥12,": 12,
+    "3e2": 300,
+    "12.5": None,  # a point that groups nothing: not guessed at
+    "1.23,4": None,
+    "1,2,3": None,
+    "": None,
+}
+
+
+def _numbers(wh, decimal: str = ".") -> list[float | None]:
+    values = list(NUMBERS if decimal == "." else NUMBERS_COMMA)
+    got = _run(wh, lambda s: fn.parse_number(s, decimal), values)
+    return [None if pd.isna(v) else v for v in got]
+
+
+#: Dates day first and month first, rewritten year first: (text, dmy, mdy), in Shanghai time.
+DATE_ORDERS = [
+    ("05/03/2024", "2024-03-04 16:00:00", "2024-05-02 16:00:00"),
+    ("5.3.2024 10:00", "2024-03-05 02:00:00", "2024-05-03 02:00:00"),
+    ("05-03-2024, 10:00:00.5", "2024-03-05 02:00:00.500000", "2024-05-03 02:00:00.500000"),
+    (" 13/12/2024 10:00 ", "2024-12-13 02:00:00", None),  # no month 13
+    ("31/02/2024", None, None),
+    ("05/03/2024T10:00:00Z", "2024-03-05 10:00:00", "2024-05-03 10:00:00"),
+    ("2024-03-05 10:00:00", "2024-03-05 02:00:00", "2024-03-05 02:00:00"),  # year first: as is
+    ("1709604000", "2024-03-05 02:00:00", "2024-03-05 02:00:00"),
+    ("05/03/24", None, None),  # a two-digit year is not guessed at
+]
+
+
+def test_dates_day_or_month_first(wh):
+    texts = [text for text, _, _ in DATE_ORDERS]
+    for k, order in ((1, "dmy"), (2, "mdy")):
+        got = _run(
+            wh,
+            lambda s, o=order: fn.parse_timestamp(
+                fn.year_first(s, o, wh.backend), "Asia/Shanghai", wh.backend
+            ),
+            texts,
+        )
+        want = [case[k] for case in DATE_ORDERS]
+        assert [None if pd.isna(v) else str(v) for v in got] == want, order
+        days = _run(
+            wh, lambda s, o=order: fn.parse_date(fn.year_first(s, o, wh.backend), wh.backend), texts
+        )
+        day = pd.Timestamp(days[0]).date().isoformat()
+        assert day == ("2024-03-05" if order == "dmy" else "2024-05-03")
+    assert _run(wh, lambda s: fn.year_first(s, "ymd", wh.backend), texts) == texts
 
 
 def test_numbers_bools_and_json(wh):
     assert _numbers(wh) == list(NUMBERS.values())
+    assert _numbers(wh, ",") == list(NUMBERS_COMMA.values())
     assert _run(wh, fn.parse_bool, ["TRUE", "no", "是", "maybe"])[:3] == [True, False, True]
     docs = ['{"a": {"b": 1}}', '{"a":', "[]"]
     assert _run(wh, lambda s: fn.json_valid(s, wh.backend), docs) == [True, False, True]
@@ -269,4 +322,6 @@ def test_numbers_and_timestamps_parse_the_same_on_spark(tmp_path):
 
     spark = Warehouse.open(make_settings(tmp_path, warehouse={"backend": "pyspark"}))
     assert _numbers(spark) == list(NUMBERS.values())
+    assert _numbers(spark, ",") == list(NUMBERS_COMMA.values())
     test_parse_timestamp_forms(spark)
+    test_dates_day_or_month_first(spark)

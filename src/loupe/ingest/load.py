@@ -343,11 +343,14 @@ def _check_csv_mapping(source: SourceSettings, header: list[str], path: Path) ->
         if not found:
             raise
         shown = "\\t" if found[0] == "\t" else found[0]
+        fix = f'set `delimiter = "{shown}"` on the source in loupe.toml'
+        if found[0] == ";" and source.decimal == ".":
+            fix += ', and `decimal = ","` if its numbers are written 12,50'
         raise SourceError(
             f"Source {source.name!r}: the header of {path.name} is one column, "
             f'{header[0]!r}; its columns look separated by "{shown}"',
             where=path.name,
-            fix=f'set `delimiter = "{shown}"` on the source in loupe.toml',
+            fix=fix,
         ) from None
 
 
