@@ -94,6 +94,29 @@ def test_ingest_json_is_one_document(tmp_path, capsys):
     }
 
 
+def test_ingest_reload_and_the_quarantine_hint(tmp_path, capsys):
+    """``loupe quarantine`` names the setting that reads the rejected dates, and ``ingest
+    --reload`` reads the unchanged file again once it is set."""
+    toml = (
+        '[[sources]]\nname = "p"\ntable = "orders"\nformat = "csv"\npath = "p.csv"\n'
+        '{extra}[sources.columns]\norder_id = "no"\namount = "amount"\nordered_at = "day"\n'
+    )
+    (tmp_path / "loupe.toml").write_text(toml.format(extra=""))
+    (tmp_path / "p.csv").write_text("no,amount,day\nA,1,05/03/2024\nB,2,06/03/2024\n")
+    assert main(["-p", str(tmp_path), "ingest", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["-p", str(tmp_path), "quarantine"]) == 0
+    out = capsys.readouterr().out
+    assert "p, unparseable ordered_at: 2 look written day or month first" in " ".join(out.split())
+    (tmp_path / "loupe.toml").write_text(toml.format(extra='date_order = "dmy"\n'))
+    assert main(["-p", str(tmp_path), "ingest", "--reload"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "p: 0 rows loaded before were deleted, and every file read again" in out
+    assert main(["-p", str(tmp_path), "ingest", "--reload", "--json"]) == 0
+    p = json.loads(capsys.readouterr().out)["sources"]["p"]
+    assert (p["forgotten"], p["read"], p["loaded"], p["quarantined"]) == (2, 2, 2, 0)
+
+
 def test_ingest_table_keeps_source_names_and_counts_whole(tmp_path, capsys, monkeypatch):
     """At 80 columns eshop_orders and eshop_order_lines both read "eshop_ord…" before."""
     from loupe.cli import common

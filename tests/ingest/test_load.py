@@ -1272,6 +1272,79 @@ def test_a_birth_date_written_day_first_reaches_the_contacts(tmp_path):
     assert "invalid_birth_date" in list(got["quality_flags"][2])
 
 
+def test_quarantine_hints_at_the_setting_and_reload_reads_the_files_again(tmp_path):
+    """Loaded with the defaults, the export's day-first dates are quarantined, and the
+    quarantine says which setting reads them.  A second run with the settings fixed reads
+    nothing (the file has not changed); ``reload`` forgets what the source loaded and reads
+    it again, without touching the other sources."""
+    from loupe.ingest.quarantine import quarantine_view
+
+    (tmp_path / "orders.csv").write_text(ORDERS_CSV)
+    others = [_orders_source("orders.csv")]
+    wh = _export_de(tmp_path)  # written before the project is opened with both sources
+    wh.close()
+    de = {"name": "shop_de", "table": "orders", "format": "csv", "path": "bestellungen.csv"}
+    de |= {"encoding": "cp1252", "delimiter": ";", "timezone": "Europe/Berlin"}
+    de["columns"] = {"order_id": "Bestellnr", "user_id": "Kunde", "ordered_at": "Bestelldatum"}
+    de["columns"] |= {"amount": "Betrag", "currency": "Währung"}
+    wh = _project(tmp_path, [de, *others])
+    first = ingest(wh).sources
+    assert (first["shop_de"].loaded, first["shop_de"].quarantined) == (1, 5)
+    (dates,) = [r for r in quarantine_view(wh)["by_reason"] if r["source"] == "shop_de"]
+    assert (dates["reason"], dates["rows"]) == ("unparseable ordered_at", 5)
+    assert dates["hint"].startswith("4 look written day or month first")  # not 07.03.24
+    assert 'date_order = "dmy"' in dates["hint"]
+    others_view = [r for r in quarantine_view(wh)["by_reason"] if r["source"] != "shop_de"]
+    assert len(others_view) == 2 and all(r["hint"] is None for r in others_view)
+    wh.close()
+
+    fixed = {**de, "decimal": ",", "date_order": "dmy"}
+    wh = _project(tmp_path, [fixed, *others])
+    assert ingest(wh, ["shop_de"]).sources["shop_de"].read == 0  # the file is known
+    rep = ingest(wh, ["shop_de"], reload=True).sources["shop_de"]
+    assert rep.forgotten == 1
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (6, 3, 3, 0)
+    raw = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(raw["order_id"]) == ["B1", "B2", "B4", "O1", "O2", "O6"]  # B4 once
+    q = _quarantine(wh)
+    assert list(q["location"]) == [
+        "bestellungen.csv:4",
+        "bestellungen.csv:6",
+        "bestellungen.csv:7",
+        "orders.csv:4",
+        "orders.csv:5",
+        "orders.csv:8",
+    ]
+    assert all(r["hint"] is None for r in quarantine_view(wh)["by_reason"])
+    files = wh.to_pandas(wh.table("ingested_files").order_by("file"))
+    assert list(files["file"]) == ["bestellungen.csv", "orders.csv"]
+    assert ingest(wh).sources["shop_de"].read == 0  # and known again
+
+
+def test_quarantine_hints_at_decimal_commas(tmp_path):
+    (tmp_path / "orders.csv").write_text(
+        "order_no;account_id;order_time;total_amount;currency\n"
+        "O1;U1;2024-03-05 10:00:00;12,50;EUR\nO2;U2;2024-03-05 11:00:00;€ 1.234,5;EUR\n"
+        "O3;U3;2024-03-05 12:00:00;7;EUR\n"
+    )
+    from loupe.ingest.quarantine import quarantine_view
+
+    wh = _project(tmp_path, [{**_orders_source("orders.csv"), "delimiter": ";"}])
+    assert ingest(wh).sources["shop"].quarantined == 2
+    (amounts,) = quarantine_view(wh)["by_reason"]
+    assert amounts["hint"] == '2 look written with a decimal comma (12,50): set `decimal = ","`'
+
+
+def test_reload_stops_before_forgetting_when_a_source_has_no_file(tmp_path):
+    (tmp_path / "orders.csv").write_text(ORDERS_CSV)
+    wh = _project(tmp_path, [_orders_source("orders.csv")])
+    ingest(wh)
+    (tmp_path / "orders.csv").unlink()
+    with pytest.raises(SourceError, match="no file matches"):
+        ingest(wh, reload=True)
+    assert wh.count("raw_orders") == 3 and wh.count("quarantine") == 3
+
+
 def test_decimal_comma_is_refused_where_numbers_are_typed():
     """A JSON, Parquet, Excel or SQL source's numbers come typed, written with a point."""
     from pydantic import ValidationError

@@ -164,6 +164,11 @@ def _exercise(wh: Warehouse) -> list[int]:
     assert wh.append("t", ibis.memtable({"a": [4]})) == 1
     t = wh.table("t")
     wh.replace("t", t.mutate(a=t.a * 10))  # rewrite from an expression that reads it
+    wh.replace("s", ibis.memtable({"k": ["x", "y", None, "x", "z"], "v": [1, 2, 3, 4, 5]}))
+    assert wh.delete_rows("s", "k", ["x", "z"]) == 3
+    assert wh.delete_rows("s", "k", ["nothing"]) == 0
+    assert wh.delete_rows("absent", "k", ["x"]) == 0
+    assert sorted(wh.to_pandas(wh.table("s"))["v"]) == [2, 3]  # a NULL key stays
     return sorted(wh.to_pandas(wh.table("t"))["a"])
 
 

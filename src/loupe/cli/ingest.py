@@ -18,6 +18,12 @@ def register(app: typer.Typer) -> None:
 
 def ingest(
     source: list[str] = typer.Option(None, "--source", "-s", help="Only these sources."),
+    reload: bool = typer.Option(
+        False,
+        "--reload",
+        help="Forget what the sources loaded (rows, quarantine, files seen) and read all their "
+        "files again: after a change to a source's settings.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Load new files of every declared source; bad rows go to the quarantine."""
@@ -25,7 +31,9 @@ def ingest(
 
     wh = common.state.warehouse()
     with common.progress_bar(not json) as bar:
-        report = run_ingest(wh, only=source or None, progress=common.StepProgress(bar))
+        report = run_ingest(
+            wh, only=source or None, progress=common.StepProgress(bar), reload=reload
+        )
     if json:
         common.print_json(report.to_dict())
         return
@@ -40,6 +48,12 @@ def ingest(
     headers = ("source", "table", "read", "loaded", "quarantined", "duplicates", "files")
     table = whole_table(headers, rows, right=range(2, 6), give_way={1})
     common.out.print(table)
+    for s in report.sources.values():
+        if s.forgotten is not None:
+            common.out.print(
+                f"[dim]{s.source}: {s.forgotten:,} rows loaded before were deleted, and every "
+                "file read again[/]"
+            )
     bad = sum(s.quarantined for s in report.sources.values())
     if bad:
         common.out.print(
@@ -131,6 +145,11 @@ def quarantine(
     reasons = [[r["source"], r["reason"], f"{r['rows']:,}"] for r in doc["by_reason"]]
     title = f"Quarantine: {doc['total']:,} rows" + (f" (batch {doc['batch']})" if latest else "")
     out.print(whole_table(("source", "reason", "rows"), reasons, right={2}, title=title))
+    for r in doc["by_reason"]:
+        if r["hint"]:
+            hint = Text(f"{r['source']}, {r['reason']}: ", style="yellow")
+            hint.append(f"{r['hint']} on the source in loupe.toml, then run ingest again")
+            out.print(hint)
     # A row is two lines, its location and reason, then its text as read (long JSON cut at
     # RAW_CHARS): a table cut every row to a few dozen characters.
     for r in doc["rows"]:

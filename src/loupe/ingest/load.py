@@ -109,6 +109,9 @@ class SourceReport:
     skipped_files: list[str] = field(default_factory=list)
     profiles: int | None = None
     """For Segment sources: contact (profile) versions taken from identify calls."""
+    forgotten: int | None = None
+    """With ``reload``: the rows loaded before that were deleted, so that every file of the
+    source is read again (its profile versions included, for a Segment source)."""
 
     @property
     def reconciled(self) -> bool:
@@ -136,8 +139,15 @@ def ingest(
     wh: Warehouse,
     only: list[str] | None = None,
     progress: Progress | None = None,
+    reload: bool = False,
 ) -> IngestReport:
-    """Load the sources declared in ``loupe.toml`` (or those named in ``only``)."""
+    """Load the sources declared in ``loupe.toml`` (or those named in ``only``).
+
+    With ``reload``, each source first forgets what it loaded (:func:`forget`), so all its
+    files are read again: after a change to its settings (mapping, ``decimal``,
+    ``date_order``, ``timezone``, ``encoding``), which does not change the files and so
+    would not make ingest read them.
+    """
     settings = wh.settings
     sources = settings.sources if not only else [settings.source(n) for n in only]
     if not sources:
@@ -149,11 +159,17 @@ def ingest(
     batch = uuid.uuid4().hex[:12]
     report = IngestReport(batch, {})
     tables = sorted({f"raw_{s.target_table}" for s in sources})
+    if reload:  # a source without files stops here, before anything is forgotten
+        for source in sources:
+            if source.format != "sql":
+                readers.find_files(source, settings.root)
     with stage_run(wh, "ingest", [s.name for s in sources], ["quarantine", *tables]) as run:
         for source in sources:
             report.sources[source.name] = SourceReport(source.name, source.target_table)
             if source.format == "segment":
                 report.sources[source.name].profiles = 0
+            if reload:
+                report.sources[source.name].forgotten = forget(wh, source)
         _load_sources(wh, sources, report, batch, progress)
         if progress:
             progress("ingest", len(sources), len(sources))
@@ -162,6 +178,20 @@ def ingest(
         for name in (PARSED, TYPED, PROFILES):
             wh.drop(name)
     return report
+
+
+def forget(wh: Warehouse, source: SourceSettings) -> int:
+    """Delete what ``source`` loaded: its rows in its ``raw_`` table (and, for a Segment
+    source, the profile versions it gave ``raw_contacts``), its quarantined rows and its
+    files in ``ingested_files``.  Returns the ``raw_`` rows deleted.  The next ingest then
+    reads every file of the source as new."""
+    tables = {f"raw_{source.target_table}"}
+    if source.format == "segment":
+        tables.add("raw_contacts")
+    gone = sum(wh.delete_rows(t, "source", [source.name]) for t in sorted(tables))
+    wh.delete_rows("quarantine", "source", [source.name])
+    wh.delete_rows("ingested_files", "source", [source.name])
+    return gone
 
 
 def _new_files(wh: Warehouse, source: SourceSettings, rep: SourceReport) -> list[NewFile]:

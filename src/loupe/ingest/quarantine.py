@@ -14,6 +14,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from loupe.config import SourceSettings
 from loupe.errors import NotFoundError
 from loupe.warehouse import Warehouse
 
@@ -22,6 +23,28 @@ def _kind(reason: ir.StringValue) -> ir.StringValue:
     """The reason without its particulars: ``unparseable ordered_at: '2024-13-45'`` and
     ``… '32/13/2024'`` are one kind, ``unparseable ordered_at``."""
     return reason.re_extract(r"^([^:]*)", 1).strip()
+
+
+#: An unparseable number that looks written with a decimal comma (``12,50``, ``1.234,5``,
+#: ``€ 12,50``), and an unparseable date written day or month first with its year last.
+_COMMA_NUMBER = (
+    "^unparseable [a-z_]+: '[^0-9,]*[-+]?[0-9]{1,3}([. \u00a0\u202f]?[0-9]{3})*,[0-9]+[^0-9,.]*'$"
+)
+_YEAR_LAST = r"^unparseable [a-z_]+: ' *[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{4}([ T,][^']*)?'$"
+
+
+def _hint(source: SourceSettings | None, rows: int, commas: int, year_last: int) -> str | None:
+    """What to set on the source when most rows of a reason look like a setting it lacks."""
+    if source is None:
+        return None
+    if commas * 2 > rows and source.decimal == "." and source.format in ("csv", "tsv"):
+        return f'{commas:,} look written with a decimal comma (12,50): set `decimal = ","`'
+    if year_last * 2 > rows and source.date_order == "ymd":
+        return (
+            f"{year_last:,} look written day or month first (05/03/2024): set "
+            '`date_order = "dmy"` (day first) or `"mdy"` (month first)'
+        )
+    return None
 
 
 def _file_and_line(location: ir.StringValue) -> tuple[ir.StringValue, ir.IntegerValue]:
@@ -55,8 +78,10 @@ def quarantine_view(
     Returns
     -------
     dict
-        ``total`` (rows matching), ``by_reason`` (``source, reason, rows, example``: the
-        reason without its particulars, and one full reason), ``rows`` (``source, location,
+        ``total`` (rows matching), ``by_reason`` (``source, reason, rows, example, hint``:
+        the reason without its particulars, one full reason, and the source setting to
+        change when most of its rows look like numbers with a decimal comma or dates day
+        first, else null), ``rows`` (``source, location,
         reason, raw, batch, loaded_at``) and ``batch`` (the latest batch, with ``latest``).
     """
     q = wh.table("quarantine")
@@ -82,9 +107,15 @@ def quarantine_view(
     kinds = q.mutate(kind=_kind(q.reason))
     summary = wh.to_pandas(
         kinds.group_by(["source", "kind"])
-        .aggregate(rows=kinds.count(), example=kinds.reason.min())
+        .aggregate(
+            rows=kinds.count(),
+            example=kinds.reason.min(),
+            commas=ibis.ifelse(kinds.reason.re_search(_COMMA_NUMBER), 1, 0).sum(),
+            year_last=ibis.ifelse(kinds.reason.re_search(_YEAR_LAST), 1, 0).sum(),
+        )
         .order_by(["source", "kind"])
     )
+    declared = {s.name: s for s in wh.settings.sources}
     file, line = _file_and_line(q.location)
     ordered = q.mutate(_file=file, _line=line).order_by(["source", "_file", "_line", "location"])
     if limit > 0:
@@ -93,7 +124,13 @@ def quarantine_view(
     return {
         "total": int(summary["rows"].sum()) if len(summary) else 0,
         "by_reason": [
-            {"source": r.source, "reason": r.kind, "rows": int(r.rows), "example": r.example}
+            {
+                "source": r.source,
+                "reason": r.kind,
+                "rows": int(r.rows),
+                "example": r.example,
+                "hint": _hint(declared.get(r.source), r.rows, r.commas, r.year_last),
+            }
             for r in summary.itertuples()
         ],
         "rows": [

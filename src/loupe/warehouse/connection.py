@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -174,6 +174,18 @@ class Warehouse:
         with self._input(obj) as rows:
             self.con.insert(name, rows.select(*target.columns))
         return self.count(name) - before if count else 0
+
+    def delete_rows(self, name: str, column: str, values: Sequence[str]) -> int:
+        """Delete the rows of table ``name`` whose ``column`` is one of ``values``; return how
+        many went.  A ``DELETE`` on DuckDB; on Spark the table is written again without them."""
+        if not values or not self.exists(name):
+            return 0
+        self._inputs_changed(name)
+        marks = ", ".join("?" for _ in values)
+        deleted = self.con.con.execute(
+            f'DELETE FROM "{name}" WHERE "{column}" IN ({marks})', list(values)
+        ).fetchall()
+        return int(deleted[0][0])
 
     @contextlib.contextmanager
     def lending_memory(self, share: float = 0.75) -> Iterator[str | None]:
@@ -429,6 +441,16 @@ class _SparkWarehouse(Warehouse):
     def create_empty(self, name: str, schema: ibis.Schema) -> None:
         if not self.exists(name):
             self._save(name, [], schema)
+
+    def delete_rows(self, name: str, column: str, values: Sequence[str]) -> int:
+        if not values or not self.exists(name):
+            return 0
+        t = self.table(name)
+        doomed = t[column].isin(list(values)).fill_null(False)
+        gone = self.count(t.filter(doomed))
+        if gone:
+            self.replace(name, t.filter(~doomed))
+        return gone
 
     @contextlib.contextmanager
     def lending_memory(self, share: float = 0.75) -> Iterator[str | None]:
