@@ -316,6 +316,12 @@ def test_segment_events_and_profiles(tmp_path):
     assert prof.loc[0, "email"] == "Wang@QQ.com"
     assert prof.loc[0, "name"] == "王伟"
 
+    # Read again: its events, its profile version and its quarantined line go first
+    rep = ingest(wh, reload=True).sources["web"]
+    assert rep.forgotten == 3 + 1
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates, rep.profiles) == (5, 3, 1, 1, 1)
+    assert (wh.count("raw_events"), wh.count("raw_contacts"), wh.count("quarantine")) == (3, 1, 1)
+
 
 def _identify(n: int, user: str, ts: str, **traits: str) -> str:
     doc = {"type": "identify", "messageId": f"i{n}", "anonymousId": f"a-{user}", "userId": user}
