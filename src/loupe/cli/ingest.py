@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.text import Text
 
@@ -59,6 +61,21 @@ def ingest(
         common.out.print(
             f"[dim]{bad:,} rows quarantined: `loupe quarantine --latest` shows them and why[/]"
         )
+        from loupe.ingest.quarantine import quarantine_view
+
+        _print_hints(quarantine_view(wh, list(report.sources), latest=True, limit=1))
+
+
+def _print_hints(view: dict[str, Any]) -> None:
+    """One line per reason whose rows look like a setting their source lacks."""
+    for r in view["by_reason"]:
+        if r["hint"]:
+            hint = Text(f"{r['source']}, {r['reason']}: ", style="yellow")
+            hint.append(
+                f"{r['hint']} on the source in loupe.toml, then "
+                f"`loupe ingest -s {r['source']} --reload`"
+            )
+            common.out.print(hint)
 
 
 def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
@@ -145,11 +162,7 @@ def quarantine(
     reasons = [[r["source"], r["reason"], f"{r['rows']:,}"] for r in doc["by_reason"]]
     title = f"Quarantine: {doc['total']:,} rows" + (f" (batch {doc['batch']})" if latest else "")
     out.print(whole_table(("source", "reason", "rows"), reasons, right={2}, title=title))
-    for r in doc["by_reason"]:
-        if r["hint"]:
-            hint = Text(f"{r['source']}, {r['reason']}: ", style="yellow")
-            hint.append(f"{r['hint']} on the source in loupe.toml, then run ingest again")
-            out.print(hint)
+    _print_hints(doc)
     # A row is two lines, its location and reason, then its text as read (long JSON cut at
     # RAW_CHARS): a table cut every row to a few dozen characters.
     for r in doc["rows"]:
