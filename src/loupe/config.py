@@ -140,7 +140,8 @@ class SourceSettings(StrictModel):
     date_order: Literal["ymd", "dmy", "mdy"] = "ymd"
     """How a date that does not start with its year is read: ``05/03/2024`` is 5 March with
     ``"dmy"`` and 3 May with ``"mdy"``; with ``"ymd"`` (the default) it is unparseable.
-    Dates that start with a four-digit year (ISO 8601) are read the same whatever the order."""
+    With ``"dmy"`` or ``"mdy"`` a time on the 12-hour clock (``2:30 PM``) is read too.  Dates
+    that start with a four-digit year (ISO 8601) are read the same whatever the order."""
     contact_source: str | None = None
     """For orders/consents/feedback: the contact source whose ``source_key`` the rows carry."""
     columns: dict[str, str] = Field(default_factory=dict)

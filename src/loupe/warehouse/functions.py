@@ -400,19 +400,32 @@ def parse_number(col: ir.StringValue, decimal: str = ".") -> ir.FloatingValue:
 #: A date written day or month first, with a four-digit year last (``05/03/2024``,
 #: ``5.3.2024 10:00``, ``05-03-2024, 10:00:00``), and whatever follows it.
 _DATE_YEAR_LAST = r"^\s*([0-9]{1,2})[-/.]([0-9]{1,2})[-/.]([0-9]{4}),?((?:[ T].*)?)$"
+#: A time on the 12-hour clock at the end of the text: ``2:30 PM``, ``2:30:15pm``,
+#: ``12:05 a.m.``; groups: what comes before the hour, the hour, the rest of the time, a/p.
+_TWELVE_HOUR = (
+    r"^(.*[ T])([0-9]{1,2})(:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]+)?)?) *([AaPp])[.]?[Mm][.]?\s*$"
+)
 
 
 def year_first(col: ir.StringValue, order: str, backend: str) -> ir.StringValue:
     """``col`` with a date written day first (``order = "dmy"``) or month first (``"mdy"``)
-    rewritten year first (``05/03/2024 10:00`` → ``2024-03-05 10:00`` for ``"dmy"``), so that
-    :func:`parse_timestamp` and :func:`parse_date` read it.  Any other text is unchanged:
-    a year-first date, Unix time, or a form neither reads (two-digit years: ``05/03/24``).
+    rewritten as :func:`parse_timestamp` and :func:`parse_date` read it: year first, and a
+    time on the 12-hour clock on the 24-hour one (``3/5/2024 2:30 PM`` → ``2024-3-5 14:30``
+    for ``"mdy"``, as US exports write it).  An hour of 0 or above 12 before AM or PM gives
+    NULL (unparseable).  Any other text is unchanged: a year-first date, Unix time, or a
+    form neither parser reads (two-digit years: ``05/03/24``).
     """
     if order == "ymd":
         return col
     day, month = ("1", "2") if order == "dmy" else ("2", "1")
     ref = "\\" if backend == "duckdb" else "$"  # RE2's and Java's group references
-    return col.re_replace(_DATE_YEAR_LAST, f"{ref}3-{ref}{month}-{ref}{day}{ref}4")
+    text = col.re_replace(_DATE_YEAR_LAST, f"{ref}3-{ref}{month}-{ref}{day}{ref}4")
+    hour = text.re_extract(_TWELVE_HOUR, 2).try_cast("int64")
+    pm = text.re_extract(_TWELVE_HOUR, 4).upper() == "P"
+    clock = (hour % 12 + ibis.ifelse(pm, 12, 0)).cast("string").lpad(2, "0")
+    rebuilt = text.re_extract(_TWELVE_HOUR, 1) + clock + text.re_extract(_TWELVE_HOUR, 3)
+    valid = ibis.ifelse(hour.between(1, 12), rebuilt, ibis.null("string"))
+    return ibis.cases((text.re_search(_TWELVE_HOUR), valid), else_=text)
 
 
 def parse_bool(col: ir.StringValue) -> ir.BooleanValue:
