@@ -24,7 +24,7 @@ def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys, m
     (tmp_path / "loupe.toml").write_text(
         '[[sources]]\nname = "members"\ntable = "contacts"\nformat = "csv"\n'
         'encoding = "gbk"\npath = "exports/pos/member_export_2025_*.csv.gz"\n'
-        '[sources.columns]\nsource_key = "id"\n'
+        'decimal = ","\ndate_order = "DMY"\n[sources.columns]\nsource_key = "id"\n'
         '[[sources]]\nname = "spend"\ntable = "marketing_spend"\nformat = "excel"\n'
         'path = "data/marketing_spend.xlsx"\nsheet = "每日明细"\nheader_row = 3\n'
         '[sources.columns]\ndate = "date"\nchannel = "channel"\nspend = "spend"\n'
@@ -36,7 +36,7 @@ def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys, m
     assert main(["-p", str(tmp_path), "sources"]) == 0
     rows = {r.split()[1]: r for r in capsys.readouterr().out.splitlines() if r.count("│") == 7}
     cells = {k: [c.strip() for c in r.split("│")[4:6]] for k, r in rows.items()}
-    assert cells["members"] == ["exports/pos/member_export_2025_*.csv.gz", "gbk"]
+    assert cells["members"] == ["exports/pos/member_export_2025_*.csv.gz", 'gbk, decimal ",", dmy']
     assert cells["spend"] == ["data/marketing_spend.xlsx [每日明细]", ""]
     assert cells["budget"] == ["b.xlsx [bold]", ""]  # a sheet's name is not Rich markup
     monkeypatch.setattr(common.out, "width", 80)
@@ -49,6 +49,9 @@ def test_sources_table_keeps_paths_whole_and_names_the_sheet(tmp_path, capsys, m
         ("members", None, 0),  # a path matching nothing shows before an ingest stops on it
         ("spend", "每日明细", 0),
         ("budget", "bold", 0),
+    ]
+    assert [(r["decimal"], r["date_order"]) for r in rows] == [(",", "dmy"), (".", "ymd")] + [
+        (".", "ymd")
     ]
     for name in ("member_export_2025_01.csv.gz", "member_export_2025_02.csv.gz", "other.csv"):
         (tmp_path / "exports" / "pos").mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,8 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
             "format": s.format,
             "path": s.path or s.sql_table,
             "encoding": s.encoding,
+            "decimal": s.decimal,
+            "date_order": s.date_order,
             "sheet": s.sheet,
             "files": matching(s),
         }
@@ -118,7 +120,7 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
             str(r["table"]),
             str(r["format"]),
             str(r["path"]) + (f" [{r['sheet']}]" if r["sheet"] else ""),
-            str(r["encoding"]) if r["format"] in _TEXT_FORMATS else "",
+            ", ".join(_reading(r)),
             "" if r["files"] is None else Text(f"{r['files']:,}", "red" if not r["files"] else ""),
         ]
         for r in rows
@@ -128,6 +130,17 @@ def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
     table.columns[3].overflow = "fold"
     table.columns[3].min_width = 30
     common.out.print(table)
+
+
+def _reading(source: dict[str, Any]) -> list[str]:
+    """How a source's text is read: its encoding (for the formats read as text), and its
+    decimal mark and date order where they are not the defaults."""
+    parts = [str(source["encoding"])] if source["format"] in _TEXT_FORMATS else []
+    if source["decimal"] != ".":
+        parts.append(f'decimal "{source["decimal"]}"')
+    if source["date_order"] != "ymd":
+        parts.append(str(source["date_order"]))
+    return parts
 
 
 #: Characters of a quarantined row's text shown in the terminal (``--json`` has them all).
