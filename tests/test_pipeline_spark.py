@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from loupe.config import load_settings
+from loupe.ingest import ingest
 from loupe.ingest.quarantine import quarantine_view
 from loupe.pipeline import run_pipeline
 from loupe.scaffold import demo_toml, write_config
@@ -84,11 +85,21 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
             "jsonl": _jsonl_rows(wh),
             "quarantine_view": quarantine_view(wh, limit=0),
         }
+        # Reloading a source deletes its rows (a DELETE on DuckDB, a rewrite on Spark) and
+        # reads its file again, to the same rows and quarantine
+        again = ingest(wh, ["shop_json"], reload=True).sources["shop_json"]
+        results[backend]["reload"] = (again.forgotten, again.read, again.loaded, again.quarantined)
+        results[backend]["jsonl_again"] = _jsonl_rows(wh)
     duck, spark = results["duckdb"], results["pyspark"]
     for part in ("orders", "quarantine"):
         assert len(duck["jsonl"][part]) in (3, 4)
         pd.testing.assert_frame_equal(duck["jsonl"][part], spark["jsonl"][part], check_dtype=False)
     assert duck["ingest"] == spark["ingest"]
+    assert duck["reload"] == spark["reload"]
+    assert duck["reload"][0] == duck["reload"][2] == len(duck["jsonl"]["orders"])
+    for backend in (duck, spark):
+        for part in ("orders", "quarantine"):
+            pd.testing.assert_frame_equal(backend["jsonl"][part], backend["jsonl_again"][part])
     # `loupe quarantine`: the same reasons, and the same rows in the same (line) order
     views = [results[b]["quarantine_view"] for b in ("duckdb", "pyspark")]
     assert views[0]["by_reason"] == views[1]["by_reason"] and views[0]["total"] > 20
