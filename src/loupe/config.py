@@ -208,8 +208,8 @@ class SourceSettings(StrictModel):
             raise ValueError(f"a {self.format} source needs `path`")
         if self.decimal != "." and self.format not in ("csv", "tsv"):
             raise ValueError(
-                f'`decimal = "{self.decimal}"` is for csv and tsv sources; a {self.format} '
-                "source's numbers are typed values or JSON numbers, written with a point"
+                f'`decimal = "{self.decimal}"` is for csv and tsv sources: {self.format} '
+                "sources give their numbers typed (or as JSON numbers), written with a point"
             )
         return self
 
