@@ -1339,6 +1339,11 @@ def test_quarantine_hints_at_decimal_commas(tmp_path):
     assert ingest(wh).sources["shop"].quarantined == 2
     (amounts,) = quarantine_view(wh)["by_reason"]
     assert amounts["hint"] == '2 look written with a decimal comma (12,50): set `decimal = ","`'
+    from loupe.config import SourceSettings
+    from loupe.ingest.quarantine import _hint
+
+    one = _hint(SourceSettings(name="s", format="csv", path="a.csv"), 1, 1, 0)
+    assert one is not None and one.startswith("1 looks written with a decimal comma")
 
 
 def test_reload_stops_before_forgetting_when_a_source_has_no_file(tmp_path):

@@ -38,13 +38,17 @@ def _hint(source: SourceSettings | None, rows: int, commas: int, year_last: int)
     if source is None:
         return None
     if commas * 2 > rows and source.decimal == "." and source.format in ("csv", "tsv"):
-        return f'{commas:,} look written with a decimal comma (12,50): set `decimal = ","`'
+        return f'{_look(commas)} written with a decimal comma (12,50): set `decimal = ","`'
     if year_last * 2 > rows and source.date_order == "ymd":
         return (
-            f"{year_last:,} look written day or month first (05/03/2024): set "
+            f"{_look(year_last)} written day or month first (05/03/2024): set "
             '`date_order = "dmy"` (day first) or `"mdy"` (month first)'
         )
     return None
+
+
+def _look(n: int) -> str:
+    return f"{n:,} looks" if n == 1 else f"{n:,} look"
 
 
 def _file_and_line(location: ir.StringValue) -> tuple[ir.StringValue, ir.IntegerValue]:
