@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 from loupe.config import SourceSettings
 from loupe.errors import NotFoundError
 from loupe.warehouse import Warehouse
+from loupe.warehouse import functions as fn
 
 
 def _kind(reason: ir.StringValue) -> ir.StringValue:
@@ -26,11 +27,11 @@ def _kind(reason: ir.StringValue) -> ir.StringValue:
 
 
 #: An unparseable number that looks written with a decimal comma (``12,50``, ``1.234,5``,
-#: ``€ 12,50``), and an unparseable date written day or month first with its year last.
+#: ``€ 12,50``), and an unparseable date of the form a source's ``date_order`` reads.
 _COMMA_NUMBER = (
     "^unparseable [a-z_]+: '[^0-9,]*[-+]?[0-9]{1,3}([. \u00a0\u202f]?[0-9]{3})*,[0-9]+[^0-9,.]*'$"
 )
-_YEAR_LAST = r"^unparseable [a-z_]+: ' *[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{4}([ T,][^']*)?'$"
+_YEAR_LAST = f"^unparseable [a-z_]+: '{fn.DATE_YEAR_LAST}'$"
 
 
 def _hint(source: SourceSettings | None, rows: int, commas: int, year_last: int) -> str | None:
