@@ -140,6 +140,7 @@ def ingest(
     only: list[str] | None = None,
     progress: Progress | None = None,
     reload: bool = False,
+    limit: int | None = None,
 ) -> IngestReport:
     """Load the sources declared in ``loupe.toml`` (or those named in ``only``).
 
@@ -147,6 +148,10 @@ def ingest(
     files are read again: after a change to its settings (mapping, ``decimal``,
     ``date_order``, ``timezone``, ``encoding``), which does not change the files and so
     would not make ingest read them.
+
+    With ``limit``, at most that many rows of each source are read, its files in name order,
+    and a file read in part is not recorded as read: for a preview into a throwaway
+    warehouse (:mod:`loupe.ingest.preview`).
     """
     settings = wh.settings
     sources = settings.sources if not only else [settings.source(n) for n in only]
@@ -170,7 +175,7 @@ def ingest(
                 report.sources[source.name].profiles = 0
             if reload:
                 report.sources[source.name].forgotten = forget(wh, source)
-        _load_sources(wh, sources, report, batch, progress)
+        _load_sources(wh, sources, report, batch, progress, limit)
         if progress:
             progress("ingest", len(sources), len(sources))
         run.rows_in = sum(s.read for s in report.sources.values())
@@ -424,6 +429,7 @@ def _staged_chunks(
     source: SourceSettings,
     rep: SourceReport,
     inputs: list[_Input],
+    limit: int | None = None,
 ) -> Iterator[Chunk]:
     """The input read into memory as text columns, about :data:`CHUNK_BYTES` at a time.
 
@@ -435,6 +441,8 @@ def _staged_chunks(
     It never touches the warehouse, and of ``rep`` it counts only ``read``: it runs in a
     reader thread of its own (:func:`_read_ahead`) while the caller types and commits the
     chunk before.
+
+    With ``limit``, it stops once that many rows are read (:func:`_head`).
     """
     quarantined: list[dict[str, Any]] = []
     checked = False
@@ -461,6 +469,10 @@ def _staged_chunks(
         # a file whose last row closed a chunk was read again, its rows counted as
         # duplicates, by a re-run after a failure in between.
         for b, last in readers.marking_last(source_input.batches):
+            cut = False
+            if limit is not None:
+                b, cut = _head(b, limit - rep.read)
+                last = last and not cut  # a file read in part is not recorded
             # (``pa.repeat``: a Python list of the name per row took 1.2 s per 3M rows)
             name_col = pa.repeat(pa.scalar(b.file, pa.string()), b.rows.num_rows)
             rows = b.rows.append_column("_file", name_col)
@@ -479,12 +491,28 @@ def _staged_chunks(
             if last:  # recorded with the chunk that holds its last row, not the next one
                 files.append((source_input.name, source_input.done(rep.read - read_before)))
                 recorded = True
+            if cut or (limit is not None and rep.read >= limit):
+                yield chunk()
+                return
             if size >= CHUNK_BYTES:
                 yield chunk()
                 quarantined, pending, size, files = [], [], 0, []
         if not recorded:  # no batch at all (an empty file)
             files.append((source_input.name, source_input.done(rep.read - read_before)))
     yield chunk()
+
+
+def _head(b: readers.Batch, room: int) -> tuple[readers.Batch, bool]:
+    """The first ``room`` rows of a batch, those it split into fields and those it could not
+    together, in line order; and whether any were left out."""
+    if b.rows.num_rows + len(b.invalid) <= room:
+        return b, False
+    lines = np.concatenate(
+        [b.rows[readers.LINE].to_numpy(), np.array([i[0] for i in b.invalid], dtype=np.int64)]
+    )
+    last = int(np.sort(lines)[room - 1]) if room > 0 else -1
+    rows = b.rows.filter(pc.less_equal(b.rows[readers.LINE], last))
+    return readers.Batch(b.file, rows, [i for i in b.invalid if i[0] <= last]), True
 
 
 def _raw_text(source: SourceSettings, rows: pa.Table, index: np.ndarray) -> pa.Array:
@@ -531,6 +559,7 @@ def _load_sources(
     report: IngestReport,
     batch: str,
     progress: Progress | None,
+    limit: int | None = None,
 ) -> None:
     """Load the sources' new input, one chunk at a time, into ``report``'s source reports.
 
@@ -551,7 +580,8 @@ def _load_sources(
 
     def chunks() -> Iterator[tuple[int, Chunk]]:
         for i, ((source, rep), new) in enumerate(zip(listed, files, strict=True)):
-            for chunk in _staged_chunks(source, rep, _inputs(source, new, wh.settings.root)):
+            inputs = _inputs(source, new, wh.settings.root)
+            for chunk in _staged_chunks(source, rep, inputs, limit):
                 yield i, chunk
 
     for i, chunk in _read_ahead(chunks()):
