@@ -120,6 +120,35 @@ def test_ingest_reload_and_the_quarantine_hint(tmp_path, capsys):
     assert (p["forgotten"], p["read"], p["loaded"], p["quarantined"]) == (2, 2, 2, 0)
 
 
+def test_preview_shows_a_source_typed_and_the_hint_then_previews_again(tmp_path, capsys):
+    """``loupe preview`` before any ingest: the first row as read beside its typed value,
+    the rows it would quarantine with the setting that reads them, and nothing written."""
+    toml = (
+        '[[sources]]\nname = "p"\ntable = "orders"\nformat = "csv"\npath = "p.csv"\n'
+        '{extra}[sources.columns]\norder_id = "no"\namount = "amount"\nordered_at = "day"\n'
+    )
+    (tmp_path / "loupe.toml").write_text(toml.format(extra=""))
+    (tmp_path / "p.csv").write_text("no,amount,day\nA,1,05/03/2024\nB,2,2024-03-06\n")
+    assert main(["-p", str(tmp_path), "preview", "p"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Preview of p (csv → raw_orders): 2 rows read from p.csv." in out
+    assert "would load 1 · quarantined 1 · duplicates 0" in out
+    assert "First row loaded, p.csv:3" in out
+    # in UTC from the project's time zone, Asia/Shanghai by default
+    assert "│ ordered_at │ day │ 2024-03-06 │ 2024-03-05 16:00:00 UTC │ 100% │" in out
+    assert "1 looks written day or month first" in out and "then `loupe preview p`" in out
+    assert "p.csv:2 unparseable ordered_at: '05/03/2024'" in out
+    (tmp_path / "loupe.toml").write_text(toml.format(extra='date_order = "dmy"\n'))
+    assert main(["-p", str(tmp_path), "preview", "p", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["read"], doc["loaded"], doc["quarantined"]) == (2, 2, 0)
+    assert doc["rows"][0]["ordered_at"] == "2024-03-04T16:00:00"  # Shanghai
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loupe.toml", "p.csv"]
+    assert main(["-p", str(tmp_path), "preview", "q"]) != 0
+    err = capsys.readouterr().err
+    assert "No source named 'q'" in err and "Traceback" not in err
+
+
 def test_ingest_table_keeps_source_names_and_counts_whole(tmp_path, capsys, monkeypatch):
     """At 80 columns eshop_orders and eshop_order_lines both read "eshop_ord…" before."""
     from loupe.cli import common

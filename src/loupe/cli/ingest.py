@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -15,6 +16,7 @@ from loupe.rich_tables import whole_table
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("sources")(sources)
+    app.command("preview")(preview)
     app.command("quarantine")(quarantine)
 
 
@@ -66,16 +68,108 @@ def ingest(
         _print_hints(quarantine_view(wh, list(report.sources), latest=True, limit=1))
 
 
-def _print_hints(view: dict[str, Any]) -> None:
-    """One line per reason whose rows look like a setting their source lacks."""
+def _print_hints(view: dict[str, Any], then: str = "loupe ingest -s {source} --reload") -> None:
+    """One line per reason whose rows look like a setting their source lacks, and the
+    command ``then`` to run after setting it."""
     for r in view["by_reason"]:
         if r["hint"]:
             hint = Text(f"{r['source']}, {r['reason']}: ", style="yellow")
             hint.append(
-                f"{r['hint']} on the source in loupe.toml, then "
-                f"`loupe ingest -s {r['source']} --reload`"
+                f"{r['hint']} on the source in loupe.toml, then `{then.format(source=r['source'])}`"
             )
             common.out.print(hint)
+
+
+def preview(
+    name: str = typer.Argument(..., help="The source, as named in loupe.toml."),
+    rows: int = typer.Option(1000, "--rows", "-n", min=1, help="Rows of the source to read."),
+    show: int = typer.Option(5, "--show", min=0, help="Rows to list, loaded and quarantined."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Map and type a source's first rows as ingest would, writing nothing to the project:
+    check a mapping, a decimal mark or a date order before loading."""
+    from loupe.ingest.preview import preview as run_preview
+
+    settings = common.state.settings()
+    with common.progress_bar(not json) as bar:
+        doc = run_preview(settings, name, rows, show, common.StepProgress(bar))
+    if json:
+        common.print_json(doc)
+        return
+    out = common.out
+    files = doc["files"]
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3:,} more" if len(files) > 3 else "")
+    out.print(
+        Text(
+            f"Preview of {doc['source']} ({doc['format']} → raw_{doc['table']}): "
+            f"{doc['read']:,} rows read from {shown or 'no file'}. Nothing was written to "
+            "the project."
+        )
+    )
+    counts = [
+        ("would load", doc["loaded"]),
+        ("quarantined", doc["quarantined"]),
+        ("duplicates", doc["duplicates"]),
+        ("contact profiles", doc["profiles"]),
+    ]
+    out.print("  " + " · ".join(f"{k} {v:,}" for k, v in counts if v is not None))
+    first = doc["first_row"]
+    if first is not None:
+        out.print(Text(f"First row loaded, {first['location']}:", style="bold"))
+        fields = doc["format"] in _FIELD_FORMATS
+        if not fields:
+            out.print(Text("    ").append_text(_cut(first["raw"] or "")))
+        headers = ["column", "from", *(["as read"] if fields else []), "loaded as", "filled"]
+        cells = [
+            [
+                c["column"],
+                c["from"] or "",
+                *([_shown(c["as_read"])] if fields else []),
+                _shown(c["loaded_as"]),
+                f"{c['filled']:.0%}",
+            ]
+            for c in doc["columns"]
+        ]
+        values = set(range(2, len(headers) - 1))  # as read, loaded as: folded when narrow
+        table = whole_table(headers, cells, right={len(headers) - 1}, give_way=values)
+        for i in values:
+            table.columns[i].overflow = "fold"
+        out.print(table)
+    if doc["not_mapped"]:
+        out.print(f"[dim]not mapped: {', '.join(doc['not_mapped'])}[/]")
+    if doc["by_reason"]:
+        reasons = [[r["reason"], f"{r['rows']:,}"] for r in doc["by_reason"]]
+        out.print(whole_table(("would be quarantined", "rows"), reasons, right={1}))
+        _print_hints(doc, then="loupe preview {source}")
+        _print_quarantined(doc["quarantine"])
+
+
+def _shown(value: Any) -> str:
+    """A value as the preview shows it: timestamps are stored in UTC, and say so."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") + (" UTC" if value.tzinfo is None else "")
+    return str(value)
+
+
+def _cut(raw: str) -> Text:
+    """A row's text, cut at :data:`RAW_CHARS` characters with a note of what was left out."""
+    more = len(raw) - RAW_CHARS
+    text = Text(raw[:RAW_CHARS] if more > 0 else raw)
+    if more > 0:
+        text.append(f" … ({more:,} more characters)", style="dim")
+    return text
+
+
+def _print_quarantined(rows: list[dict[str, Any]]) -> None:
+    """Rejected rows, two lines each: location and reason, then the text as read."""
+    # A table cut every row's text to a few dozen characters.
+    for r in rows:
+        head = Text(r["location"], style="bold")
+        head.append(f"  {r['reason']}")
+        common.out.print(head)
+        common.out.print(Text("    ").append_text(_cut(r["raw"] or "")))
 
 
 def sources(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
@@ -146,6 +240,9 @@ def _reading(source: dict[str, Any]) -> list[str]:
 #: Characters of a quarantined row's text shown in the terminal (``--json`` has them all).
 RAW_CHARS = 300
 
+#: Formats whose rows are fields, shown as read beside their typed values.
+_FIELD_FORMATS = ("csv", "tsv", "excel", "parquet", "sql")
+
 #: Formats read as text, in the source's ``encoding``.
 _TEXT_FORMATS = ("csv", "tsv", "jsonl", "segment")
 
@@ -176,18 +273,7 @@ def quarantine(
     title = f"Quarantine: {doc['total']:,} rows" + (f" (batch {doc['batch']})" if latest else "")
     out.print(whole_table(("source", "reason", "rows"), reasons, right={2}, title=title))
     _print_hints(doc)
-    # A row is two lines, its location and reason, then its text as read (long JSON cut at
-    # RAW_CHARS): a table cut every row to a few dozen characters.
-    for r in doc["rows"]:
-        head = Text(r["location"], style="bold")
-        head.append(f"  {r['reason']}")
-        raw = r["raw"] or ""
-        more = len(raw) - RAW_CHARS
-        body = Text("    " + (raw[:RAW_CHARS] if more > 0 else raw))
-        if more > 0:
-            body.append(f" … ({more:,} more characters)", style="dim")
-        out.print(head)
-        out.print(body)
+    _print_quarantined(doc["rows"])
     if len(doc["rows"]) < doc["total"]:
         out.print(
             f"[dim]{len(doc['rows']):,} of {doc['total']:,} rows; --limit 0 lists all, "

@@ -32,7 +32,10 @@ def init(
     from loupe.scaffold import example_toml, write_config
 
     path = write_config(directory, example_toml(directory.resolve().name), force=force)
-    common.err.print(f"wrote {path}; declare your [\\[sources]], then run `loupe ingest`")
+    common.err.print(
+        f"wrote {path}; declare your [\\[sources]], check each with `loupe preview NAME`, "
+        "then run `loupe ingest`"
+    )
 
 
 def run(
