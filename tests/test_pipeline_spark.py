@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from loupe.config import load_settings
+from loupe.identity import find_customers
 from loupe.ingest import ingest
 from loupe.ingest.quarantine import quarantine_view
 from loupe.pipeline import run_pipeline
@@ -84,6 +85,11 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
             "event_persons": _sorted(_per_event(wh), ["event"]),
             "jsonl": _jsonl_rows(wh),
             "quarantine_view": quarantine_view(wh, limit=0),
+            # `loupe customers find`: golden records, phone digits and source-record keys
+            "find": [
+                [(c["customer_id"], c["matched"]) for c in find_customers(wh, q, 0)["customers"]]
+                for q in ("qq.com", "138", "c0000001", "上海 13")
+            ],
         }
         # Reloading a source deletes its rows (a DELETE on DuckDB, a rewrite on Spark) and
         # reads its file again, to the same rows and quarantine
@@ -95,6 +101,7 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
         assert len(duck["jsonl"][part]) in (3, 4)
         pd.testing.assert_frame_equal(duck["jsonl"][part], spark["jsonl"][part], check_dtype=False)
     assert duck["ingest"] == spark["ingest"]
+    assert duck["find"] == spark["find"] and all(duck["find"])
     assert duck["reload"] == spark["reload"]
     assert duck["reload"][0] == duck["reload"][2] == len(duck["jsonl"]["orders"])
     for backend in (duck, spark):

@@ -97,6 +97,59 @@ def show(
     _print_customer(doc)
 
 
+@customers_app.command("find")
+def find(
+    query: list[str] = typer.Argument(..., help="Part of a name, e-mail, phone, id or city."),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, help="Customers to list; 0 for all."),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Find customers by part of their name, e-mail, phone, id or city: every word must match."""
+    from loupe.identity import find_customers
+
+    wh = common.state.warehouse()
+    try:
+        doc = find_customers(wh, " ".join(query), limit)
+    finally:
+        wh.close()
+    if json_:
+        common.print_json(doc)
+        return
+    out = common.out
+    if not doc["total"]:
+        out.print(Text(f"no customer matches {doc['query']!r}"))
+        return
+    headers = ["customer_id", "name", "email", "phone", "city", "last seen"]
+    rows = [
+        [*(_fmt(c[k]) for k in headers[:-1]), _fmt(c["last_seen"])[:10]] for c in doc["customers"]
+    ]
+    table = whole_table(headers, rows)
+    if table.whole_width > out.width:  # the city goes first, then e-mails wrap (not cut)
+        headers.remove("city")
+        rows = [r[:4] + r[5:] for r in rows]
+        table = whole_table(headers, rows, give_way={2})
+        table.columns[2].overflow = "fold"
+    out.print(table)
+    hidden = [c["customer_id"] for c in doc["customers"] if "source records" in c["matched"]]
+    if hidden:
+        out.print(
+            Text(
+                "found by the key or an identifier of a source record, not by the golden "
+                f"record: {', '.join(hidden)}",
+                style="dim",
+            )
+        )
+    more = doc["total"] - len(doc["customers"])
+    out.print(
+        Text(
+            f"{len(doc['customers']):,} of {doc['total']:,} "
+            + ("customer" if doc["total"] == 1 else "customers")
+            + ("; --limit 0 lists all" if more else "")
+            + "; `loupe customers show ID` shows one",
+            style="dim",
+        )
+    )
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return ""

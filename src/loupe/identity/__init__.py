@@ -7,6 +7,13 @@
 
 from loupe.identity.attach import order_customers
 from loupe.identity.customer360 import customer_360
+from loupe.identity.search import find_customers
 from loupe.identity.stage import IdentityReport, resolve_identities
 
-__all__ = ["IdentityReport", "customer_360", "order_customers", "resolve_identities"]
+__all__ = [
+    "IdentityReport",
+    "customer_360",
+    "find_customers",
+    "order_customers",
+    "resolve_identities",
+]

@@ -78,7 +78,8 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
         raise NotFoundError(
             f"No customer found for {key!r}",
             where="identity_links",
-            fix="give a customer id, e-mail, phone or user id; run `loupe identity` after loading new data",
+            fix="give a customer id, e-mail, phone or user id, or search with `loupe customers "
+            "find TEXT`; run `loupe identity` after loading new data",
         )
     if len(ids) > 1:
         shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")

@@ -1,0 +1,142 @@
+"""Finding customers by part of what is known about them (``loupe customers find``).
+
+``loupe customers show`` needs an identifier whole: a customer id, an e-mail, a phone or a
+user id.  A CRM or store team more often has a piece: a name, the last four digits of a phone,
+the start of an e-mail, a city, an old address the golden record no longer shows.  This finds
+the customers that match every word of such a query, on their golden record and on every
+identifier of their source records (``identity_links``), so that a customer is found by an
+e-mail or phone that survivorship did not keep.
+
+It is one Ibis query on the ``customers`` and ``identity_links`` tables, so it runs on either
+engine; the few rows it returns are described in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from loupe.errors import LoupeError
+from loupe.identity.customer360 import _rows, normalise_email, normalise_phone
+from loupe.warehouse import Warehouse
+
+#: Golden-record columns a query word is looked for in (lower-cased, as a part).
+TEXT_FIELDS = ("customer_id", "name", "email", "user_id", "city", "region", "country")
+#: Identifier types of the source records a word is looked for in.
+LINK_TYPES = ("email", "phone", "user_id", "record")
+#: Columns of a found customer, in this order.
+SHOWN = ("customer_id", "name", "email", "phone", "user_id", "city", "last_seen")
+#: Fewest digits for a word to be looked for in phone numbers ("138", "5678").
+PHONE_DIGITS = 3
+_PHONE_WORD = re.compile(r"^\+?[\d\-().]+$")
+
+
+def _words(query: str, region: str) -> list[str]:
+    """The query's words, lower-cased.  A whole e-mail is one word; so is a phone number
+    written with spaces, in E.164 when it is a whole number (``138 1234 5678``), else as its
+    digits (``138 0013``, the start of one)."""
+    text = query.strip()
+    if "@" in text and " " not in text:
+        return [normalise_email(text)]
+    words = text.split()
+    if len(words) > 1 and all(_PHONE_WORD.match(w) for w in words):
+        return [normalise_phone(text, region) or re.sub(r"\D", "", text)]
+    return [w.casefold() for w in words]
+
+
+def _digits(word: str) -> str | None:
+    """The digits of a word that looks like (part of) a phone number, else None."""
+    if not _PHONE_WORD.match(word):
+        return None
+    digits = re.sub(r"\D", "", word)
+    return digits if len(digits) >= PHONE_DIGITS else None
+
+
+def _golden_match(customers: ir.Table, word: str) -> ir.BooleanValue:
+    cond = ibis.literal(False)
+    for field in TEXT_FIELDS:
+        cond |= customers[field].lower().contains(word).fill_null(False)
+    digits = _digits(word)
+    if digits is not None:
+        cond |= customers.phone.contains(digits).fill_null(False)
+    return cond
+
+
+def _link_match(links: ir.Table, word: str) -> ir.BooleanValue:
+    """A link whose identifier holds ``word``: a record by its source key (``crm:C001`` by
+    ``c001``, not by ``crm``, which every record of the source holds) or whole."""
+    value, kind = links.id_value.lower(), links.id_type
+    key = value.re_extract(r"^[^:]*:(.*)$", 1)
+    cond = ibis.ifelse(kind == "record", key.contains(word) | (value == word), value.contains(word))
+    digits = _digits(word)
+    if digits is not None:
+        cond |= (kind == "phone") & value.contains(digits)
+    return kind.isin(LINK_TYPES) & cond.fill_null(False)
+
+
+def find_customers(wh: Warehouse, query: str, limit: int = 20) -> dict[str, Any]:
+    """The customers matching every word of ``query``.
+
+    A word matches a customer when it is part of (any case) the customer's id, name, e-mail,
+    user id, city, region or country, or of an e-mail, phone, user id or record
+    (``source:source_key``) of one of the customer's source records.  A word of three digits or
+    more (``5678``, ``138-1234``) is also looked for in the phone numbers.  A whole e-mail or
+    phone number with spaces is one word; a phone is matched in E.164 whatever its format.
+
+    Returns
+    -------
+    dict
+        ``query``, ``words`` (as searched), ``total`` (customers matching) and ``customers``
+        (the first ``limit``, 0 for all: ``customer_id, name, email, phone, user_id, city,
+        last_seen, record_count, matched``).  A customer whose id, name, e-mail, phone or user
+        id is the whole query comes first, then the most recently seen.  ``matched`` names the
+        golden-record columns a word was found in, and ``source records`` when a word was
+        found only in an identifier the golden record does not show.
+    """
+    words = _words(query, wh.settings.project.default_region)
+    if not words:
+        raise LoupeError(
+            "Nothing to search for",
+            where="customers find",
+            fix="give part of a name, e-mail, phone or id",
+        )
+    customers = wh.table("customers")
+    links = wh.table("identity_links")
+    found = customers
+    for word in words:
+        linked = links.filter(_link_match(links, word)).select("customer_id").distinct()
+        found = found.filter(
+            _golden_match(found, word) | found.customer_id.isin(linked.customer_id)
+        )
+    whole = words[0] if len(words) == 1 else query.strip().casefold()
+    exact = ibis.literal(False)
+    for field in ("customer_id", "name", "email", "phone", "user_id"):
+        exact |= (found[field].lower() == whole).fill_null(False)
+    ranked = found.mutate(_exact=exact).order_by(
+        [ibis.desc("_exact"), ibis.desc("last_seen"), "customer_id"]
+    )
+    if limit > 0:
+        ranked = ranked.limit(limit)
+    total = int(wh.to_pandas(found.aggregate(n=found.count()))["n"].iloc[0])
+    rows = _rows(wh.to_pandas(ranked.select(*SHOWN, "record_count")))
+    for row in rows:
+        row["matched"] = _matched(row, words)
+    return {"query": query, "words": words, "total": total, "customers": rows}
+
+
+def _matched(row: dict[str, Any], words: list[str]) -> list[str]:
+    """The golden-record columns of ``row`` a word is part of, and ``source records`` when a
+    word is in none of them (it matched an identifier of a source record)."""
+    fields: list[str] = []
+    elsewhere = False
+    for word in words:
+        digits = _digits(word)
+        hit = [f for f in TEXT_FIELDS if word in str(row.get(f) or "").casefold()]
+        if digits is not None and digits in str(row.get("phone") or ""):
+            hit.append("phone")
+        fields += hit
+        elsewhere |= not hit
+    return list(dict.fromkeys(fields)) + (["source records"] if elsewhere else [])

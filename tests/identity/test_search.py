@@ -1,0 +1,93 @@
+"""find_customers and ``loupe customers find``: customers by part of what is known of them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from identity_data import load, person
+from test_customer360 import fill
+
+from loupe.cli import main
+from loupe.errors import LoupeError
+from loupe.identity import find_customers, resolve_identities
+from loupe.warehouse import Warehouse
+
+
+def _names(doc: dict) -> list[str]:
+    return [c["name"] for c in doc["customers"]]
+
+
+@pytest.fixture
+def found(wh: Warehouse) -> Warehouse:
+    """The customers of ``fill`` (李芳, with two records and orders; 张强), plus 李芳华, seen
+    last, and an old e-mail of 李芳's that her golden record does not show."""
+    fill(wh)
+    contacts = wh.to_pandas(wh.table("contacts")).to_dict(orient="records")
+    extra = [
+        person("crm", "3", email="fanghua@y.com", name="李芳华", signup_at="2025-06-01"),
+        # an unranked source after crm: the golden record keeps the CRM e-mail
+        person("pos", "9", user_id="u1", email="old.fang@y.com"),
+    ]
+    load(wh, contacts=[*contacts, *extra])
+    resolve_identities(wh)
+    return wh
+
+
+def test_a_word_is_found_in_any_column_and_every_word_must_match(found):
+    assert _names(find_customers(found, "x.com")) == ["李芳", "张强"]  # last seen first
+    doc = find_customers(found, "X.COM 张")
+    assert (_names(doc), doc["words"], doc["customers"][0]["matched"]) == (
+        ["张强"],
+        ["x.com", "张"],
+        ["email", "name"],  # in the order of the words
+    )
+    assert find_customers(found, "x.com nobody")["total"] == 0
+
+
+def test_the_whole_query_comes_first_then_the_last_seen(found):
+    """李芳华 was seen last, but 李芳 is the whole query."""
+    assert _names(find_customers(found, "李芳")) == ["李芳", "李芳华"]
+    assert _names(find_customers(found, "芳")) == ["李芳华", "李芳"]
+    doc = find_customers(found, "芳", limit=1)
+    assert (doc["total"], _names(doc)) == (2, ["李芳华"])
+
+
+def test_phones_by_their_digits_and_whole_in_any_format(found):
+    doc = find_customers(found, "5678")
+    assert (_names(doc), doc["customers"][0]["matched"]) == (["李芳"], ["phone"])
+    assert find_customers(found, "138 1234 5678")["words"] == ["+8613812345678"]
+    assert _names(find_customers(found, "+86 138-1234-5678")) == ["李芳"]
+    assert find_customers(found, "138 1234")["words"] == ["1381234"]  # the start of a number
+    assert _names(find_customers(found, "138 1234")) == ["李芳"]
+
+
+def test_an_identifier_the_golden_record_does_not_show_finds_its_customer(found):
+    """The old e-mail is in identity_links, not in the golden record; a record is found by
+    its key, not by its source's name, which every record of the source holds."""
+    doc = find_customers(found, "old.fang")
+    [customer] = doc["customers"]
+    assert customer["email"] == "li.fang@x.com" and customer["matched"] == ["source records"]
+    assert _names(find_customers(found, "crm:2")) == ["张强"]
+    assert find_customers(found, "crm")["total"] == 0
+    with pytest.raises(LoupeError, match="Nothing to search for"):
+        find_customers(found, "   ")
+
+
+def test_cli_find(found, capsys, monkeypatch):
+    from loupe.cli import common
+
+    root = found.settings.root
+    (root / "loupe.toml").write_text("")
+    found.close()
+    monkeypatch.setattr(common.out, "width", 80)
+    assert main.main(["--project", str(root), "customers", "find", "李芳"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    assert "li.fang@x.com" in out and "fanghua@y.com" in out
+    assert "2 of 2 customers; `loupe customers show ID` shows one" in out
+    assert main.main(["--project", str(root), "customers", "find", "old", "fang", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["total"], doc["words"]) == (1, ["old", "fang"])
+    assert main.main(["--project", str(root), "customers", "find", "nobody"]) == 0
+    assert "no customer matches 'nobody'" in capsys.readouterr().out
