@@ -1031,8 +1031,13 @@ def test_bytes_not_valid_utf8_are_quarantined_line_by_line(tmp_path, monkeypatch
     assert (shop.read, shop.loaded, shop.quarantined, shop.reconciled) == (5, 3, 2, True)
     assert (web.read, web.loaded, web.quarantined, web.reconciled) == (3, 2, 1, True)
     q = _quarantine(wh)
-    assert list(q["location"]) == ["orders.csv:3", "orders.csv:5", "web.jsonl:2"]
-    assert set(q["reason"]) == {"bytes not valid utf-8"}
+    # with the encoding each line reads in (readers.reads_as): a character cut in two reads
+    # as one GBK character, and a lone UTF-8 lead byte as a Latin-1 letter
+    assert list(zip(q["location"], q["reason"], strict=True)) == [
+        ("orders.csv:3", "bytes not valid utf-8: reads as cp1252"),
+        ("orders.csv:5", "bytes not valid utf-8: reads as gbk"),
+        ("web.jsonl:2", "bytes not valid utf-8: reads as cp1252"),
+    ]
     assert q["raw"].iloc[0] == "O2,U\ufffd2,2024-03-05 10:00:00,2,CNY"
     orders = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
     assert list(orders["order_id"]) == ["O1", "O3", "O6"]
@@ -1064,8 +1069,11 @@ def test_bytes_beyond_ascii_in_an_ascii_source_are_quarantined(tmp_path, monkeyp
     assert (shop.read, shop.loaded, shop.quarantined, shop.reconciled) == (4, 2, 2, True)
     assert (web_rep.read, web_rep.loaded, web_rep.quarantined) == (3, 2, 1)
     q = _quarantine(wh)
-    assert list(q["location"]) == ["orders.csv:3", "orders.csv:4", "web.jsonl:2"]
-    assert set(q["reason"]) == {"bytes not valid ascii"}
+    assert list(zip(q["location"], q["reason"], strict=True)) == [
+        ("orders.csv:3", "bytes not valid ascii: reads as utf-8"),
+        ("orders.csv:4", "bytes not valid ascii: reads as cp1252"),
+        ("web.jsonl:2", "bytes not valid ascii: reads as utf-8"),
+    ]
     assert list(q["raw"].iloc[:2]) == [
         "O2,Zo\u00eb,2024-03-05 10:00:00,2,CNY",
         "O3,U\ufffd3,2024-03-05 10:00:00,3,CNY",
@@ -1344,6 +1352,35 @@ def test_quarantine_hints_at_decimal_commas(tmp_path):
 
     one = _hint(SourceSettings(name="s", format="csv", path="a.csv"), 1, 1, 0)
     assert one is not None and one.startswith("1 looks written with a decimal comma")
+
+
+def test_quarantine_hints_at_the_encoding_most_undecodable_rows_read_in(tmp_path):
+    """A GBK export with an English header, declared (by default) as UTF-8: its rows with
+    Chinese text are quarantined, and the hint names GBK when most of them read as GBK; one
+    row of three (a character cut in two) is not enough.  Set, the reload loads them all."""
+    from loupe.ingest.quarantine import quarantine_view
+
+    rows = ["O1,王伟,2024-03-05 10:00:00,1,CNY", "O2,U2,2024-03-05 11:00:00,2,CNY"]
+    rows += ["O3,张强,2024-03-05 12:00:00,3,CNY", "O4,李芳,2024-03-06 12:00:00,4,CNY"]
+    header = "order_no,account_id,order_time,total_amount,currency\n"
+    (tmp_path / "orders.csv").write_bytes((header + "\n".join(rows) + "\n").encode("gbk"))
+    wh = _project(tmp_path, [_orders_source("orders.csv")])
+    assert ingest(wh).sources["shop"].quarantined == 3
+    (undecodable,) = quarantine_view(wh)["by_reason"]
+    assert (undecodable["reason"], undecodable["rows"]) == ("bytes not valid utf-8", 3)
+    assert undecodable["hint"] == '3 read as gbk text: set `encoding = "gbk"`'
+    from loupe.config import SourceSettings
+    from loupe.ingest.quarantine import _hint
+
+    source = SourceSettings(name="s", format="csv", path="a.csv")
+    assert _hint(source, 3, 0, 0, ("gbk", 1)) is None
+    assert _hint(source.model_copy(update={"encoding": "gbk"}), 3, 0, 0, ("gbk", 3)) is None
+
+    wh = _project(tmp_path, [{**_orders_source("orders.csv"), "encoding": "gbk"}])
+    rep = ingest(wh, reload=True).sources["shop"]
+    assert (rep.read, rep.loaded, rep.quarantined) == (4, 4, 0)
+    names = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))["user_id"]
+    assert list(names) == ["王伟", "U2", "张强", "李芳"]
 
 
 def test_reload_stops_before_forgetting_when_a_source_has_no_file(tmp_path):

@@ -217,9 +217,34 @@ def test_a_broken_byte_in_a_multi_line_value_quarantines_its_record_once(
         invalid += b.invalid
     assert rows == [(2, "1", "ok"), (8, "4", "fine")]
     assert invalid == [
-        (3, '2,"first\nsecond \ufffd\nthird"', "bytes not valid utf-8"),
-        (6, '3,"bad \ufffd\nboth \ufffd"', "bytes not valid utf-8"),
+        (3, '2,"first\nsecond \ufffd\nthird"', "bytes not valid utf-8: reads as cp1252"),
+        (6, '3,"bad \ufffd\nboth \ufffd"', "bytes not valid utf-8: reads as cp1252"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "expected"),
+    [
+        ("王伟,上海市", "gbk", "gbk"),
+        ("（北京）王3", "gbk", "gbk"),
+        ("Müller,Köln", "cp1252", "cp1252"),  # ü then l: not a GB2312 pair
+        ("Crème brûlée, Françoise", "cp1252", "cp1252"),
+        ("€ 12,50 – Straße", "cp1252", "cp1252"),
+        ("臺北市,張偉", "big5", "big5"),  # reads as Shift JIS kanji too
+        ("陳大文,香港", "big5", "big5"),
+        ("こんにちは,東京", "shift_jis", "shift_jis"),
+        ("カタカナ", "shift_jis", "shift_jis"),
+        ("Zoë", "utf-8", "utf-8"),  # for an ascii source
+        ("서울", "euc-kr", "gbk"),  # a limit: EUC-KR Hangul sits in GB2312's zone
+    ],
+)
+def test_the_encoding_a_broken_line_reads_in(text, encoding, expected):
+    assert readers.reads_as(text.encode(encoding)) == expected
+
+
+def test_a_line_that_reads_in_no_encoding_plausibly_gets_no_guess():
+    assert readers.reads_as(b"U\x81\x8d") is None  # undefined in cp1252, no CJK pair
+    assert readers.reads_as(b"Product \xc3Viewed") == "cp1252"  # not Big5's \xc3V
 
 
 STRAY = st.text(alphabet=st.sampled_from(list('ab ,"\n\r王')), max_size=12)

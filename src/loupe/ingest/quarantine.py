@@ -32,12 +32,24 @@ _COMMA_NUMBER = (
     "^unparseable [a-z_]+: '[^0-9,]*[-+]?[0-9]{1,3}([. \u00a0\u202f]?[0-9]{3})*,[0-9]+[^0-9,.]*'$"
 )
 _YEAR_LAST = f"^unparseable [a-z_]+: '{fn.DATE_YEAR_LAST}'$"
+#: The encoding an undecodable line reads in, as the reader guessed it (readers.reads_as).
+_READS_AS = r": reads as ([a-z0-9_]+)$"
 
 
-def _hint(source: SourceSettings | None, rows: int, commas: int, year_last: int) -> str | None:
-    """What to set on the source when most rows of a reason look like a setting it lacks."""
+def _hint(
+    source: SourceSettings | None,
+    rows: int,
+    commas: int,
+    year_last: int,
+    reads_as: tuple[str, int] | None = None,
+) -> str | None:
+    """What to set on the source when most rows of a reason look like a setting it lacks;
+    ``reads_as`` is the encoding most of the reason's undecodable rows read in, and how many."""
     if source is None:
         return None
+    if reads_as is not None and reads_as[1] * 2 > rows and reads_as[0] != source.encoding:
+        encoding, n = reads_as
+        return f'{n:,} read as {encoding} text: set `encoding = "{encoding}"`'
     if commas * 2 > rows and source.decimal == "." and source.format in ("csv", "tsv"):
         return f'{_look(commas)} written with a decimal comma (12,50): set `decimal = ","`'
     if year_last * 2 > rows and source.date_order == "ymd":
@@ -85,8 +97,8 @@ def quarantine_view(
     dict
         ``total`` (rows matching), ``by_reason`` (``source, reason, rows, example, hint``:
         the reason without its particulars, one full reason, and the source setting to
-        change when most of its rows look like numbers with a decimal comma or dates day
-        first, else null), ``rows`` (``source, location,
+        change when most of its rows look like numbers with a decimal comma, dates day
+        first or text in another encoding, else null), ``rows`` (``source, location,
         reason, raw, batch, loaded_at``) and ``batch`` (the latest batch, with ``latest``).
     """
     q = wh.table("quarantine")
@@ -121,6 +133,20 @@ def quarantine_view(
         .order_by(["source", "kind"])
     )
     declared = {s.name: s for s in wh.settings.sources}
+    undecodable = q.filter(q.reason.startswith("bytes not valid"))
+    guesses = wh.to_pandas(
+        undecodable.group_by(
+            source=undecodable.source,
+            kind=_kind(undecodable.reason),
+            guess=undecodable.reason.re_extract(_READS_AS, 1),
+        )
+        .aggregate(n=undecodable.count())
+        .filter(ibis._.guess != "")
+        .order_by(["source", "kind", ibis.desc("n"), "guess"])
+    )
+    reads_as: dict[tuple[str, str], tuple[str, int]] = {}
+    for g in guesses.itertuples():
+        reads_as.setdefault((g.source, g.kind), (str(g.guess), int(g.n)))  # the most common
     file, line = _file_and_line(q.location)
     ordered = q.mutate(_file=file, _line=line).order_by(["source", "_file", "_line", "location"])
     if limit > 0:
@@ -134,7 +160,13 @@ def quarantine_view(
                 "reason": r.kind,
                 "rows": int(r.rows),
                 "example": r.example,
-                "hint": _hint(declared.get(r.source), r.rows, r.commas, r.year_last),
+                "hint": _hint(
+                    declared.get(r.source),
+                    r.rows,
+                    r.commas,
+                    r.year_last,
+                    reads_as.get((r.source, r.kind)),
+                ),
             }
             for r in summary.itertuples()
         ],

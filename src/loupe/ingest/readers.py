@@ -340,8 +340,80 @@ def _broken_lines(
         except UnicodeDecodeError:
             keep[i] = False
             text = str(line, "utf-8", "replace")
-            invalid.append((int(numbers[i]), text, f"bytes not valid {encoding}"))
+            reason = f"bytes not valid {encoding}"
+            guess = reads_as(bytes(line))
+            invalid.append(
+                (int(numbers[i]), text, f"{reason}: reads as {guess}" if guess else reason)
+            )
     return keep, invalid
+
+
+def reads_as(line: bytes) -> str | None:
+    """The encoding a line that is not valid in its source's encoding reads plausibly in, of
+    utf-8 (for an ascii source), gbk, cp1252, big5 and shift_jis, tried in that order; or
+    None.
+
+    Any bytes decode in some encoding, so a reading counts only when every character beyond
+    ASCII is of the script the encoding is for: Chinese characters and punctuation for gbk
+    (and every pair of bytes in GB2312's common zone, both bytes from 0xA1: Latin-1 text such
+    as ``Müller`` also decodes as GBK, with a second byte below 0x80) and for big5; kana and
+    kanji for shift_jis; Latin-1 letters and Western punctuation for cp1252 (Big5's first
+    bytes read in cp1252 as signs such as ``¤`` and ``¥``, not letters).  One line can
+    mislead (a UTF-8 character cut in two reads as one GBK character), so the quarantine hints
+    at an encoding only when most of a source's undecodable rows agree
+    (:mod:`loupe.ingest.quarantine`).  Korean EUC-KR text also reads as GBK.
+    """
+    for encoding, plausible in _READINGS:
+        try:
+            text = line.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        beyond = [c for c in text if ord(c) > 0x7F]
+        if beyond and all(plausible(c) for c in beyond) and _zone_ok(encoding, line):
+            return encoding
+    return None
+
+
+def _in(*ranges: tuple[int, int]) -> Callable[[str], bool]:
+    return lambda c: any(lo <= ord(c) <= hi for lo, hi in ranges)
+
+
+#: Chinese characters, CJK punctuation and full-width forms (not half-width katakana).
+_CJK = ((0x4E00, 0x9FFF), (0x3000, 0x303F), (0xFF01, 0xFF5E), (0xFFE0, 0xFFE6))
+#: Latin-1 letters (not × and ÷), and the signs and punctuation of Western text.
+_LATIN = (
+    (0xC0, 0xD6),
+    (0xD8, 0xF6),
+    (0xF8, 0xFF),
+    *((c, c) for c in (0xA0, 0xA3, 0xA9, 0xAE, 0xB0, 0x2022, 0x2026, 0x20AC, 0x2122)),
+    (0x2013, 0x2014),
+    (0x2018, 0x201E),
+)
+#: In this order: a UTF-8 character cut short before an ASCII byte (``\xc3V``) reads as
+#: Big5 as well as Latin-1, and Big5 text reads as Shift JIS kanji; Shift JIS text does not
+#: read as Big5 (its first bytes are below Big5's).
+_READINGS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("utf-8", lambda c: True),  # for an ascii source
+    ("gbk", _in(*_CJK)),
+    ("cp1252", _in(*_LATIN)),
+    ("big5", _in(*_CJK)),
+    ("shift_jis", _in(*_CJK, (0x3040, 0x30FF))),
+)
+
+
+def _zone_ok(encoding: str, line: bytes) -> bool:
+    """For gbk: every two-byte character has both bytes in 0xA1-0xFE (GB2312's zone)."""
+    if encoding != "gbk":
+        return True
+    i, n = 0, len(line)
+    while i < n:
+        if line[i] < 0x80:
+            i += 1
+            continue
+        if i + 1 >= n or line[i] < 0xA1 or line[i + 1] < 0xA1:
+            return False
+        i += 2
+    return True
 
 
 def _record_of(continued: np.ndarray) -> np.ndarray:
