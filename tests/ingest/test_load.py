@@ -922,6 +922,25 @@ def test_wrong_mapping_and_missing_file_are_clear_errors(tmp_path):
         ingest(wh3)
 
 
+def test_progress_counts_the_files_as_they_land(tmp_path):
+    """The bar moves per file (a SQL table counts as one), not per source: it stood still
+    through the events, most of a large run.  A run with nothing new still completes it."""
+    for n in (1, 2, 3):  # three contents: a copy of a file is loaded once
+        (tmp_path / f"orders_{n}.csv").write_text(ORDERS_CSV + f"O9{n},U9,2024-03-05,9,CNY\n")
+    (tmp_path / "lines.csv").write_text(LINES_CSV)
+    lines = {"name": "pos", "table": "order_items", "format": "csv", "path": "lines.csv"}
+    lines["columns"] = {"order_id": "小票号", "product_id": "商品编码", "quantity": "数量"}
+    wh = _project(tmp_path, [_orders_source("orders_*.csv"), lines])
+    calls: list[tuple[str, int, int]] = []
+    ingest(wh, progress=lambda *call: calls.append(call))
+    assert calls[0] == ("ingest", 0, 4) and calls[-1] == ("ingest", 4, 4)
+    # the three order files are read in one chunk, and land together
+    assert [done for _, done, _ in calls[1:-1]] == [3, 4]
+    calls.clear()
+    ingest(wh, progress=lambda *call: calls.append(call))
+    assert calls == [("ingest", 0, 0), ("ingest", 1, 1)]
+
+
 def test_sources_are_listed_before_any_loads_and_read_one_after_another(tmp_path, monkeypatch):
     """Every source's files are listed before the first chunk loads, so a later source
     without files stops ingest with nothing loaded; a later source's bad header, found by

@@ -176,8 +176,6 @@ def ingest(
             if reload:
                 report.sources[source.name].forgotten = forget(wh, source)
         _load_sources(wh, sources, report, batch, progress, limit)
-        if progress:
-            progress("ingest", len(sources), len(sources))
         run.rows_in = sum(s.read for s in report.sources.values())
         run.rows_out = sum(s.loaded for s in report.sources.values())
         for name in (PARSED, TYPED, PROFILES):
@@ -584,10 +582,14 @@ def _load_sources(
             for chunk in _staged_chunks(source, rep, inputs, limit):
                 yield i, chunk
 
+    # The bar counts inputs (files, and a SQL source's table) as they land: by source, it
+    # stood still through the events, most of the run.
+    steps = sum(len(new) for new in files) + sum(s.format == "sql" for s in sources)
+    done = 0
+    if progress:
+        progress("ingest", 0, steps)
     for i, chunk in _read_ahead(chunks()):
         source, rep = listed[i]
-        if progress:
-            progress("ingest", i, len(sources))
         rep.files += [name for name, _ in chunk.files]
         if chunk.unsplit:
             _quarantine_rows(wh, source.name, chunk.unsplit, batch)
@@ -595,7 +597,12 @@ def _load_sources(
         if chunk.rows is not None:
             _load_staged(wh, source, rep, batch, chunk.rows)
         _record_files(wh, source, chunk.files, batch)
+        done += len(chunk.files)
+        if progress and chunk.files:
+            progress("ingest", done, steps)
         del chunk  # only this chunk and the one being read are held
+    if progress:  # complete also when nothing was new, or a limit left files unread
+        progress("ingest", max(steps, 1), max(steps, 1))
 
 
 def _read_ahead(chunks: Iterator[T]) -> Iterator[T]:
