@@ -1279,6 +1279,39 @@ def test_date_order_mdy_reads_the_month_first_and_the_default_reads_neither(tmp_
     assert reasons["bestellungen.csv:2"] == "unparseable ordered_at: '05.03.2024 10:00'"
 
 
+def test_dates_with_a_month_name_load_whatever_the_date_order(tmp_path):
+    """A US export writes ``Mar 5, 2024, 2:30 PM``; e-mail headers ``Tue, 05 Mar 2024 …``.
+    The month's name says which part it is, so no setting is needed; a two-digit year is
+    still quarantined.  A birth date with a month name reaches the contacts year first."""
+    (tmp_path / "orders.csv").write_text(
+        "no,placed,amount\n"
+        'A1,"Mar 5, 2024, 2:30 PM",1\n'
+        "A2,5 March 2024,2\n"
+        'A3,"Tue, 05 Mar 2024 10:00:00 +0000",3\n'
+        "A4,5-Mar-24,4\n"
+        "A5,2024-03-05 10:00,5\n"
+    )
+    columns = {"order_id": "no", "ordered_at": "placed", "amount": "amount"}
+    source = {"name": "us", "table": "orders", "format": "csv", "path": "orders.csv"}
+    (tmp_path / "people.csv").write_text("id,born\nP1,5 March 1990\nP2,1990-03-06\nP3,n/a\n")
+    people = {"name": "crm", "table": "contacts", "format": "csv", "path": "people.csv"}
+    people["columns"] = {"source_key": "id", "birth_date": "born"}
+    us = {**source, "timezone": "America/New_York", "columns": columns}
+    wh = _project(tmp_path, [us, people])
+    rep = ingest(wh).sources["us"]
+    assert (rep.read, rep.loaded, rep.quarantined) == (5, 4, 1)
+    got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert [str(t) for t in got["ordered_at"]] == [  # UTC: New York is UTC-5 in early March
+        "2024-03-05 19:30:00",
+        "2024-03-05 05:00:00",
+        "2024-03-05 10:00:00",
+        "2024-03-05 15:00:00",
+    ]
+    assert list(_quarantine(wh)["reason"]) == ["unparseable ordered_at: '5-Mar-24'"]
+    born = wh.to_pandas(wh.table("raw_contacts").order_by("source_key"))["birth_date"]
+    assert list(born) == ["1990-3-5", "1990-03-06", "n/a"]
+
+
 def test_a_birth_date_written_day_first_reaches_the_contacts(tmp_path):
     """A birth date is text in ``raw_contacts`` (quality parses and flags it); a source's
     ``date_order`` writes it year first at load, so quality reads it."""

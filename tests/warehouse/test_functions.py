@@ -171,6 +171,39 @@ def test_dates_day_or_month_first(wh):
     assert _run(wh, lambda s: fn.year_first(s, "ymd", wh.backend), texts) == texts
 
 
+#: Dates with an English month name: text, and the timestamp in UTC (Asia/Shanghai).
+NAMED_MONTHS = [
+    ("5 Mar 2024", "2024-03-04 16:00:00"),
+    ("05-Mar-2024 10:00", "2024-03-05 02:00:00"),
+    ("5/Mar/2024", "2024-03-04 16:00:00"),
+    ("Mar 5, 2024, 2:30 PM", "2024-03-05 06:30:00"),
+    ("March 5th 2024", "2024-03-04 16:00:00"),
+    ("Dec 31 2024 11:59 pm", "2024-12-31 15:59:00"),
+    ("Tue, 05 Mar 2024 10:00:00 +0000", "2024-03-05 10:00:00"),  # as e-mail headers write it
+    ("Tuesday, March 5, 2024", "2024-03-04 16:00:00"),
+    ("Sept 9, 2024", "2024-09-08 16:00:00"),
+    ("sep. 9, 2024", "2024-09-08 16:00:00"),
+    ("31 Feb 2024", None),
+    ("5 Foo 2024", None),  # no month
+    ("Mayo 5, 2024", None),
+    ("5-Mar-24", None),  # a two-digit year is not guessed at
+    ("Mar 5, 2024 0:30 AM", None),
+    ("2024-03-05", None),  # read by the usual parser, not by this one
+]
+
+
+def test_dates_with_a_month_name(wh):
+    """Rewritten, then parsed in a second query: inline, Spark's SQL for the two was 6.4 MB
+    (ingest computes the rewrite in a projection of its own there)."""
+    texts = [text for text, _ in NAMED_MONTHS]
+    rewritten = _run(wh, lambda s: fn.named_month(s, wh.backend), texts)
+    assert rewritten[:4] == ["2024-3-5", "2024-3-05 10:00", "2024-3-5", "2024-3-5 14:30"]
+    got = _run(wh, lambda s: fn.parse_timestamp(s, "Asia/Shanghai", wh.backend), rewritten)
+    assert [None if pd.isna(v) else str(v) for v in got] == [want for _, want in NAMED_MONTHS]
+    days = _run(wh, lambda s: fn.parse_date(s, wh.backend), rewritten[:2])
+    assert [pd.Timestamp(d).date().isoformat() for d in days] == ["2024-03-05", "2024-03-05"]
+
+
 def test_numbers_bools_and_json(wh):
     assert _numbers(wh) == list(NUMBERS.values())
     assert _numbers(wh, ",") == list(NUMBERS_COMMA.values())
@@ -331,3 +364,4 @@ def test_numbers_and_timestamps_parse_the_same_on_spark(tmp_path):
     assert _numbers(spark, ",") == list(NUMBERS_COMMA.values())
     test_parse_timestamp_forms(spark)
     test_dates_day_or_month_first(spark)
+    test_dates_with_a_month_name(spark)

@@ -57,17 +57,30 @@ def check_mapping(source: SourceSettings, header: list[str] | None, where: str) 
 
 
 #: Text columns that hold a date, parsed by quality (a bad birth date is flagged there, not
-#: quarantined here); a source's ``date_order`` still applies to them at load.
+#: quarantined here); a source's ``date_order``, and month names, still apply to them at load.
 DATE_TEXTS = {"birth_date"}
 
 
 def _typed(
-    kind: str, text: ir.StringValue, zone: str, backend: str, source: SourceSettings
+    kind: str,
+    text: ir.StringValue,
+    zone: str,
+    backend: str,
+    source: SourceSettings,
+    named: ir.StringValue | None = None,
 ) -> ir.Value:
+    """``text`` as a value of ``kind``; a timestamp or date is read from ``named`` (the text
+    with its month name rewritten, :func:`_named_months`) where the usual forms give NULL."""
     if kind == "timestamp":
-        return fn.parse_timestamp(fn.year_first(text, source.date_order, backend), zone, backend)
+        read = fn.parse_timestamp(fn.year_first(text, source.date_order, backend), zone, backend)
+        if named is None:
+            return read
+        return ibis.coalesce(read, fn.parse_timestamp(named, zone, backend))
     if kind == "date":
-        return fn.parse_date(fn.year_first(text, source.date_order, backend), backend)
+        read_date = fn.parse_date(fn.year_first(text, source.date_order, backend), backend)
+        if named is None:
+            return read_date
+        return ibis.coalesce(read_date, fn.parse_date(named, backend))
     if kind == "float64":
         return fn.parse_number(text, source.decimal)
     if kind == "int64":
@@ -100,6 +113,8 @@ def map_columns(
     for canonical, value in source.constants.items():
         texts[canonical] = ibis.literal(value)
 
+    staged, named = _named_months(staged, columns, texts, backend)
+
     # Two projections: the typed values first, then the checks on them.  In one projection,
     # DuckDB computed each typed value twice, once for its column and once in the reason's
     # CASE (it shares no sub-expression across CASE branches).
@@ -114,7 +129,9 @@ def map_columns(
             continue
         if name in DATE_TEXTS:
             text = fn.year_first(text, source.date_order, backend)
-        inner[_value(name)] = _typed(kind, text, zone, backend, source)
+            with_name = ibis.coalesce(fn.named_month(text, backend), text)  # for text with letters
+            text = ibis.cases((text.re_search("[A-Za-z]{3}"), with_name), else_=text)
+        inner[_value(name)] = _typed(kind, text, zone, backend, source, named.get(name))
         inner[_text(name)] = text
         typed_kinds[name] = kind
     if not readers.reads_as_is(source.encoding):  # decoded: U+FFFD marks an undecodable byte
@@ -160,6 +177,36 @@ def map_columns(
             *[(cond.fill_null(False), msg) for cond, msg in checks], else_=ibis.null("string")
         )
     return t.select(**values, **{c: t[c] for c in lineage}, **{REASON: reason})
+
+
+def _named_months(
+    staged: ir.Table, columns: dict[str, str], texts: dict[str, ir.Value], backend: str
+) -> tuple[ir.Table, dict[str, ir.StringValue]]:
+    """The text of each timestamp and date column with its month name rewritten year first
+    (:func:`fn.named_month`), for :func:`_typed` to read where the usual forms give NULL.
+
+    On DuckDB it stays inline: ``COALESCE`` evaluates it only for the rows the usual parse
+    left NULL, so the dates most sources write do not pay for it.  Spark's SQL repeats an
+    expression at each use, and the portable parser uses its input some fifteen times: inline,
+    one column's SQL was 6.4 MB, and Spark's parser ran out of memory.  There it is computed
+    once, in a projection of its own (``staged`` gains the columns), for text with letters.
+    """
+    dated = [
+        name
+        for name, kind in columns.items()
+        if kind in ("timestamp", "date") and isinstance(texts.get(name), ir.StringValue)
+    ]
+    if backend == "duckdb":
+        return staged, {name: fn.named_month(texts[name], backend) for name in dated}
+    rewritten = {
+        f"_m_{name}": ibis.cases(
+            (texts[name].re_search("[A-Za-z]{3}"), fn.named_month(texts[name], backend)),
+            else_=ibis.null("string"),
+        )
+        for name in dated
+    }
+    staged = staged.mutate(**rewritten)
+    return staged, {name: staged[f"_m_{name}"] for name in dated}
 
 
 def _value(name: str) -> str:
