@@ -186,6 +186,11 @@ def test_demo_builds_a_project_and_run_json_is_one_document(tmp_path, capsys):
     assert "customers resolved" in out and "rows quarantined" in out
     assert (target / "loupe.toml").exists() and (target / "loupe.duckdb").exists()
     assert (target / "data" / "truth" / "records.csv").exists()
+    # the commands it suggests run on it
+    assert "preview crm" in out and "customers find" in out
+    assert main(["-p", str(target), "preview", "crm", "--rows", "50", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["read"] == 50 == doc["loaded"] + doc["quarantined"] + doc["duplicates"]
 
     assert main(["-p", str(target), "run", "--stage", "ingest", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
