@@ -9,8 +9,8 @@ from identity_data import load, person
 from test_customer360 import fill
 
 from loupe.cli import main
-from loupe.errors import LoupeError
-from loupe.identity import find_customers, resolve_identities
+from loupe.errors import LoupeError, NotFoundError
+from loupe.identity import customer_360, find_customers, resolve_identities
 from loupe.warehouse import Warehouse
 
 
@@ -91,3 +91,15 @@ def test_cli_find(found, capsys, monkeypatch):
     assert (doc["total"], doc["words"]) == (1, ["old", "fang"])
     assert main.main(["--project", str(root), "customers", "find", "nobody"]) == 0
     assert "no customer matches 'nobody'" in capsys.readouterr().out
+
+
+def test_show_with_a_name_lists_the_customers_it_matches(found):
+    """A name is no identifier: ``customers show`` said only "No customer found"."""
+    with pytest.raises(NotFoundError, match=r"No identifier is '李芳华'; 1 customer matches it: C"):
+        customer_360(found, "李芳华")
+    with pytest.raises(
+        NotFoundError, match=r"; 2 customers match it: C\w+ \(李芳\), C\w+ \(李芳华\)\n"
+    ):
+        customer_360(found, "李芳")
+    with pytest.raises(NotFoundError, match=r"^No customer found for 'nobody@x.com'\n"):
+        customer_360(found, "nobody@x.com")

@@ -75,6 +75,24 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
         holders = wh.to_pandas(customers.filter(cond).select("customer_id").order_by("customer_id"))
         ids = [str(c) for c in holders.customer_id]
     if not ids:
+        from loupe.identity.search import find_customers  # it builds on this module
+
+        found_by_part = find_customers(wh, key, limit=5)
+        if found_by_part["total"]:  # a name, or part of an identifier
+            shown = ", ".join(
+                f"{c['customer_id']} ({c['name'] or c['email'] or c['phone'] or '?'})"
+                for c in found_by_part["customers"]
+            )
+            more = found_by_part["total"] - len(found_by_part["customers"])
+            raise NotFoundError(
+                f"No identifier is {key!r}; "
+                + _count(found_by_part["total"], "customer matches", "customers match")
+                + f" it: {shown}"
+                + (f" and {more:,} more" if more > 0 else ""),
+                where="identity_links",
+                fix="look one up by its customer id, or list them with `loupe customers find "
+                f"{key}`",
+            )
         raise NotFoundError(
             f"No customer found for {key!r}",
             where="identity_links",
@@ -89,6 +107,10 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
             fix="look one of them up by its customer id",
         )
     return ids[0]
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
