@@ -149,6 +149,29 @@ def test_preview_shows_a_source_typed_and_the_hint_then_previews_again(tmp_path,
     assert "No source named 'q'" in err and "Traceback" not in err
 
 
+def test_preview_of_every_source_goes_on_past_one_that_fails(tmp_path, capsys):
+    """Without a name every source is previewed in brief; a mapping error stops its own
+    source only, and the hints are printed under the table."""
+    (tmp_path / "loupe.toml").write_text(
+        '[[sources]]\nname = "p"\ntable = "orders"\nformat = "csv"\npath = "p.csv"\n'
+        '[sources.columns]\norder_id = "no"\nordered_at = "day"\n'
+        '[[sources]]\nname = "q"\ntable = "orders"\nformat = "csv"\npath = "p.csv"\n'
+        '[sources.columns]\norder_id = "no"\nordered_at = "dai"\n'
+    )
+    (tmp_path / "p.csv").write_text("no,day\nA,05/03/2024\nB,06/03/2024\nC,2024-03-07\n")
+    assert main(["-p", str(tmp_path), "preview", "--json"]) == 0
+    p, q = json.loads(capsys.readouterr().out)["sources"]
+    assert (p["read"], p["loaded"], p["quarantined"], p["error"]) == (3, 1, 2, None)
+    assert p["by_reason"][0]["hint"].startswith("2 look written day or month first")
+    assert (q["read"], q["by_reason"]) == (None, [])
+    assert q["error"].startswith("Source 'q': column 'dai' (mapped to ordered_at) is not in")
+    assert main(["-p", str(tmp_path), "preview"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "│ p │ orders │ 3 │ 1 │ 2 │ 0 │" in out and "│ q │ orders │ │ │ │ │" in out
+    assert "q: Source 'q': column 'dai'" in out and "then `loupe preview p`" in out
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["loupe.toml", "p.csv"]
+
+
 def test_ingest_table_keeps_source_names_and_counts_whole(tmp_path, capsys, monkeypatch):
     """At 80 columns eshop_orders and eshop_order_lines both read "eshop_ord…" before."""
     from loupe.cli import common

@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from loupe.cli import common
-from loupe.config import SourceSettings
+from loupe.config import Settings, SourceSettings
 from loupe.rich_tables import whole_table
 
 
@@ -81,7 +81,9 @@ def _print_hints(view: dict[str, Any], then: str = "loupe ingest -s {source} --r
 
 
 def preview(
-    name: str = typer.Argument(..., help="The source, as named in loupe.toml."),
+    name: str = typer.Argument(
+        None, help="The source, as named in loupe.toml; every source, in brief, when left out."
+    ),
     rows: int = typer.Option(1000, "--rows", "-n", min=1, help="Rows of the source to read."),
     show: int = typer.Option(5, "--show", min=0, help="Rows to list, loaded and quarantined."),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
@@ -91,6 +93,9 @@ def preview(
     from loupe.ingest.preview import preview as run_preview
 
     settings = common.state.settings()
+    if name is None:
+        _preview_all(settings, rows, json)
+        return
     with common.progress_bar(not json) as bar:
         doc = run_preview(settings, name, rows, show, common.StepProgress(bar))
     if json:
@@ -142,6 +147,54 @@ def preview(
         out.print(whole_table(("would be quarantined", "rows"), reasons, right={1}))
         _print_hints(doc, then="loupe preview {source}")
         _print_quarantined(doc["quarantine"])
+
+
+def _preview_all(settings: Settings, rows: int, json: bool) -> None:
+    """Every source previewed in brief: its counts, its hints, or the error that stops it
+    (one source's error does not stop the others)."""
+    from loupe.errors import LoupeError, SourceError
+    from loupe.ingest.preview import preview as run_preview
+
+    if not settings.sources:
+        raise SourceError(
+            "No sources are declared",
+            where=str(settings.root / "loupe.toml"),
+            fix="add [[sources]] entries (see `loupe init` for an example)",
+        )
+    briefs = []
+    with common.progress_bar(not json) as bar:
+        task = bar.add_task("preview", total=len(settings.sources))
+        for source in settings.sources:
+            brief: dict[str, Any] = {"source": source.name, "table": source.target_table}
+            try:
+                doc = run_preview(settings, source.name, rows, 0)
+            except LoupeError as exc:
+                brief |= {k: None for k in _COUNTS} | {"by_reason": [], "error": exc.render()}
+            else:
+                brief |= {k: doc[k] for k in (*_COUNTS, "by_reason")} | {"error": None}
+            briefs.append(brief)
+            bar.advance(task)
+    if json:
+        common.print_json({"rows_asked": rows, "sources": briefs})
+        return
+    cells = [
+        [b["source"], b["table"], *("" if b[k] is None else f"{b[k]:,}" for k in _COUNTS)]
+        for b in briefs
+    ]
+    headers = ("source", "table", "read", "would load", "quarantined", "duplicates")
+    title = f"Preview of every source's first {rows:,} rows; nothing was written to the project"
+    common.out.print(whole_table(headers, cells, right=range(2, 6), give_way={1}, title=title))
+    for b in briefs:
+        if b["error"]:
+            common.out.print(Text(f"{b['source']}: {b['error']}", style="red"))
+    _print_hints(
+        {"by_reason": [r for b in briefs for r in b["by_reason"]]}, "loupe preview {source}"
+    )
+    common.out.print(Text("`loupe preview SOURCE` shows one source's rows", style="dim"))
+
+
+#: The counts a brief preview gives per source.
+_COUNTS = ("read", "loaded", "quarantined", "duplicates")
 
 
 def _shown(value: Any) -> str:
