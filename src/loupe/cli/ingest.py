@@ -90,6 +90,7 @@ def preview(
 ) -> None:
     """Map and type a source's first rows as ingest would, writing nothing to the project:
     check a mapping, a decimal mark or a date order before loading."""
+    from loupe.ingest.preview import FIELD_FORMATS
     from loupe.ingest.preview import preview as run_preview
 
     settings = common.state.settings()
@@ -121,7 +122,7 @@ def preview(
     first = doc["first_row"]
     if first is not None:
         out.print(Text(f"First row loaded, {first['location']}:", style="bold"))
-        fields = doc["format"] in _FIELD_FORMATS
+        fields = doc["format"] in FIELD_FORMATS
         if not fields:
             out.print(Text("    ").append_text(_cut(first["raw"] or "")))
         headers = ["column", "from", *(["as read"] if fields else []), "loaded as", "filled"]
@@ -152,19 +153,15 @@ def preview(
 def _preview_all(settings: Settings, rows: int, json: bool) -> None:
     """Every source previewed in brief: its counts, its hints, or the error that stops it
     (one source's error does not stop the others)."""
-    from loupe.errors import LoupeError, SourceError
+    from loupe.errors import LoupeError
+    from loupe.ingest.load import declared_sources
     from loupe.ingest.preview import preview as run_preview
 
-    if not settings.sources:
-        raise SourceError(
-            "No sources are declared",
-            where=str(settings.root / "loupe.toml"),
-            fix="add [[sources]] entries (see `loupe init` for an example)",
-        )
+    sources = declared_sources(settings)
     briefs = []
     with common.progress_bar(not json) as bar:
-        task = bar.add_task("preview", total=len(settings.sources))
-        for source in settings.sources:
+        task = bar.add_task("preview", total=len(sources))
+        for source in sources:
             brief: dict[str, Any] = {"source": source.name, "table": source.target_table}
             try:
                 doc = run_preview(settings, source.name, rows, 0)
@@ -292,9 +289,6 @@ def _reading(source: dict[str, Any]) -> list[str]:
 
 #: Characters of a quarantined row's text shown in the terminal (``--json`` has them all).
 RAW_CHARS = 300
-
-#: Formats whose rows are fields, shown as read beside their typed values.
-_FIELD_FORMATS = ("csv", "tsv", "excel", "parquet", "sql")
 
 #: Formats read as text, in the source's ``encoding``.
 _TEXT_FORMATS = ("csv", "tsv", "jsonl", "segment")

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loupe.config import SourceSettings
+from loupe.config import Settings, SourceSettings
 from loupe.errors import SourceError
 from loupe.ingest import mapping, readers
 from loupe.warehouse import Warehouse, stage_run, utcnow
@@ -154,13 +154,7 @@ def ingest(
     warehouse (:mod:`loupe.ingest.preview`).
     """
     settings = wh.settings
-    sources = settings.sources if not only else [settings.source(n) for n in only]
-    if not sources:
-        raise SourceError(
-            "No sources are declared",
-            where=str(settings.root / "loupe.toml"),
-            fix="add [[sources]] entries (see `loupe init` for an example)",
-        )
+    sources = declared_sources(settings, only)
     batch = uuid.uuid4().hex[:12]
     report = IngestReport(batch, {})
     tables = sorted({f"raw_{s.target_table}" for s in sources})
@@ -181,6 +175,19 @@ def ingest(
         for name in (PARSED, TYPED, PROFILES):
             wh.drop(name)
     return report
+
+
+def declared_sources(settings: Settings, only: list[str] | None = None) -> list[SourceSettings]:
+    """The sources of ``loupe.toml`` (those named in ``only``, each of which must be declared);
+    a clear error when there are none."""
+    sources = settings.sources if not only else [settings.source(n) for n in only]
+    if not sources:
+        raise SourceError(
+            "No sources are declared",
+            where=str(settings.root / "loupe.toml"),
+            fix="add [[sources]] entries (see `loupe init` for an example)",
+        )
+    return sources
 
 
 def forget(wh: Warehouse, source: SourceSettings) -> int:

@@ -40,8 +40,9 @@ from loupe.ingest.quarantine import quarantine_view
 from loupe.warehouse import Warehouse
 from loupe.warehouse.schemas import RAW_COLUMNS
 
-#: The formats whose rows are fields (a JSON source's row is its line).
-_FIELD_FORMATS = ("csv", "tsv", "excel", "parquet", "sql")
+#: The formats whose rows are fields (a JSON source's row is its line): a preview shows
+#: their fields as read.
+FIELD_FORMATS = ("csv", "tsv", "excel", "parquet", "sql")
 
 
 def preview(
@@ -127,7 +128,7 @@ def _describe(
         if found is not None:
             text = load._raw_text(source, found, np.array([0]))[0].as_py()
             doc["first_row"] = {"location": f"{file}:{line}", "raw": text}
-            if source.format in _FIELD_FORMATS:
+            if source.format in FIELD_FORMATS:
                 cells = found.slice(0, 1).to_pylist()[0]
     for column in columns:
         origin = _origin(source, column)
@@ -145,7 +146,7 @@ def _describe(
             {
                 "column": column,
                 "from": origin,
-                "as_read": as_read if source.format in _FIELD_FORMATS else None,
+                "as_read": as_read if source.format in FIELD_FORMATS else None,
                 "loaded_as": typed.get(column),
                 "filled": round(filled[column], 4),
             }
