@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shutil
 
+import ibis
 import pandas as pd
 import pytest
 
 from loupe.config import load_settings
-from loupe.identity import find_customers
+from loupe.identity import explain, find_customers
+from loupe.identity.graph import record_key
 from loupe.ingest import ingest
 from loupe.ingest.quarantine import quarantine_view
 from loupe.pipeline import run_pipeline
@@ -61,6 +63,19 @@ def _jsonl_rows(wh: Warehouse) -> dict[str, pd.DataFrame]:
     }
 
 
+def _explained(wh: Warehouse) -> list[str]:
+    c = wh.table("customers")
+    most = wh.to_pandas(c.order_by([ibis.desc("record_count"), "customer_id"]).limit(3))
+    shared = wh.table("shared_identifiers")
+    contacts = wh.table("contacts")
+    phones = shared.filter(shared.id_type == "phone").id_value
+    carriers = contacts.filter(contacts.phone.isin(phones)).select(record=record_key(contacts))
+    links = wh.table("identity_links")
+    refused = links.filter((links.id_type == "record") & links.id_value.isin(carriers.record))
+    one = wh.to_pandas(refused.select("customer_id").order_by("customer_id").limit(1))
+    return [*most.customer_id, *one.customer_id]
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_pyspark_gives_the_same_customers_and_links(tmp_path):
@@ -90,6 +105,9 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
                 [(c["customer_id"], c["matched"]) for c in find_customers(wh, q, 0)["customers"]]
                 for q in ("qq.com", "138", "c0000001", "上海 13")
             ],
+            # `loupe customers explain`: the customers of most records, and one whose
+            # records carry an identifier the guard refused
+            "explain": [explain(wh, c) for c in _explained(wh)],
         }
         # Reloading a source deletes its rows (a DELETE on DuckDB, a rewrite on Spark) and
         # reads its file again, to the same rows and quarantine
@@ -102,6 +120,8 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
         pd.testing.assert_frame_equal(duck["jsonl"][part], spark["jsonl"][part], check_dtype=False)
     assert duck["ingest"] == spark["ingest"]
     assert duck["find"] == spark["find"] and all(duck["find"])
+    assert duck["explain"] == spark["explain"]
+    assert any(d["refused"] for d in duck["explain"]) and any(d["links"] for d in duck["explain"])
     assert duck["reload"] == spark["reload"]
     assert duck["reload"][0] == duck["reload"][2] == len(duck["jsonl"]["orders"])
     for backend in (duck, spark):

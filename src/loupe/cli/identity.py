@@ -1,4 +1,4 @@
-"""CLI verbs of the identity stage: ``loupe identity`` and ``loupe customers show``."""
+"""CLI verbs of the identity stage: ``loupe identity`` and ``loupe customers show|find|explain``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.text import Text
 
 from loupe.cli import common
 from loupe.rich_tables import whole_table
+from loupe.words import counted
 
 customers_app = typer.Typer(help="Look up resolved customers (customer 360).", no_args_is_help=True)
 
@@ -150,6 +151,180 @@ def find(
     )
 
 
+@customers_app.command("explain")
+def explain_cmd(
+    key: str = typer.Argument(..., help="Customer id, e-mail, phone, user id or source:key."),
+    other: str | None = typer.Argument(
+        None, help="A second key: the chain of links between them, or why they are apart."
+    ),
+    json_: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Why a customer is one: the identifiers and matches linking its records, and the ones
+    it hangs on; with two keys, the links between them or why they are two customers."""
+    from loupe.identity import explain
+
+    wh = common.state.warehouse()
+    try:
+        doc = explain(wh, key, other)
+    finally:
+        wh.close()
+    if json_:
+        common.print_json(doc)
+        return
+    {"customer": _print_links, "apart": _print_apart, "shared": _print_shared}[doc["kind"]](doc)
+
+
+def _link_head(link: dict[str, Any]) -> Text:
+    head = Text("  ")
+    if link["by"] == "match":
+        head.append("match", style="bold")
+        head.append(
+            f" probability {link['match_probability']:.4f}, weight {link['match_weight']:.1f}"
+        )
+    else:
+        head.append(link["by"], style="bold")
+        head.append(f" {link['value']}")
+    if link["needed"]:
+        apart = ", ".join(link["apart"])
+        more = link["splits_off"] - len(link["apart"])
+        head.append(
+            f"  needed: without it {apart}"
+            + (f" and {more:,} more" if more > 0 else "")
+            + " would be apart",
+            style="yellow",
+        )
+    return head
+
+
+def _print_links(doc: dict[str, Any]) -> None:
+    out = common.out
+    records, links = doc["records"], doc["links"]
+    title = Text.assemble(
+        (doc["customer_id"], "bold"),
+        f" {doc['name'] or ''}: "
+        + counted(len(records), "source record", "source records")
+        + (
+            ", one customer through "
+            + counted(len(links), "link", "links")
+            + f" ({counted(sum(x['needed'] for x in links), 'needed', 'needed')})"
+            if len(records) > 1
+            else ": nothing to link"
+        ),
+    )
+    out.print(title)
+    if not doc["connected"]:
+        out.print(
+            Text(
+                "these records are no longer linked as `loupe identity` linked them: the data "
+                "changed since it ran; run `loupe identity`",
+                style="red",
+            )
+        )
+    if "path" in doc:
+        if not all(doc["ends"]):
+            out.print(
+                Text(
+                    "a customer id names every record: give an identifier or a record for the chain"
+                )
+            )
+        elif doc["path"] is None:
+            out.print(Text("no chain of links joins the two keys' records", style="yellow"))
+        elif not doc["path"]:
+            out.print(Text("both keys name the same record"))
+        else:
+            out.print(Text("From one key to the other", style="bold"))
+            for hop in doc["path"]:
+                by = "match" if hop["by"] == "match" else f"{hop['by']} {hop['value']}"
+                out.print(Text(f"  {hop['from']} → {hop['to']}  by {by}"))
+    fields = {r["record"]: r for r in records}
+    if links:
+        out.print(Text("Linked by", style="bold"))
+    for link in links:
+        out.print(_link_head(link))
+        if link["by"] == "match":  # what the model compared, record by record
+            for rec in link["records"]:
+                values = [_fmt(fields.get(rec, {}).get(c)) for c in ("name", "gender",
+                          "birth_date", "city")]  # fmt: skip
+                out.print(Text(f"    {rec}  " + " · ".join(v for v in values if v)))
+        else:
+            out.print(Text("    " + " · ".join(link["records"]), style="dim"))
+    if doc["refused"]:
+        out.print(Text("Refused by the over-merge guard (they link no one)", style="bold"))
+        for r in doc["refused"]:
+            out.print(
+                Text(
+                    f"  {r['id_type']} {r['id_value']}: {r['records']:,} records carry it "
+                    f"(limit {r['limit']}); here {', '.join(r['carried_by'])}"
+                )
+            )
+    out.print(Text("Records", style="bold"))
+    for r in records:
+        line = Text("  ")
+        line.append(r["record"])
+        line.append(f"  {_fmt(r.get('location'))}", style="dim")
+        if r.get("name"):
+            line.append(f"  {r['name']}")
+        out.print(line)
+
+
+def _print_shared(doc: dict[str, Any]) -> None:
+    out = common.out
+    limit = (
+        f"seen with more than {counted(doc['limit'], 'user id', 'user ids')}"
+        if doc["id_type"] == "anonymous_id"
+        else f"carried by more than {counted(doc['limit'], 'record', 'records')}"
+    )
+    out.print(
+        Text.assemble(
+            (f"{doc['id_type']} {doc['id_value']}", "bold"),
+            f" links no one: {counted(doc['records'], 'record carries', 'records carry')} it, "
+            f"and the over-merge guard refuses an identifier {limit} "
+            "([identity] max_records_per_identifier).",
+        )
+    )
+    out.print(Text(f"Its records belong to {counted(doc['customers'], 'customer', 'customers')}:"))
+    rows = [[r["record"], _fmt(r["customer_id"]), _fmt(r["name"])] for r in doc["carried_by"]]
+    out.print(whole_table(("record", "customer_id", "name"), rows))
+    if doc["records"] > len(rows):
+        out.print(Text(f"the first {len(rows)} of {doc['records']:,} records", style="dim"))
+
+
+def _print_apart(doc: dict[str, Any]) -> None:
+    out = common.out
+    a, b = doc["customer_ids"]
+    n_a, n_b = (len(r) for r in doc["records"])
+    out.print(
+        Text.assemble(
+            f"{doc['keys'][0]} and {doc['keys'][1]} are two customers: ",
+            (a, "bold"),
+            f" ({counted(n_a, 'record', 'records')}) and ",
+            (b, "bold"),
+            f" ({counted(n_b, 'record', 'records')})",
+        )
+    )
+    common_ids = doc["in_common"]
+    if not common_ids:
+        out.print(Text("Their records have no identifier in common."))
+    for c in common_ids:
+        if c["shared"]:
+            why = f"refused by the over-merge guard: {c['records']:,} records carry it (limit {c['limit']})"
+        else:
+            why = "not refused: run `loupe identity`, the data changed since it ran"
+        out.print(Text(f"  {c['id_type']} {c['id_value']}: {why}"))
+    p = doc["probabilistic"]
+    if p["on"]:
+        out.print(
+            Text(
+                "No pair of their records scored above the match threshold "
+                f"({p['threshold']}) on name, gender, birth date and city:"
+            )
+        )
+    else:
+        out.print(Text("Probabilistic matching is off ([identity] probabilistic = false)."))
+    rows = [[c["field"], _fmt(c["values"][0]), _fmt(c["values"][1])] for c in doc["compared"]]
+    out.print(whole_table(("", a, b), rows))
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return ""
@@ -186,6 +361,9 @@ def _print_customer(doc: dict[str, Any]) -> None:
         out.print(head)
         fields = [_fmt(r.get(c)) for c in _RECORD_FIELDS]
         out.print(Text("    " + " · ".join(f for f in fields if f)))
+    if len(doc["records"]) > 1:
+        cid = doc["customer"]["customer_id"]
+        out.print(Text(f"  how they are linked: `loupe customers explain {cid}`", style="dim"))
 
     o = doc["orders"]
     out.print(
@@ -196,7 +374,7 @@ def _print_customer(doc: dict[str, Any]) -> None:
         )
     )
     for ch, v in o["by_channel"].items():
-        out.print(Text(f"  {ch}: {v['count']} orders, {_fmt(v['revenue'])}"))
+        out.print(Text(f"  {ch}: {counted(v['count'], 'order', 'orders')}, {_fmt(v['revenue'])}"))
 
     events = [
         [_fmt(e.get("ts")), _fmt(e.get("event")), _fmt(e.get("source")),

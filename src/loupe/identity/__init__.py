@@ -7,12 +7,14 @@
 
 from loupe.identity.attach import order_customers
 from loupe.identity.customer360 import customer_360
+from loupe.identity.explain import explain
 from loupe.identity.search import find_customers
 from loupe.identity.stage import IdentityReport, resolve_identities
 
 __all__ = [
     "IdentityReport",
     "customer_360",
+    "explain",
     "find_customers",
     "order_customers",
     "resolve_identities",

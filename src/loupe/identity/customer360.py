@@ -13,6 +13,7 @@ from loupe.errors import LoupeError, NotFoundError
 from loupe.identity.attach import orders_with_customers
 from loupe.identity.graph import record_key
 from loupe.warehouse import Warehouse
+from loupe.words import counted
 
 RECENT_EVENTS = 20
 LOOKUP_TYPES = ("email", "phone", "user_id", "record", "anonymous_id")
@@ -86,7 +87,7 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
             more = found_by_part["total"] - len(found_by_part["customers"])
             raise NotFoundError(
                 f"No identifier is {key!r}; "
-                + _count(found_by_part["total"], "customer matches", "customers match")
+                + counted(found_by_part["total"], "customer matches", "customers match")
                 + f" it: {shown}"
                 + (f" and {more:,} more" if more > 0 else ""),
                 where="identity_links",
@@ -107,10 +108,6 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
             fix="look one of them up by its customer id",
         )
     return ids[0]
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
 
 
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -167,6 +164,18 @@ def _order_summary(orders: ir.Table, wh: Warehouse) -> dict[str, Any]:
     }
 
 
+def person_records(wh: Warehouse) -> ir.Table:
+    """The records identity resolves, each named in ``record``: ``contacts``, and with
+    ``[identity] customers_from_orders`` the records it makes of orders."""
+    contacts = wh.table("contacts")
+    if wh.settings.identity.customers_from_orders and wh.exists("orders"):
+        from loupe.identity.stage import order_records  # the stage builds on this module
+
+        made = order_records(wh.table("orders"), contacts.schema())
+        contacts = ibis.union(contacts, made, distinct=False)
+    return contacts.mutate(record=record_key(contacts))
+
+
 def customer_360(wh: Warehouse, key: str) -> dict[str, Any]:
     """Everything known about one customer.
 
@@ -189,13 +198,7 @@ def customer_360(wh: Warehouse, key: str) -> dict[str, Any]:
     mine = wh.to_pandas(links.filter(links.customer_id == cid).select("id_type", "id_value"))
     ids = {t: sorted(g.id_value) for t, g in mine.groupby("id_type")}
 
-    contacts = wh.table("contacts")
-    if wh.settings.identity.customers_from_orders and wh.exists("orders"):
-        from loupe.identity.stage import order_records  # the records identity made of orders
-
-        made = order_records(wh.table("orders"), contacts.schema())
-        contacts = ibis.union(contacts, made, distinct=False)
-    c = contacts.mutate(record=record_key(contacts))
+    c = person_records(wh)
     c = c.filter(c.record.isin(ids.get("record", [])))
     where = c._file.concat(":", c._line.cast("string").coalesce(""))
     c = c.mutate(location=ibis.ifelse(c._file.isnull(), "", where))
