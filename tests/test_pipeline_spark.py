@@ -11,6 +11,7 @@ import pytest
 from loupe.config import load_settings
 from loupe.identity import explain, find_customers
 from loupe.identity.graph import record_key
+from loupe.identity.names import name_key
 from loupe.ingest import ingest
 from loupe.ingest.quarantine import quarantine_view
 from loupe.pipeline import run_pipeline
@@ -63,6 +64,15 @@ def _jsonl_rows(wh: Warehouse) -> dict[str, pd.DataFrame]:
     }
 
 
+def _pinyin_query(wh: Warehouse) -> str:
+    """The pinyin of a three-character name (王伟建: wangweijian), which no e-mail holds."""
+    c = wh.table("customers")
+    first = wh.to_pandas(
+        c.filter(c.name.re_search("^[\u4e00-\u9fff]{3}$")).order_by("customer_id").limit(1)
+    )
+    return "".join(str(name_key(ch)) for ch in str(first.name.iloc[0]))  # in the name's order
+
+
 def _explained(wh: Warehouse) -> list[str]:
     c = wh.table("customers")
     most = wh.to_pandas(c.order_by([ibis.desc("record_count"), "customer_id"]).limit(3))
@@ -100,10 +110,11 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
             "event_persons": _sorted(_per_event(wh), ["event"]),
             "jsonl": _jsonl_rows(wh),
             "quarantine_view": quarantine_view(wh, limit=0),
-            # `loupe customers find`: golden records, phone digits and source-record keys
+            # `loupe customers find`: golden records, phone digits, source-record keys and a
+            # Chinese name by its pinyin
             "find": [
                 [(c["customer_id"], c["matched"]) for c in find_customers(wh, q, 0)["customers"]]
-                for q in ("qq.com", "138", "c0000001", "上海 13")
+                for q in ("qq.com", "138", "c0000001", "上海 13", _pinyin_query(wh))
             ],
             # `loupe customers explain`: the customers of most records, and one whose
             # records carry an identifier the guard refused

@@ -10,7 +10,7 @@ from test_customer360 import fill
 
 from loupe.cli import main
 from loupe.errors import LoupeError, NotFoundError
-from loupe.identity import customer_360, find_customers, resolve_identities
+from loupe.identity import customer_360, find_customers, names, resolve_identities
 from loupe.warehouse import Warehouse
 
 
@@ -103,3 +103,23 @@ def test_show_with_a_name_lists_the_customers_it_matches(found):
         customer_360(found, "李芳")
     with pytest.raises(NotFoundError, match=r"^No customer found for 'nobody@x.com'\n"):
         customer_360(found, "nobody@x.com")
+
+
+def test_a_chinese_name_is_found_by_its_pinyin(found):
+    """张强's e-mail holds no pinyin, so only his name can match; 张强东 was seen last, but
+    张强 is the whole query, in either order of its words."""
+    contacts = found.to_pandas(found.table("contacts")).to_dict(orient="records")
+    more = person("crm", "4", email="d@z.com", name="张强东", signup_at="2025-07-01")
+    load(found, contacts=[*contacts, more, person("crm", "5", name="吕娜")])
+    resolve_identities(found)
+    for query in ("zhangqiang", "zhang qiang", "qiang zhang", "Qiang ZHANG"):
+        doc = find_customers(found, query)
+        assert _names(doc) == ["张强", "张强东"], query
+        assert doc["customers"][0]["matched"] == ["name"]
+    assert _names(find_customers(found, "dong")) == ["张强东"]
+    assert _names(find_customers(found, "lv")) == ["吕娜"]  # ü typed as v
+    # xian is 先 or 西安: a word is looked for in every way it splits into syllables
+    assert names.pinyin_pattern("xian").count("|") == 1
+    # not pinyin, or not whole syllables: looked for as text only
+    assert find_customers(found, "zhangq")["total"] == 0
+    assert names.pinyin_pattern("hello") is None and names.pinyin_pattern("n") is None

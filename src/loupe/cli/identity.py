@@ -100,7 +100,9 @@ def show(
 
 @customers_app.command("find")
 def find(
-    query: list[str] = typer.Argument(..., help="Part of a name, e-mail, phone, id or city."),
+    query: list[str] = typer.Argument(
+        ..., help="Part of a name (or its pinyin), e-mail, phone, id or city."
+    ),
     limit: int = typer.Option(20, "--limit", "-n", min=0, help="Customers to list; 0 for all."),
     json_: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:

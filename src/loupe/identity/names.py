@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from loupe.identity._pinyin import PINYIN_TABLE
 
@@ -75,3 +75,62 @@ def name_key(name: str | None) -> str | None:
     else:
         parts = _latin_words(name)
     return "".join(sorted(parts)) or None
+
+
+#: How ü is typed without it ("lv" for 吕): the table writes it u.
+_V_SYLLABLES = {"lv": "lu", "nv": "nu", "lve": "lue", "nve": "nue"}
+#: Readings of one word looked for at most (``xian`` is 先 or 西安; long words have more).
+MAX_READINGS = 8
+_PINYIN_WORD = re.compile(r"[a-z]{2,}")
+_VOWEL = re.compile(r"[aeiouv]")
+
+
+@lru_cache(maxsize=1)
+def _characters() -> dict[str, str]:
+    """The characters of each toneless syllable, the surname readings included."""
+    chars: dict[str, str] = {}
+    for line in PINYIN_TABLE.splitlines():
+        syllable, _, han = line.partition(" ")
+        chars[syllable] = han
+    for ch, syllable in SURNAME_READINGS.items():
+        if ch not in chars.get(syllable, ""):
+            chars[syllable] = chars.get(syllable, "") + ch
+    for typed, syllable in _V_SYLLABLES.items():
+        chars[typed] = chars[syllable]
+    return chars
+
+
+def _readings(word: str) -> list[list[str]]:
+    """The ways ``word`` splits into whole syllables, fewest syllables first."""
+    chars = _characters()
+
+    @cache
+    def split(i: int) -> tuple[tuple[str, ...], ...]:
+        if i == len(word):
+            return ((),)
+        out: list[tuple[str, ...]] = []
+        for j in range(i + 1, min(i + 6, len(word)) + 1):  # "zhuang" has six letters
+            if word[i:j] in chars and _VOWEL.search(word[i:j]):  # not 嗯 (n) in "xian"
+                out += [(word[i:j], *rest) for rest in split(j)]
+        return tuple(out)
+
+    return sorted((list(r) for r in split(0)), key=len)
+
+
+def pinyin_pattern(word: str, whole: bool = False) -> str | None:
+    """A regular expression for the Chinese names ``word`` is the pinyin of, or None.
+
+    ``wangwei`` gives ``[王网往…][伟为位…]``: a character class per syllable, of every
+    character with that toneless reading (its most common one; ``SURNAME_READINGS`` too).  A
+    word that splits more than one way (``xian``: 先, or 西安) gives each reading, up to
+    ``MAX_READINGS``.  ``whole`` anchors it to the whole name.  A word of fewer than two
+    letters, or one that is not all whole syllables, is not pinyin: None.
+    """
+    if not _PINYIN_WORD.fullmatch(word):
+        return None
+    readings = _readings(word)[:MAX_READINGS]
+    if not readings:
+        return None
+    chars = _characters()
+    body = "|".join("".join(f"[{chars[s]}]" for s in r) for r in readings)
+    return f"^(?:{body})$" if whole else f"(?:{body})"

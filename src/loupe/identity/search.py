@@ -5,7 +5,8 @@ user id.  A CRM or store team more often has a piece: a name, the last four digi
 the start of an e-mail, a city, an old address the golden record no longer shows.  This finds
 the customers that match every word of such a query, on their golden record and on every
 identifier of their source records (``identity_links``), so that a customer is found by an
-e-mail or phone that survivorship did not keep.
+e-mail or phone that survivorship did not keep.  A word in pinyin also finds the Chinese names
+it reads as (``zhang qiang`` finds 张强; :func:`loupe.identity.names.pinyin_pattern`).
 
 It is one Ibis query on the ``customers`` and ``identity_links`` tables, so it runs on either
 engine; the few rows it returns are described in Python.
@@ -21,6 +22,7 @@ import ibis.expr.types as ir
 
 from loupe.errors import LoupeError
 from loupe.identity.customer360 import _rows, normalise_email, normalise_phone
+from loupe.identity.names import pinyin_pattern
 from loupe.warehouse import Warehouse
 
 #: Golden-record columns a query word is looked for in (lower-cased, as a part).
@@ -62,7 +64,17 @@ def _golden_match(customers: ir.Table, word: str) -> ir.BooleanValue:
     digits = _digits(word)
     if digits is not None:
         cond |= customers.phone.contains(digits).fill_null(False)
+    pinyin = pinyin_pattern(word)
+    if pinyin is not None:  # "wang" finds 王芳: the name in Chinese characters, by its pinyin
+        cond |= customers.name.re_search(pinyin).fill_null(False)
     return cond
+
+
+def _whole_pinyin(words: list[str]) -> list[str]:
+    """Patterns for a name that is the whole query in pinyin, in either order of the words
+    (``wang fang`` and ``fang wang`` are 王芳)."""
+    orders = dict.fromkeys(["".join(words), "".join(reversed(words))])
+    return [p for w in orders if (p := pinyin_pattern(w, whole=True)) is not None]
 
 
 def _link_match(links: ir.Table, word: str) -> ir.BooleanValue:
@@ -115,6 +127,8 @@ def find_customers(wh: Warehouse, query: str, limit: int = 20) -> dict[str, Any]
     exact = ibis.literal(False)
     for field in ("customer_id", "name", "email", "phone", "user_id"):
         exact |= (found[field].lower() == whole).fill_null(False)
+    for pattern in _whole_pinyin(words):
+        exact |= found.name.re_search(pattern).fill_null(False)
     ranked = found.mutate(_exact=exact).order_by(
         [ibis.desc("_exact"), ibis.desc("last_seen"), "customer_id"]
     )
@@ -137,6 +151,9 @@ def _matched(row: dict[str, Any], words: list[str]) -> list[str]:
         hit = [f for f in TEXT_FIELDS if word in str(row.get(f) or "").casefold()]
         if digits is not None and digits in str(row.get("phone") or ""):
             hit.append("phone")
+        pinyin = pinyin_pattern(word)
+        if pinyin is not None and re.search(pinyin, str(row.get("name") or "")):
+            hit.append("name")
         fields += hit
         elsewhere |= not hit
     return list(dict.fromkeys(fields)) + (["source records"] if elsewhere else [])
