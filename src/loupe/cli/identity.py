@@ -59,6 +59,11 @@ def _print_report(r: dict[str, Any]) -> None:
         out.print(f"shared identifiers (not linking): {r['shared_identifiers']:,}")
         for s in r["shared_top"][:5]:
             out.print(f"  {s['id_type']} {s['id_value']}: {s['records']} records")
+    if r.get("ids_retired"):
+        out.print(
+            f"customer ids retired: {r['ids_retired']:,} (merged into another customer, or "
+            "their records gone); `loupe customers show OLD_ID` follows them"
+        )
 
 
 def _weights_table(r: dict[str, Any]) -> Table:
@@ -200,6 +205,7 @@ def _link_head(link: dict[str, Any]) -> Text:
 
 def _print_links(doc: dict[str, Any]) -> None:
     out = common.out
+    _print_moved(doc.get("moved"))
     records, links = doc["records"], doc["links"]
     title = Text.assemble(
         (doc["customer_id"], "bold"),
@@ -345,10 +351,25 @@ def _fmt(v: Any) -> str:
 _RECORD_FIELDS = ("name", "email", "phone", "user_id", "gender", "birth_date", "city")
 
 
+def _print_moved(moved: dict[str, Any] | None) -> None:
+    if moved is None:
+        return
+    via = f", through {', '.join(moved['via'])}" if moved["via"] else ""
+    common.out.print(
+        Text(
+            f"{moved['old_id']} is no longer a customer id: the identity run of "
+            f"{moved['changed_at']:%Y-%m-%d %H:%M} merged its records into "
+            f"{moved['customer_id']}{via}. This is {moved['customer_id']}.",
+            style="yellow",
+        )
+    )
+
+
 def _print_customer(doc: dict[str, Any]) -> None:
     """The customer 360 for a terminal of any width: no cell is cut.  Source records are
     two lines each (8 columns did not fit 80: every e-mail printed as ``zhang.…``)."""
     out = common.out
+    _print_moved(doc.get("moved"))
     golden = Table(title="Customer", title_justify="left", show_header=False)
     for k, v in doc["customer"].items():
         golden.add_row(k, Text(_fmt(v)))  # Text: a value is not read as markup

@@ -16,6 +16,8 @@ from loupe.warehouse import Warehouse
 from loupe.words import counted
 
 RECENT_EVENTS = 20
+#: Retired customer ids followed at most, one into the next (``retired_id``).
+MAX_ID_HOPS = 100
 LOOKUP_TYPES = ("email", "phone", "user_id", "record", "anonymous_id")
 CONSENT_TYPES = ("email", "phone", "user_id")
 
@@ -110,6 +112,69 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
     return ids[0]
 
 
+def retired_id(wh: Warehouse, key: str) -> dict[str, Any] | None:
+    """Where a customer id that an identity run retired has gone, or None when ``key`` is no
+    retired id (or is again a customer's).
+
+    An id retired into one that was later retired too is followed to the end.  Returns
+    ``old_id``, ``customer_id`` (None when its records are gone), ``reason`` (``merged`` or
+    ``removed``), ``changed_at`` (when ``old_id`` was retired) and ``via`` (the retired ids
+    passed on the way).
+    """
+    if not wh.exists("customer_id_changes"):
+        return None
+    old = key.strip()
+    customers, changes = wh.table("customers"), wh.table("customer_id_changes")
+
+    def current(cid: str) -> bool:
+        return wh.count(customers.filter(customers.customer_id == cid)) > 0
+
+    if current(old):
+        return None
+    hops: list[dict[str, Any]] = []
+    at: str | None = old
+    while at is not None and len(hops) < MAX_ID_HOPS:
+        last = changes.filter(changes.old_id == at).order_by(ibis.desc("changed_at")).limit(1)
+        rows = _rows(wh.to_pandas(last))
+        if not rows:
+            break
+        hops.append(rows[0])
+        at = rows[0]["customer_id"]
+        if at is None or current(at):
+            break
+    if not hops:
+        return None
+    return {
+        "old_id": old,
+        "customer_id": at,
+        "reason": hops[0]["reason"] if at is not None else "removed",
+        "changed_at": hops[0]["changed_at"],
+        "via": [h["customer_id"] for h in hops[:-1]],
+    }
+
+
+def resolve_key(wh: Warehouse, key: str) -> tuple[str, dict[str, Any] | None]:
+    """The customer id ``key`` points to, and, when ``key`` is a retired customer id, where
+    it went (:func:`retired_id`).
+
+    Raises
+    ------
+    NotFoundError
+        When no customer carries ``key``, or ``key`` is a retired id whose records are gone.
+    """
+    moved = retired_id(wh, key)
+    if moved is None:
+        return find_customer_id(wh, key), None
+    if moved["customer_id"] is None:
+        raise NotFoundError(
+            f"{moved['old_id']} is no longer a customer id, and none of its records is left",
+            where="customer_id_changes",
+            fix="its records were deleted or reloaded without it; look the person up by an "
+            "e-mail, a phone or `loupe customers find`",
+        )
+    return moved["customer_id"], moved
+
+
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for row in df.to_dict(orient="records"):
@@ -180,7 +245,9 @@ def customer_360(wh: Warehouse, key: str) -> dict[str, Any]:
     """Everything known about one customer.
 
     ``key`` is a customer id, an e-mail (any case), a phone (any format), a user id or a
-    record name ``source:source_key``.  Returns ``customer`` (the golden record),
+    record name ``source:source_key``; a customer id that a later identity run retired is
+    followed to the customer now holding its records.  Returns ``customer`` (the golden
+    record), ``moved`` (None, or where the retired id went: :func:`retired_id`),
     ``records`` (every source record with its ``file:line``), ``orders`` (count, revenue in
     base currency, first/last order, by channel), ``recent_events`` (the 20 most recent)
     and ``consents`` (the latest decision per purpose over the customer's identifiers).
@@ -190,7 +257,7 @@ def customer_360(wh: Warehouse, key: str) -> dict[str, Any]:
     NotFoundError
         When no customer carries ``key``.
     """
-    cid = find_customer_id(wh, key)
+    cid, moved = resolve_key(wh, key)
     customers = wh.table("customers")
     customer = _rows(wh.to_pandas(customers.filter(customers.customer_id == cid)))[0]
 
@@ -238,6 +305,7 @@ def customer_360(wh: Warehouse, key: str) -> dict[str, Any]:
 
     return {
         "customer": customer,
+        "moved": moved,
         "records": records,
         "orders": orders,
         "recent_events": recent,

@@ -29,7 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from loupe.config import ID_TYPES
-from loupe.identity.customer360 import _candidates, _rows, find_customer_id, person_records
+from loupe.identity.customer360 import _candidates, _rows, person_records, resolve_key
 from loupe.identity.graph import DEFAULT_LIMIT, record_identifiers
 from loupe.warehouse import Warehouse
 
@@ -52,7 +52,9 @@ def explain(wh: Warehouse, key: str, other: str | None = None) -> dict[str, Any]
         ``kind``, then by kind:
 
         ``customer`` (one key, or two keys of one customer): ``customer_ids`` (the key's,
-        once per key), ``customer_id``, ``name``,
+        once per key), ``moved`` (None, or where the first key went when it is a retired
+        customer id: :func:`loupe.identity.customer360.retired_id`), ``customer_id``,
+        ``name``,
         ``records`` (``record, location`` and the fields the probabilistic model compares),
         ``links`` (``by``: an identifier type or ``match``; ``value``; ``records``;
         ``match_probability`` and ``match_weight`` for a match; ``needed``; ``splits_off``,
@@ -80,17 +82,18 @@ def explain(wh: Warehouse, key: str, other: str | None = None) -> dict[str, Any]
         refused = _refused_identifier(wh, key)
         if refused is not None:
             return refused
-    cid = find_customer_id(wh, key)
+    cid, moved = resolve_key(wh, key)
     if other is None:
-        return {"kind": "customer", "customer_ids": [cid], **_one(wh, cid)[0]}
-    oid = find_customer_id(wh, other)
+        return {"kind": "customer", "customer_ids": [cid], "moved": moved, **_one(wh, cid)[0]}
+    oid, _ = resolve_key(wh, other)
     if oid != cid:
         return _apart(wh, key, other, cid, oid)
     doc, ids = _one(wh, cid)
     ends = [_named_records(wh, k, doc, ids) for k in (key, other)]
     graph = _Graph([r["record"] for r in doc["records"]], doc["links"])
     path = graph.path(*ends) if all(ends) else None
-    return {"kind": "customer", "customer_ids": [cid, cid], **doc, "ends": ends, "path": path}
+    both = {"kind": "customer", "customer_ids": [cid, cid], "moved": moved}
+    return {**both, **doc, "ends": ends, "path": path}
 
 
 def _refused_identifier(wh: Warehouse, key: str) -> dict[str, Any] | None:

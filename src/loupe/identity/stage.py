@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import ibis
@@ -28,6 +29,7 @@ from loupe.identity.ids import assign_customer_ids
 from loupe.identity.probabilistic import match_records
 from loupe.warehouse import Warehouse, stage_run
 from loupe.warehouse.schemas import (
+    CUSTOMER_ID_CHANGES,
     CUSTOMERS,
     IDENTITY_LINKS,
     IDENTITY_MATCHES,
@@ -39,6 +41,7 @@ Progress = Callable[[str, int, int], None]
 
 SHARED_SCHEMA = schema(SHARED_IDENTIFIERS)
 MATCHES_SCHEMA = schema(IDENTITY_MATCHES)
+CHANGES = schema(CUSTOMER_ID_CHANGES)
 WORK_TABLES = (
     *comp.WORK_TABLES,
     "identity_work_ids",
@@ -69,6 +72,7 @@ class IdentityReport:
     converged: bool
     seconds: dict[str, float] = field(default_factory=dict)
     match_threshold: float | None = None  # None: probabilistic matching is off
+    ids_retired: int = 0  # last run's customer ids no customer keeps (customer_id_changes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +146,32 @@ def _identity_links(edges: ir.Table, record_customers: ir.Table) -> ir.Table:
     return ibis.union(ids, recs).cast(schema(IDENTITY_LINKS))
 
 
+def retired_ids(previous: ir.Table, record_customers: ir.Table, kept: ir.Table) -> ir.Table:
+    """The last run's customer ids that no customer keeps, and where their records went.
+
+    ``previous`` is ``(record, old_id)`` from the last run, ``record_customers`` ``(record,
+    customer_id)`` from this one and ``kept`` this run's ``customer_id`` column.  An id is
+    ``merged`` into the customer now holding most of its records (ties: the smallest id),
+    or ``removed`` when none of its records is left.
+    """
+    olds = previous.group_by("old_id").agg(old_records=previous.count())
+    gone = olds.anti_join(kept, olds.old_id == kept.customer_id)
+    went = previous.join(record_customers, "record")
+    went = went.group_by(["old_id", "customer_id"]).agg(records=went.count())
+    w = ibis.window(group_by="old_id", order_by=[ibis.desc("records"), "customer_id"])
+    went = went.mutate(_rank=ibis.row_number().over(w))
+    most = went.filter(went._rank == 0).drop("_rank")
+    out = gone.left_join(most, gone.old_id == most.old_id)
+    return out.select(
+        old_id=gone.old_id,
+        customer_id=most.customer_id,
+        reason=ibis.ifelse(most.customer_id.isnull(), "removed", "merged"),
+        records=most.records.fill_null(0),
+        old_records=gone.old_records,
+        changed_at=ibis.literal(datetime.now(UTC).replace(tzinfo=None), "timestamp"),
+    )
+
+
 def order_records(orders: ir.Table, contact_schema: ibis.Schema) -> ir.Table:
     """Contact-shaped records of the people behind orders that name no contact record.
 
@@ -174,7 +204,8 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
     """Resolve ``contacts`` into customers; write ``identity_links`` and ``customers``.
 
     Also writes ``shared_identifiers`` (identifiers the over-merge guard refused) and
-    ``identity_matches`` (record pairs linked by the probabilistic model).
+    ``identity_matches`` (record pairs linked by the probabilistic model), and appends to
+    ``customer_id_changes`` the last run's customer ids that no customer keeps.
 
     Parameters
     ----------
@@ -193,6 +224,7 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         "shared_identifiers",
         "identity_matches",
         "event_persons",
+        "customer_id_changes",
     ]
     with stage_run(wh, "identity", inputs, outputs) as run:
         steps = 6
@@ -255,6 +287,9 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         labels = wh.table(comp.LABELS)
         ids = wh.scratch("identity_work_ids", assign_customer_ids(labels, previous))
         record_customers = labels.join(ids, "label").select("record", "customer_id")
+        retired = wh.append(
+            "customer_id_changes", retired_ids(previous, record_customers, ids).cast(CHANGES)
+        )
         links = wh.replace("identity_links", _identity_links(edges, record_customers))
         clock.lap("ids")
         tick("identity", 4, steps)
@@ -285,6 +320,7 @@ def resolve_identities(wh: Warehouse, progress: Progress | None = None) -> Ident
         converged=converged,
         seconds=clock.total(),
         match_threshold=cfg.match_threshold if cfg.probabilistic else None,
+        ids_retired=retired,
     )
 
 

@@ -75,6 +75,10 @@ def _v7_file_stats(wh: Warehouse) -> None:
         wh.replace("ingested_files", added.select(*s.INGESTED_FILES))
 
 
+def _v8_id_changes(wh: Warehouse) -> None:
+    wh.create_empty("customer_id_changes", s.schema(s.CUSTOMER_ID_CHANGES))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (1, "canonical and raw tables, quarantine, lineage", _v1_canonical),
     (2, "identity links and customers", _v2_identity),
@@ -83,6 +87,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (5, "customer tags, lifecycle history, segments and their members", _v5_profile),
     (6, "model registry, model scores, purchase due dates, demand forecasts", _v6_models),
     (7, "size and modification time of ingested files", _v7_file_stats),
+    (8, "customer ids retired by identity runs, and where their records went", _v8_id_changes),
 ]
 
 

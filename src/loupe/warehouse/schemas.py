@@ -322,6 +322,19 @@ IDENTITY_MATCHES: dict[str, str] = {
     "match_weight": "float64",
 }
 
+CUSTOMER_ID_CHANGES: dict[str, str] = {
+    "old_id": "string",
+    "customer_id": "string",
+    "reason": "string",
+    "records": "int64",
+    "old_records": "int64",
+    "changed_at": "timestamp",
+}
+"""``customer_id_changes``: one row per customer id an identity run retired, appended by that
+run (migration 8).  ``reason`` is ``merged`` (its records joined a customer that kept another
+id; ``customer_id`` is the one now holding most of them, ``records`` how many) or ``removed``
+(none of its ``old_records`` is left; ``customer_id`` is NULL)."""
+
 CUSTOMER_TAGS: dict[str, str] = {
     "customer_id": "string",
     "tag": "string",
