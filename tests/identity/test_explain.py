@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 import ibis
@@ -87,6 +88,24 @@ def test_each_link_says_which_records_it_joins_and_what_falls_apart_without_it(c
             "carried_by": ["shop:u1", "web:u1"],
         }
     ]
+
+
+def test_the_report_gives_records_per_customer_and_the_largest_customers(chain):
+    """李芳's four records, and seven customers of one: crm:1b and the five on the family
+    phone, and 王伟 (the tablet links no one)."""
+    report = resolve_identities(chain)  # the same tables again
+    assert report.records_per_customer == {
+        "1": 7,
+        "2": 0,
+        "3": 0,
+        "4-5": 1,
+        "6-10": 0,
+        "11-50": 0,
+        "51+": 0,
+    }
+    largest = report.largest_customers
+    assert (largest[0]["name"], largest[0]["records"], len(largest)) == ("李芳", 4, 5)
+    assert [c["records"] for c in largest[1:]] == [1, 1, 1, 1]
 
 
 def test_the_refused_identifier_is_listed_with_the_guard_s_count(chain):
@@ -178,6 +197,10 @@ def test_cli_explain(chain, capsys, monkeypatch):
     (root / "loupe.toml").write_text("[identity]\nprobabilistic = false\n")
     chain.close()
     monkeypatch.setattr(common.out, "width", 80)
+    assert main.main(["--project", str(root), "identity"]) == 0
+    out = capsys.readouterr().out
+    assert "records per customer: 1: 7 · 4-5: 1\n" in out
+    assert re.search(r"largest customers \(records\): C\w+ 李芳 \(4\), C\w+ ", out)
     assert main.main(["--project", str(root), "customers", "explain", "li.fang@x.com"]) == 0
     out = capsys.readouterr().out
     assert "4 source records, one customer through 4 links (2 needed)" in out

@@ -52,6 +52,15 @@ def _print_report(r: dict[str, Any]) -> None:
         f"label propagation: {r['iterations']} iterations"
         + ("" if r["converged"] else " [bold red](did not converge: raise max_iterations)[/]")
     )
+    sizes = " · ".join(f"{k}: {v:,}" for k, v in r["records_per_customer"].items() if v)
+    out.print(f"records per customer: {sizes}")
+    if r["largest_customers"] and r["largest_customers"][0]["records"] > 1:
+        top = ", ".join(
+            " ".join(filter(None, (c["customer_id"], c["name"], f"({c['records']})")))
+            for c in r["largest_customers"]
+        )
+        out.print(Text(f"largest customers (records): {top}"))
+        out.print(Text("  how one is linked: `loupe customers explain ID`", style="dim"))
     out.print(f"probabilistic links: {r['probabilistic_links']:,}")
     if r["match_weights"]:
         out.print(_weights_table(r))

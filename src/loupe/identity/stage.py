@@ -52,6 +52,18 @@ WORK_TABLES = (
     "identity_work_contacts",
 )
 TOP_SHARED = 20
+#: Customers of most records in the report: where an over-merge shows first.
+TOP_LARGEST = 5
+#: Bins of ``records_per_customer`` in the report: (name, fewest, most).
+SIZE_BINS = (
+    ("1", 1, 1),
+    ("2", 2, 2),
+    ("3", 3, 3),
+    ("4-5", 4, 5),
+    ("6-10", 6, 10),
+    ("11-50", 11, 50),
+    ("51+", 51, None),
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,8 @@ class IdentityReport:
     seconds: dict[str, float] = field(default_factory=dict)
     match_threshold: float | None = None  # None: probabilistic matching is off
     ids_retired: int = 0  # last run's customer ids no customer keeps (customer_id_changes)
+    records_per_customer: dict[str, int] = field(default_factory=dict)
+    largest_customers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -335,6 +349,12 @@ def _report(
 ) -> dict[str, Any]:
     by_type = wh.to_pandas(links.group_by("id_type").agg(n=links.count()))
     n_customers = wh.count(customers)
+    sizes = wh.to_pandas(customers.group_by("record_count").agg(n=customers.count()))
+    largest = wh.to_pandas(
+        customers.order_by([ibis.desc("record_count"), "customer_id"])
+        .limit(TOP_LARGEST)
+        .select("customer_id", "name", "record_count")
+    )
     top = wh.to_pandas(
         shared.order_by([ibis.desc("records"), "id_type", "id_value"]).limit(TOP_SHARED)
     )
@@ -349,6 +369,20 @@ def _report(
         "shared_top": [
             {"id_type": r.id_type, "id_value": r.id_value, "records": int(r.records)}
             for r in top.itertuples()
+        ],
+        "records_per_customer": {
+            name: int(
+                sizes.n[(sizes.record_count >= lo) & (sizes.record_count <= (hi or 1 << 62))].sum()
+            )
+            for name, lo, hi in SIZE_BINS
+        },
+        "largest_customers": [
+            {
+                "customer_id": str(r.customer_id),
+                "name": r.name if isinstance(r.name, str) else None,
+                "records": int(r.record_count),
+            }
+            for r in largest.itertuples()
         ],
         "probabilistic_links": len(pairs),
         "match_weights": [lv.to_dict() for lv in model.levels] if model is not None else [],
