@@ -73,6 +73,13 @@ def _pinyin_query(wh: Warehouse) -> str:
     return "".join(str(name_key(ch)) for ch in str(first.name.iloc[0]))  # in the name's order
 
 
+def _typo(wh: Warehouse) -> str:
+    """The first customer's e-mail with its last letter wrong."""
+    c = wh.table("customers")
+    email = str(wh.to_pandas(c.filter(c.email.notnull()).order_by("customer_id").limit(1)).email[0])
+    return email[:-1] + ("x" if email[-1] != "x" else "y")
+
+
 def _explained(wh: Warehouse) -> list[str]:
     c = wh.table("customers")
     most = wh.to_pandas(c.order_by([ibis.desc("record_count"), "customer_id"]).limit(3))
@@ -116,6 +123,11 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
                 [(c["customer_id"], c["matched"]) for c in find_customers(wh, q, 0)["customers"]]
                 for q in ("qq.com", "138", "c0000001", "上海 13", _pinyin_query(wh))
             ],
+            # a mistyped e-mail: the customers close to it
+            "near": [
+                (c["customer_id"], c["matched"], c["edits"])
+                for c in find_customers(wh, _typo(wh), 0)["near"]
+            ],
             # `loupe customers explain`: the customers of most records, and one whose
             # records carry an identifier the guard refused
             "explain": [explain(wh, c) for c in _explained(wh)],
@@ -132,6 +144,7 @@ def test_pyspark_gives_the_same_customers_and_links(tmp_path):
     assert duck["ingest"] == spark["ingest"]
     assert duck["find"] == spark["find"] and all(duck["find"])
     assert duck["explain"] == spark["explain"]
+    assert duck["near"] == spark["near"] and duck["near"]
     assert any(d["refused"] for d in duck["explain"]) and any(d["links"] for d in duck["explain"])
     assert duck["reload"] == spark["reload"]
     assert duck["reload"][0] == duck["reload"][2] == len(duck["jsonl"]["orders"])

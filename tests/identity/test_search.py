@@ -91,6 +91,9 @@ def test_cli_find(found, capsys, monkeypatch):
     assert (doc["total"], doc["words"]) == (1, ["old", "fang"])
     assert main.main(["--project", str(root), "customers", "find", "nobody"]) == 0
     assert "no customer matches 'nobody'" in capsys.readouterr().out
+    assert main.main(["--project", str(root), "customers", "find", "other@x.con"]) == 0
+    out = capsys.readouterr().out
+    assert "close to it, a typing mistake or two away" in out and "张强" in out
 
 
 def test_show_with_a_name_lists_the_customers_it_matches(found):
@@ -123,3 +126,22 @@ def test_a_chinese_name_is_found_by_its_pinyin(found):
     # not pinyin, or not whole syllables: looked for as text only
     assert find_customers(found, "zhangq")["total"] == 0
     assert names.pinyin_pattern("hello") is None and names.pinyin_pattern("n") is None
+
+
+def test_a_whole_value_mistyped_finds_the_customers_close_to_it(found):
+    """Nothing matches, so the customers a typing mistake or two away are offered."""
+    doc = find_customers(found, "li.fsng@x.com")
+    assert doc["total"] == 0
+    assert [(c["name"], c["matched"], c["edits"]) for c in doc["near"]] == [
+        ("李芳", ["email", "source records"], 1)
+    ]
+    # a phone number with its last digit wrong, in any format
+    [near] = find_customers(found, "138 1234 5679")["near"]
+    assert (near["name"], near["matched"]) == ("李芳", ["phone", "source records"])
+    # a name: fewest edits, then the last seen
+    assert [c["name"] for c in find_customers(found, "李芳芳")["near"]] == ["李芳华", "李芳"]
+    # nothing offered beside a match, or for a word too short to tell a mistake
+    assert find_customers(found, "li.fang")["near"] == []
+    assert find_customers(found, "李华")["near"] == [] and find_customers(found, "zz")["near"] == []
+    with pytest.raises(NotFoundError, match=r"'li.fsng@x.com'; close to it: C\w+ \(李芳\)"):
+        customer_360(found, "li.fsng@x.com")

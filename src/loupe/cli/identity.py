@@ -134,6 +134,17 @@ def find(
     out = common.out
     if not doc["total"]:
         out.print(Text(f"no customer matches {doc['query']!r}"))
+        if doc["near"]:
+            out.print(Text("close to it, a typing mistake or two away:", style="yellow"))
+            headers = ["customer_id", "name", "email", "phone", "close by"]
+            rows = [
+                [*(_fmt(c[k]) for k in headers[:-1]),
+                 f"{', '.join(c['matched'])} ({counted(c['edits'], 'edit', 'edits')})"]
+                for c in doc["near"]
+            ]  # fmt: skip
+            table = whole_table(headers, rows, give_way={2, 4})
+            table.columns[2].overflow = table.columns[4].overflow = "fold"
+            out.print(table)
         return
     headers = ["customer_id", "name", "email", "phone", "city", "last seen"]
     rows = [

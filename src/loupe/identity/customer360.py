@@ -96,6 +96,16 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
                 fix="look one up by its customer id, or list them with `loupe customers find "
                 f"{key}`",
             )
+        if found_by_part["near"]:  # a typing mistake in a whole e-mail, phone or name
+            shown = ", ".join(
+                f"{c['customer_id']} ({c['name'] or c['email'] or c['phone'] or '?'})"
+                for c in found_by_part["near"]
+            )
+            raise NotFoundError(
+                f"No customer found for {key!r}; close to it: {shown}",
+                where="identity_links",
+                fix=f"look one up by its customer id, or see them with `loupe customers find {key}`",
+            )
         raise NotFoundError(
             f"No customer found for {key!r}",
             where="identity_links",

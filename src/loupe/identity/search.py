@@ -138,7 +138,80 @@ def find_customers(wh: Warehouse, query: str, limit: int = 20) -> dict[str, Any]
     rows = _rows(wh.to_pandas(ranked.select(*SHOWN, "record_count")))
     for row in rows:
         row["matched"] = _matched(row, words)
-    return {"query": query, "words": words, "total": total, "customers": rows}
+    near = _near(wh, words[0], limit) if total == 0 and len(words) == 1 else []
+    return {"query": query, "words": words, "total": total, "customers": rows, "near": near}
+
+
+def _allowed_edits(word: str) -> int:
+    """Typing mistakes forgiven in a whole value: none in a short word (``王伟`` is one edit
+    from every 王 with a two-character name), one up to seven characters, then two."""
+    shortest = 3 if any(ord(ch) > 127 for ch in word) else 4
+    if len(word) < shortest:
+        return 0
+    return 1 if len(word) < 8 else 2
+
+
+def _near(wh: Warehouse, word: str, limit: int) -> list[dict[str, Any]]:
+    """Customers with a value a typing mistake or two from the whole of ``word``: an e-mail,
+    a name, a user id, a customer id or a record's key, or a phone number's last digits.
+    Each row has ``matched`` (the field) and ``edits``; fewest edits first."""
+    k = _allowed_edits(word)
+    if k == 0:
+        return []
+    n = len(word)
+    digits = _digits(word)
+    customers = wh.table("customers")
+    links = wh.table("identity_links")
+
+    def close(value: ir.StringValue) -> ir.IntegerValue:
+        value = value.lower()
+        near_length = (value.length() - n).abs() <= k  # cheap, before the edit distance
+        return ibis.ifelse(near_length, value.levenshtein(word), k + 1)
+
+    parts = []
+    for field in ("email", "name", "user_id", "customer_id"):
+        parts.append(
+            customers.select(
+                "customer_id", field=ibis.literal(field), edits=close(customers[field])
+            )
+        )
+    key = links.id_value.re_extract(r"^[^:]*:(.*)$", 1)
+    value = ibis.ifelse(links.id_type == "record", key, links.id_value)
+    kinds = links.id_type.isin(["email", "user_id", "record"])
+    parts.append(
+        links.filter(kinds).select(
+            "customer_id", field=ibis.literal("source records"), edits=close(value)
+        )
+    )
+    if digits is not None and len(digits) >= 7:  # a phone number mistyped: its last digits
+        for table, col, field in ((customers, customers.phone, "phone"),
+                                  (links.filter(links.id_type == "phone"), links.id_value,
+                                   "source records")):  # fmt: skip
+            tail = col.substr(col.length() - len(digits))
+            parts.append(
+                table.select(
+                    "customer_id",
+                    field=ibis.literal(field),
+                    edits=ibis.ifelse(col.length() >= len(digits), tail.levenshtein(digits), k + 1),
+                )
+            )
+    hits = ibis.union(*parts).filter(lambda t: (t.edits <= k) & (t.edits > 0))
+    best = hits.group_by("customer_id").agg(edits=hits.edits.min())
+    fields = hits.join(best, ["customer_id", "edits"]).select("customer_id", "field").distinct()
+    ranked = best.join(customers, "customer_id").order_by(
+        ["edits", ibis.desc("last_seen"), "customer_id"]
+    )
+    if limit > 0:
+        ranked = ranked.limit(limit)
+    rows = _rows(wh.to_pandas(ranked.select(*SHOWN, "record_count", "edits")))
+    found = wh.to_pandas(fields.filter(fields.customer_id.isin([r["customer_id"] for r in rows])))
+    where: dict[str, list[str]] = {}
+    for r in found.itertuples():
+        where.setdefault(str(r.customer_id), []).append(str(r.field))
+    order = ("email", "name", "user_id", "customer_id", "phone", "source records")
+    for row in rows:
+        row["matched"] = sorted(where.get(row["customer_id"], []), key=order.index)
+    return rows
 
 
 def _matched(row: dict[str, Any], words: list[str]) -> list[str]:
