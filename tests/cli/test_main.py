@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import ibis
+
 from loupe.cli.main import main
+from loupe.config import load_settings
+from loupe.warehouse import Warehouse
 
 
 def test_init_writes_a_valid_project(tmp_path, capsys):
@@ -210,7 +214,14 @@ def test_demo_builds_a_project_and_run_json_is_one_document(tmp_path, capsys):
     assert (target / "loupe.toml").exists() and (target / "loupe.duckdb").exists()
     assert (target / "data" / "truth" / "records.csv").exists()
     # the commands it suggests run on it
-    assert "preview crm" in out and "customers find" in out
+    assert "preview crm" in out and "customers find" in out and "customers explain" in out
+    wh = Warehouse.open(load_settings(target))
+    c = wh.table("customers")
+    top = wh.to_pandas(c.order_by([ibis.desc("record_count"), "customer_id"]).limit(1))
+    wh.close()
+    assert main(["-p", str(target), "customers", "explain", top.customer_id[0], "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["records"]) == top.record_count[0] > 1 and doc["connected"] and doc["links"]
     assert main(["-p", str(target), "preview", "crm", "--rows", "50", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["read"] == 50 == doc["loaded"] + doc["quarantined"] + doc["duplicates"]

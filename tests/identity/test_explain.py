@@ -224,3 +224,5 @@ def test_cli_explain(chain, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)["customer_ids"][0].startswith("C")
     assert main.main(["--project", str(root), "customers", "explain", "nobody@x.com"]) == 1
     assert "No customer found" in capsys.readouterr().err
+    assert main.main(["--project", str(root), "customers", "explain", " "]) == 2
+    assert "No customer key given" in capsys.readouterr().err

@@ -84,6 +84,8 @@ def demo(
             f"project: {directory}\n"
             f"try:     loupe -p {directory} customers find <part of a name, e-mail or phone>\n"
             f"         loupe -p {directory} customers show <email|phone|customer_id>\n"
+            f"         loupe -p {directory} customers explain <customer_id>  (why its records "
+            "are one customer)\n"
             f"         loupe -p {directory} quarantine   (the rows ingest rejected, and why)\n"
             f"         loupe -p {directory} preview crm  (a source's first rows, as ingest "
             "reads them)"

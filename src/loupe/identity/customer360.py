@@ -55,6 +55,12 @@ def _candidates(key: str, region: str) -> list[str]:
 
 def find_customer_id(wh: Warehouse, key: str) -> str:
     """The ``customer_id`` a customer id, e-mail, phone, user id or record name points to."""
+    if not key.strip():
+        raise LoupeError(
+            "No customer key given",
+            where="customers",
+            fix="give a customer id, e-mail, phone, user id or source:key",
+        )
     forms = _candidates(key, wh.settings.project.default_region)
     customers = wh.table("customers")
     hit = wh.to_pandas(customers.filter(customers.customer_id.isin(forms)).select("customer_id"))
