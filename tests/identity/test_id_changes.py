@@ -9,7 +9,7 @@ from identity_data import load, make_settings, person
 
 from loupe.cli import main
 from loupe.errors import NotFoundError
-from loupe.identity import customer_360, explain, resolve_identities
+from loupe.identity import customer_360, explain, find_customers, resolve_identities
 from loupe.warehouse import Warehouse
 
 ANNA = [
@@ -57,6 +57,8 @@ def test_a_merge_retires_the_smaller_customer_s_id_and_show_follows_it(wh):
         [],
     )
     assert customer_360(wh, anna)["moved"] is None
+    [heir] = find_customers(wh, bo)["customers"]
+    assert (heir["customer_id"], heir["matched"]) == (anna, ["retired id"])
     assert explain(wh, bo)["customer_id"] == anna and explain(wh, bo)["moved"]["old_id"] == bo
 
     # an unchanged run retires nothing
@@ -102,3 +104,23 @@ def test_cli_show_says_the_id_was_retired(wh, capsys, monkeypatch):
     assert main.main(["--project", str(root), "customers", "show", bo, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["moved"]["old_id"] == bo
     assert report.ids_retired == 1
+
+
+@pytest.mark.spark
+def test_spark_retires_the_same_id(tmp_path):
+    """The merge above, on both engines: the same ids, the same change, and show follows it."""
+    seen = {}
+    for backend in ("duckdb", "pyspark"):
+        settings = make_settings(
+            tmp_path / backend, identity={"probabilistic": False}, warehouse={"backend": backend}
+        )
+        w = Warehouse.open(settings)
+        load(w, contacts=[*ANNA, *BO])
+        resolve_identities(w)
+        bridge = person("shop", "9", email="anna@x.com", phone="+8613812345678")
+        load(w, contacts=[*ANNA, *BO, bridge])
+        resolve_identities(w)
+        seen[backend] = (_changes(w), customer_360(w, _changes(w)[0][0])["moved"]["customer_id"])
+        w.close()
+    assert seen["duckdb"] == seen["pyspark"]
+    assert seen["duckdb"][0][0][2:] == ("merged", 1, 1)

@@ -21,7 +21,7 @@ import ibis
 import ibis.expr.types as ir
 
 from loupe.errors import LoupeError
-from loupe.identity.customer360 import _rows, normalise_email, normalise_phone
+from loupe.identity.customer360 import _rows, normalise_email, normalise_phone, retired_id
 from loupe.identity.names import pinyin_pattern
 from loupe.warehouse import Warehouse
 
@@ -118,13 +118,18 @@ def find_customers(wh: Warehouse, query: str, limit: int = 20) -> dict[str, Any]
     customers = wh.table("customers")
     links = wh.table("identity_links")
     found = customers
+    # a customer id a merge retired finds the customer now holding its records
+    moved = retired_id(wh, query.strip()) if len(words) == 1 else None
+    heir = moved["customer_id"] if moved else None
     for word in words:
         linked = links.filter(_link_match(links, word)).select("customer_id").distinct()
         found = found.filter(
-            _golden_match(found, word) | found.customer_id.isin(linked.customer_id)
+            _golden_match(found, word)
+            | found.customer_id.isin(linked.customer_id)
+            | found.customer_id.isin([heir] if heir else [])
         )
     whole = words[0] if len(words) == 1 else query.strip().casefold()
-    exact = ibis.literal(False)
+    exact = found.customer_id.isin([heir] if heir else [])
     for field in ("customer_id", "name", "email", "phone", "user_id"):
         exact |= (found[field].lower() == whole).fill_null(False)
     for pattern in _whole_pinyin(words):
@@ -137,7 +142,7 @@ def find_customers(wh: Warehouse, query: str, limit: int = 20) -> dict[str, Any]
     total = int(wh.to_pandas(found.aggregate(n=found.count()))["n"].iloc[0])
     rows = _rows(wh.to_pandas(ranked.select(*SHOWN, "record_count")))
     for row in rows:
-        row["matched"] = _matched(row, words)
+        row["matched"] = ["retired id"] if row["customer_id"] == heir else _matched(row, words)
     near = _near(wh, words[0], limit) if total == 0 and len(words) == 1 else []
     return {"query": query, "words": words, "total": total, "customers": rows, "near": near}
 
