@@ -162,11 +162,10 @@ def test_two_customers_on_a_refused_phone_are_told_apart(chain):
 def test_a_probabilistic_match_is_a_link_and_makes_another_unneeded(chain):
     """With a match between pos:9 and crm:1 beside their phone, neither is needed."""
     cid = explain(chain, "pos:9")["customer_id"]
+    terms = [{"comparison": "name", "level": "Exact match on name_key", "weight": 11.0}]
     pair = {"record_l": "crm:1", "record_r": "pos:9", "match_probability": 0.998}
-    chain.replace(
-        "identity_matches",
-        ibis.memtable([{**pair, "match_weight": 9.1}]).cast(schema(IDENTITY_MATCHES)),
-    )
+    row = {**pair, "match_weight": 9.0, "levels": json.dumps(terms)}
+    chain.replace("identity_matches", ibis.memtable([row]).cast(schema(IDENTITY_MATCHES)))
     doc = explain(chain, cid)
     links = _links(doc)
     match = links["match None"]
@@ -175,6 +174,7 @@ def test_a_probabilistic_match_is_a_link_and_makes_another_unneeded(chain):
         0.998,
         False,
     )
+    assert (match["levels"], match["prior_weight"]) == (terms, -2.0)
     assert links["phone +8613812345678"]["needed"] is False
     assert links["email li.fang@x.com"]["splits_off"] == 2
 

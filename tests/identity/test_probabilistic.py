@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import unicodedata
 
@@ -101,6 +102,20 @@ def test_typo_with_same_birth_date_and_city_links(wh):
     used = set(report.blocking_rules)
     assert used and used <= {*probabilistic.RULES, probabilistic.NAME_AND_BIRTH}
     assert report.match_threshold == wh.settings.identity.match_threshold
+    # each pair's levels are the terms of its weight, with the prior's
+    prior = math.log2(report.prior_match_probability / (1 - report.prior_match_probability))
+    pairs = wh.to_pandas(wh.table("identity_matches"))
+    for p in pairs.itertuples():
+        levels = json.loads(p.levels)
+        assert [lv["comparison"] for lv in levels] == ["name", "birth_date", "city", "gender"]
+        assert p.match_weight == pytest.approx(prior + sum(lv["weight"] for lv in levels))
+        assert {lv["level"] for lv in levels if lv["comparison"] == "birth_date"} == {
+            "Exact match on birth_date"
+        }
+    crm_pos = pairs[(pairs.record_l == "crm:a") & (pairs.record_r == "pos_members:a")]
+    name = json.loads(crm_pos.levels.iloc[0])[0]
+    assert name["level"] != "Exact match on name_key"  # Wiemin for Weimin
+    assert name["weight"] == pytest.approx(weights[("name", name["level"])]["match_weight"])
 
     # `loupe identity` prints the weights as a table, the prior and threshold in its title
     import io

@@ -8,7 +8,12 @@ import pytest
 from loupe.errors import WarehouseError
 from loupe.warehouse import Warehouse, migrate, quiet_duckdb, stage_run
 from loupe.warehouse.migrations import MIGRATIONS, applied
-from loupe.warehouse.schemas import INGESTED_FILES, RAW_COLUMNS, canonical_schema
+from loupe.warehouse.schemas import (
+    IDENTITY_MATCHES,
+    INGESTED_FILES,
+    RAW_COLUMNS,
+    canonical_schema,
+)
 from tests.conftest import make_settings
 
 
@@ -58,6 +63,21 @@ def test_ingested_files_of_an_older_warehouse_gain_size_and_time(wh):
     assert list(rows.columns) == list(INGESTED_FILES)
     assert rows[["file", "fingerprint", "rows"]].values.tolist() == [["a.csv", "f1", 3]]
     assert rows[["size", "modified_ns"]].isna().all().all()
+    assert migrate(wh) == []
+
+
+def test_identity_matches_of_an_older_warehouse_gain_levels(wh):
+    """Migration 9 adds ``levels`` to ``identity_matches``, NULL for the pairs linked
+    before, and keeps every row; migration 8 adds ``customer_id_changes``."""
+    wh.con.raw_sql("ALTER TABLE identity_matches DROP COLUMN levels")
+    wh.con.raw_sql("INSERT INTO identity_matches VALUES ('crm:1', 'pos:2', 0.995, 7.6)")
+    wh.con.raw_sql("DROP TABLE customer_id_changes")
+    wh.con.raw_sql("DELETE FROM schema_migrations WHERE version >= 8")
+    assert migrate(wh) == [8, 9]
+    rows = wh.to_pandas(wh.table("identity_matches"))
+    assert list(rows.columns) == list(IDENTITY_MATCHES)
+    assert rows[["record_l", "match_weight"]].values.tolist() == [["crm:1", 7.6]]
+    assert rows.levels.isna().all() and wh.count("customer_id_changes") == 0
     assert migrate(wh) == []
 
 

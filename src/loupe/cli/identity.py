@@ -274,6 +274,12 @@ def _print_links(doc: dict[str, Any]) -> None:
                 values = [_fmt(fields.get(rec, {}).get(c)) for c in ("name", "gender",
                           "birth_date", "city")]  # fmt: skip
                 out.print(Text(f"    {rec}  " + " · ".join(v for v in values if v)))
+            if link.get("levels"):  # the terms of its weight, as Splink's waterfall
+                terms = [f"prior {link['prior_weight']:+.1f}"] + [
+                    f"{lv['comparison']} {_short_level(lv['level'])} {lv['weight']:+.1f}"
+                    for lv in link["levels"]
+                ]
+                out.print(Text("    weight: " + " · ".join(terms), style="dim"))
         else:
             out.print(Text("    " + " · ".join(link["records"]), style="dim"))
     if doc["refused"]:
@@ -315,6 +321,18 @@ def _print_shared(doc: dict[str, Any]) -> None:
     out.print(whole_table(("record", "customer_id", "name"), rows))
     if doc["records"] > len(rows):
         out.print(Text(f"the first {len(rows)} of {doc['records']:,} records", style="dim"))
+
+
+def _short_level(label: str) -> str:
+    """A comparison level as a word or two: ``Exact match on name_key`` is ``exact``."""
+    text = label.lower()
+    if text.startswith("exact match"):
+        return "exact"
+    if text.startswith("all other"):
+        return "differs"
+    if text.startswith("null"):
+        return "missing"
+    return label.replace(" distance of ", " ").replace("Damerau-Levenshtein", "edits")
 
 
 def _print_apart(doc: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ customer of thousands of records.
 from __future__ import annotations
 
 import functools
+import json
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -57,7 +58,8 @@ def explain(wh: Warehouse, key: str, other: str | None = None) -> dict[str, Any]
         ``name``,
         ``records`` (``record, location`` and the fields the probabilistic model compares),
         ``links`` (``by``: an identifier type or ``match``; ``value``; ``records``;
-        ``match_probability`` and ``match_weight`` for a match; ``needed``; ``splits_off``,
+        ``match_probability``, ``match_weight``, ``levels`` (each comparison's ``comparison,
+        level, weight``) and ``prior_weight`` for a match; ``needed``; ``splits_off``,
         how many records would be apart without the link, and ``apart``, the first ten of
         them), ``refused`` (identifiers the guard refused: ``id_type, id_value, records``,
         how many records carry it in the whole warehouse, ``limit`` and ``carried_by``, the
@@ -180,6 +182,7 @@ def _one(wh: Warehouse, cid: str) -> tuple[dict[str, Any], pd.DataFrame]:
         m = wh.table("identity_matches")
         m = m.filter(m.record_l.isin(names) | m.record_r.isin(names))
         for p in wh.to_pandas(m).itertuples():
+            levels = json.loads(p.levels) if isinstance(p.levels, str) else []
             links.append(
                 {
                     "by": "match",
@@ -187,6 +190,11 @@ def _one(wh: Warehouse, cid: str) -> tuple[dict[str, Any], pd.DataFrame]:
                     "records": sorted([str(p.record_l), str(p.record_r)]),
                     "match_probability": float(p.match_probability),
                     "match_weight": float(p.match_weight),
+                    "levels": levels,
+                    # the rest of the weight: log2 of the prior odds that two records match
+                    "prior_weight": float(p.match_weight) - sum(lv["weight"] for lv in levels)
+                    if levels
+                    else None,
                 }
             )
     links.sort(key=lambda x: (_ORDER.get(x["by"], 99), str(x["value"]), x["records"]))

@@ -79,6 +79,14 @@ def _v8_id_changes(wh: Warehouse) -> None:
     wh.create_empty("customer_id_changes", s.schema(s.CUSTOMER_ID_CHANGES))
 
 
+def _v9_match_levels(wh: Warehouse) -> None:
+    """``identity_matches`` gains ``levels`` (NULL for pairs linked before)."""
+    matches = wh.table("identity_matches")
+    if "levels" not in matches.columns:
+        added = matches.mutate(levels=ibis.null("string"))
+        wh.replace("identity_matches", added.select(*s.IDENTITY_MATCHES))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (1, "canonical and raw tables, quarantine, lineage", _v1_canonical),
     (2, "identity links and customers", _v2_identity),
@@ -88,6 +96,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Warehouse], None]]] = [
     (6, "model registry, model scores, purchase due dates, demand forecasts", _v6_models),
     (7, "size and modification time of ingested files", _v7_file_stats),
     (8, "customer ids retired by identity runs, and where their records went", _v8_id_changes),
+    (9, "each probabilistic pair's level and weight per comparison", _v9_match_levels),
 ]
 
 

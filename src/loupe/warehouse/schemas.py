@@ -320,7 +320,10 @@ IDENTITY_MATCHES: dict[str, str] = {
     "record_r": "string",
     "match_probability": "float64",
     "match_weight": "float64",
+    "levels": "string",
 }
+"""``identity_matches``: one row per record pair the probabilistic model linked; ``levels``
+(migration 9) is JSON text, each comparison's level and weight (NULL for pairs linked before)."""
 
 CUSTOMER_ID_CHANGES: dict[str, str] = {
     "old_id": "string",
