@@ -42,10 +42,15 @@ _WORD = re.compile(r"[a-z]+")
 
 
 @lru_cache(maxsize=1)
+def _syllables() -> dict[str, str]:
+    """The table as read: each toneless syllable and its characters."""
+    return dict(line.partition(" ")[::2] for line in PINYIN_TABLE.splitlines())
+
+
+@lru_cache(maxsize=1)
 def _pinyin() -> dict[str, str]:
     table: dict[str, str] = {}
-    for line in PINYIN_TABLE.splitlines():
-        syllable, _, chars = line.partition(" ")
+    for syllable, chars in _syllables().items():
         for ch in chars:
             table[ch] = syllable
     return table
@@ -88,10 +93,7 @@ _VOWEL = re.compile(r"[aeiouv]")
 @lru_cache(maxsize=1)
 def _characters() -> dict[str, str]:
     """The characters of each toneless syllable, the surname readings included."""
-    chars: dict[str, str] = {}
-    for line in PINYIN_TABLE.splitlines():
-        syllable, _, han = line.partition(" ")
-        chars[syllable] = han
+    chars = dict(_syllables())
     for ch, syllable in SURNAME_READINGS.items():
         if ch not in chars.get(syllable, ""):
             chars[syllable] = chars.get(syllable, "") + ch
