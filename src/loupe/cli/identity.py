@@ -361,8 +361,9 @@ def _print_apart(doc: dict[str, Any]) -> None:
     if p["on"]:
         out.print(
             Text(
-                "No pair of their records scored above the match threshold "
-                f"({p['threshold']}) on name, gender, birth date and city:"
+                "The probabilistic model linked no pair of their records (a pair links at "
+                f"P ≥ {p['threshold']:g}, on name, gender, birth date and city). Their golden "
+                "records:"
             )
         )
     else:

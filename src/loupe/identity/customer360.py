@@ -158,8 +158,8 @@ def retired_id(wh: Warehouse, key: str) -> dict[str, Any] | None:
         at = rows[0]["customer_id"]
         if at is None or current(at):
             break
-    if not hops:
-        return None
+    if not hops or (at is not None and not current(at)):
+        return None  # not retired, or the trail ends nowhere (identity has not run since)
     return {
         "old_id": old,
         "customer_id": at,
