@@ -12,7 +12,7 @@ import pytest
 from identity_data import load, person
 
 from loupe.identity import probabilistic, resolve_identities
-from loupe.identity.names import name_key
+from loupe.identity.names import name_key, place_key
 
 
 def background() -> list[dict]:
@@ -65,6 +65,24 @@ def background() -> list[dict]:
 def test_name_key_reads_chinese_and_pinyin_alike():
     assert name_key("王伟民") == name_key("Weimin Wang") == name_key("WANG Weimin") == "wangweimin"
     assert name_key(None) is None
+
+
+def test_place_key_reads_a_city_in_chinese_pinyin_or_english_alike():
+    """The city the probabilistic model compares: 上海 and Shanghai agreed nowhere before
+    (an e-shop writes the city in pinyin, the CRM in Chinese)."""
+    pairs = [
+        ("上海市", " Shanghai "),
+        ("重庆", "Chongqing"),
+        ("成都", "CHENGDU"),
+        ("长沙市", "Changsha"),
+        ("厦门", "Xiamen"),
+        ("西安", "Xi'an"),
+        ("北京", "Beijing"),
+    ]
+    for chinese, latin in pairs:
+        assert place_key(chinese) == place_key(latin), chinese
+    assert place_key("上海") != place_key("北京")
+    assert place_key("首都") == "shoudu" and place_key("  ") is None and place_key(None) is None
 
 
 def test_typo_with_same_birth_date_and_city_links(wh):
@@ -190,11 +208,12 @@ def test_prepare_normalises_each_comparison_column():
         src = raw.loc[r.record]
         assert r.name_key == (name_key(src["name"]) if src["name"] else None)
         assert r.birth_date == (None if pd.isna(src.birth_date) else str(src.birth_date)[:10])
-        city = src.city.strip().lower() if isinstance(src.city, str) else None
-        assert r.city == (city or None)
+        assert r.city == (place_key(src.city) if isinstance(src.city, str) else None)
     assert df.record.is_monotonic_increasing
     keys = dict(zip(raw.loc[df.record, "name"], df.name_key, strict=True))
     assert keys["王伟"] == keys["Wang Wei"] == "wangwei" and keys[" LI  Na "] == "lina"
+    cities = dict(zip(raw.loc[df.record, "city"], df.city, strict=True))
+    assert (cities["上海"], cities[" Beijing "], cities[""]) == ("shanghai", "beijing", None)
     plain = dict(zip(raw.loc[df.record, "name"], df.name_plain, strict=True))
     assert plain[" LI  Na "] == "lina" and plain["Zoë Dubois"] == "zoëdubois"
     assert df.birth_date.map(lambda d: d is None or len(d) == 10).all()
@@ -240,7 +259,7 @@ def _prepared_row_by_row(records: pd.DataFrame) -> list[list[object]]:
                 r.record,
                 None if missing(r.component) else r.component,
                 day(r.birth_date),
-                word(r.city),
+                place_key(r.city) if isinstance(r.city, str) else None,
                 word(r.gender),
                 name_key(r.name) if isinstance(r.name, str) else None,
                 plain(r.name),

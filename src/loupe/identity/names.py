@@ -82,6 +82,43 @@ def name_key(name: str | None) -> str | None:
     return "".join(sorted(parts)) or None
 
 
+#: Characters read otherwise in place names than most often (重庆 Chongqing, 成都 Chengdu,
+#: 长沙 Changsha, 厦门 Xiamen, 蚌埠 Bengbu, 六安 Lu'an, 番禺 Panyu, 西藏 Xizang, 单县 Shanxian).
+PLACE_READINGS: dict[str, str] = {
+    "重": "chong",
+    "都": "du",
+    "长": "chang",
+    "厦": "xia",
+    "蚌": "beng",
+    "六": "lu",
+    "番": "pan",
+    "藏": "zang",
+    "单": "shan",
+}
+#: Endings of a Chinese place name that its pinyin or English name leaves out (上海市: Shanghai).
+_PLACE_ENDINGS = ("特别行政区", "自治区", "市", "省", "区", "县")
+
+
+def place_key(place: str | None) -> str | None:
+    """A comparable key for a place: ``place_key("上海市") == place_key(" Shanghai ") ==
+    "shanghai"``.  Chinese characters become toneless pinyin, in order, after the ending of
+    the administrative unit (市, 省, 区, 县…) is left out; Latin text loses accents, case,
+    spaces and punctuation."""
+    if place is None:
+        return None
+    text = unicodedata.normalize("NFKC", str(place)).strip()
+    han = [ch for ch in text if _is_han(ch)]
+    if han:
+        name = "".join(han)
+        for ending in _PLACE_ENDINGS:
+            if name.endswith(ending) and len(name) > len(ending) + 1:
+                name = name[: -len(ending)]
+                break
+        table = _pinyin()
+        return "".join(PLACE_READINGS.get(ch) or table.get(ch, ch) for ch in name)
+    return "".join(_latin_words(text)) or None
+
+
 #: How ü is typed without it ("lv" for 吕): the table writes it u.
 _V_SYLLABLES = {"lv": "lu", "nv": "nu", "lve": "lue", "nve": "nue"}
 #: Readings of one word looked for at most (``xian`` is 先 or 西安; long words have more).

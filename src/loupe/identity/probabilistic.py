@@ -62,7 +62,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loupe.identity.names import name_key
+from loupe.identity.names import name_key, place_key
 
 SEED = 42
 U_MAX_PAIRS = 2e6
@@ -161,6 +161,11 @@ def _word(value: Any) -> str | None:
     return str(value).strip().lower() or None
 
 
+def _place(value: Any) -> str | None:
+    """A city as :func:`names.place_key` reads it: 上海 and Shanghai agree."""
+    return place_key(value) if isinstance(value, str) else None
+
+
 def _name_key(value: Any) -> str | None:
     return name_key(value) if isinstance(value, str) else None
 
@@ -185,7 +190,7 @@ def prepare(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
             "record": records["record"].to_numpy(),
             "component": records["component"].to_numpy(),
             "birth_date": _per_value(records["birth_date"], _day),
-            "city": _per_value(records["city"], _word),
+            "city": _per_value(records["city"], _place),
             "gender": _per_value(records["gender"], _word),
             "name_key": _per_value(records["name"], _name_key),
             "name_plain": _per_value(records["name"], _plain),
