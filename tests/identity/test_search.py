@@ -113,7 +113,8 @@ def test_a_chinese_name_is_found_by_its_pinyin(found):
     张强 is the whole query, in either order of its words."""
     contacts = found.to_pandas(found.table("contacts")).to_dict(orient="records")
     more = person("crm", "4", email="d@z.com", name="张强东", signup_at="2025-07-01")
-    load(found, contacts=[*contacts, more, person("crm", "5", name="吕娜")])
+    cities = [person("crm", "6", name="赵六", city="Shanghai"), person("crm", "7", city="上海市")]
+    load(found, contacts=[*contacts, more, person("crm", "5", name="吕娜"), *cities])
     resolve_identities(found)
     for query in ("zhangqiang", "zhang qiang", "qiang zhang", "Qiang ZHANG"):
         doc = find_customers(found, query)
@@ -121,6 +122,11 @@ def test_a_chinese_name_is_found_by_its_pinyin(found):
         assert doc["customers"][0]["matched"] == ["name"]
     assert _names(find_customers(found, "dong")) == ["张强东"]
     assert _names(find_customers(found, "lv")) == ["吕娜"]  # ü typed as v
+    # a city in Chinese finds it in pinyin, and the other way round
+    for query in ("上海", "shanghai", "Shanghai"):
+        doc = find_customers(found, query)
+        assert sorted(map(str, _names(doc))) == ["None", "赵六"], query
+        assert [c["matched"] for c in doc["customers"]] == [["city"], ["city"]], query
     # xian is 先 or 西安: a word is looked for in every way it splits into syllables
     assert names.pinyin_pattern("xian").count("|") == 1
     # not pinyin, or not whole syllables: looked for as text only

@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 
 from loupe.errors import LoupeError
 from loupe.identity.customer360 import _rows, normalise_email, normalise_phone, retired_id
-from loupe.identity.names import pinyin_pattern
+from loupe.identity.names import pinyin_pattern, place_key
 from loupe.warehouse import Warehouse
 
 #: Golden-record columns a query word is looked for in (lower-cased, as a part).
@@ -65,9 +65,21 @@ def _golden_match(customers: ir.Table, word: str) -> ir.BooleanValue:
     if digits is not None:
         cond |= customers.phone.contains(digits).fill_null(False)
     pinyin = pinyin_pattern(word)
-    if pinyin is not None:  # "wang" finds 王芳: the name in Chinese characters, by its pinyin
+    if pinyin is not None:  # "wang" finds 王芳, "shanghai" 上海: Chinese text by its pinyin
         cond |= customers.name.re_search(pinyin).fill_null(False)
+        cond |= customers.city.re_search(pinyin).fill_null(False)
+    latin = _latin_place(word)
+    if latin is not None:  # "上海" finds Shanghai: a city written in Latin letters
+        letters = customers.city.lower().re_replace("[^a-z]", "")
+        cond |= letters.contains(latin).fill_null(False)
     return cond
+
+
+def _latin_place(word: str) -> str | None:
+    """A Chinese place name's pinyin, as a city written in Latin letters holds it (上海:
+    ``shanghai``), or None for a word without Chinese characters."""
+    key = place_key(word) if any(ord(ch) > 127 for ch in word) else None
+    return key if key and key.isascii() and key.isalpha() else None
 
 
 def _whole_pinyin(words: list[str]) -> list[str]:
@@ -230,8 +242,13 @@ def _matched(row: dict[str, Any], words: list[str]) -> list[str]:
         if digits is not None and digits in str(row.get("phone") or ""):
             hit.append("phone")
         pinyin = pinyin_pattern(word)
-        if pinyin is not None and re.search(pinyin, str(row.get("name") or "")):
-            hit.append("name")
+        city = str(row.get("city") or "")
+        if pinyin is not None:
+            hit += [f for f in ("name", "city") if re.search(pinyin, str(row.get(f) or ""))]
+        latin = _latin_place(word)
+        if latin is not None and latin in re.sub("[^a-z]", "", city.lower()):
+            hit.append("city")
+        hit = list(dict.fromkeys(hit))
         fields += hit
         elsewhere |= not hit
     return list(dict.fromkeys(fields)) + (["source records"] if elsewhere else [])
