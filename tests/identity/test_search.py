@@ -113,7 +113,12 @@ def test_a_chinese_name_is_found_by_its_pinyin(found):
     张强 is the whole query, in either order of its words."""
     contacts = found.to_pandas(found.table("contacts")).to_dict(orient="records")
     more = person("crm", "4", email="d@z.com", name="张强东", signup_at="2025-07-01")
-    cities = [person("crm", "6", name="赵六", city="Shanghai"), person("crm", "7", city="上海市")]
+    cities = [
+        person("crm", "6", name="赵六", city="Shanghai"),
+        person("crm", "7", city="上海市"),
+        person("crm", "8", name="周八", city="丽水"),  # 丽 is li
+        person("crm", "9", name="吴九", city="Dalian"),
+    ]
     load(found, contacts=[*contacts, more, person("crm", "5", name="吕娜"), *cities])
     resolve_identities(found)
     for query in ("zhangqiang", "zhang qiang", "qiang zhang", "Qiang ZHANG"):
@@ -127,6 +132,11 @@ def test_a_chinese_name_is_found_by_its_pinyin(found):
         doc = find_customers(found, query)
         assert sorted(map(str, _names(doc))) == ["None", "赵六"], query
         assert [c["matched"] for c in doc["customers"]] == [["city"], ["city"]], query
+    # a city by its other script matches whole: li (a surname) is not 丽水, 李 not Dalian
+    # (which "li" is part of, as written)
+    assert "周八" not in _names(find_customers(found, "li"))
+    assert _names(find_customers(found, "李")) == ["李芳华", "李芳"]
+    assert _names(find_customers(found, "lishui")) == ["周八"]
     # xian is 先 or 西安: a word is looked for in every way it splits into syllables
     assert names.pinyin_pattern("xian").count("|") == 1
     # not pinyin, or not whole syllables: looked for as text only

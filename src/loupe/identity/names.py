@@ -173,3 +173,12 @@ def pinyin_pattern(word: str, whole: bool = False) -> str | None:
     chars = _characters()
     body = "|".join("".join(f"[{chars[s]}]" for s in r) for r in readings)
     return f"^(?:{body})$" if whole else f"(?:{body})"
+
+
+def place_pattern(word: str) -> str | None:
+    """A regular expression for a Chinese place name ``word`` is the whole pinyin of, its
+    administrative ending allowed (``shanghai``: 上海 and 上海市), or None."""
+    body = pinyin_pattern(word)
+    if body is None:
+        return None
+    return f"^{body}(?:{'|'.join(_PLACE_ENDINGS)})?$"

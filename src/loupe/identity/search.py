@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 
 from loupe.errors import LoupeError
 from loupe.identity.customer360 import _rows, normalise_email, normalise_phone, retired_id
-from loupe.identity.names import pinyin_pattern, place_key
+from loupe.identity.names import pinyin_pattern, place_key, place_pattern
 from loupe.warehouse import Warehouse
 
 #: Golden-record columns a query word is looked for in (lower-cased, as a part).
@@ -65,18 +65,18 @@ def _golden_match(customers: ir.Table, word: str) -> ir.BooleanValue:
     if digits is not None:
         cond |= customers.phone.contains(digits).fill_null(False)
     pinyin = pinyin_pattern(word)
-    if pinyin is not None:  # "wang" finds 王芳, "shanghai" 上海: Chinese text by its pinyin
+    if pinyin is not None:  # "wang" finds 王芳: the name in Chinese characters, by its pinyin
         cond |= customers.name.re_search(pinyin).fill_null(False)
-        cond |= customers.city.re_search(pinyin).fill_null(False)
+        # "shanghai" finds 上海: a whole city (a part would find 丽水 by "li", a surname)
+        cond |= customers.city.re_search(str(place_pattern(word))).fill_null(False)
     latin = _latin_place(word)
-    if latin is not None:  # "上海" finds Shanghai: a city written in Latin letters
-        letters = customers.city.lower().re_replace("[^a-z]", "")
-        cond |= letters.contains(latin).fill_null(False)
+    if latin is not None:  # "上海" finds Shanghai: a whole city written in Latin letters
+        cond |= (customers.city.lower().re_replace("[^a-z]", "") == latin).fill_null(False)
     return cond
 
 
 def _latin_place(word: str) -> str | None:
-    """A Chinese place name's pinyin, as a city written in Latin letters holds it (上海:
+    """A Chinese place name's pinyin, as a city written in Latin letters is (上海:
     ``shanghai``), or None for a word without Chinese characters."""
     key = place_key(word) if any(ord(ch) > 127 for ch in word) else None
     return key if key and key.isascii() and key.isalpha() else None
@@ -243,10 +243,12 @@ def _matched(row: dict[str, Any], words: list[str]) -> list[str]:
             hit.append("phone")
         pinyin = pinyin_pattern(word)
         city = str(row.get("city") or "")
-        if pinyin is not None:
-            hit += [f for f in ("name", "city") if re.search(pinyin, str(row.get(f) or ""))]
+        if pinyin is not None and re.search(pinyin, str(row.get("name") or "")):
+            hit.append("name")
+        if pinyin is not None and re.search(str(place_pattern(word)), city):
+            hit.append("city")
         latin = _latin_place(word)
-        if latin is not None and latin in re.sub("[^a-z]", "", city.lower()):
+        if latin is not None and latin == re.sub("[^a-z]", "", city.lower()):
             hit.append("city")
         hit = list(dict.fromkeys(hit))
         fields += hit
