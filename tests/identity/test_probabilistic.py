@@ -409,3 +409,25 @@ def test_blocking_rules_follow_the_best_weight_each_rule_can_add():
     assert rules(apart_best + nudge) == _TRIO
     assert rules(apart_best - nudge) == probabilistic.RULES
     assert probabilistic.blocking_rules(m_u, prior, 1.0) == (probabilistic.NAME_AND_BIRTH,)
+
+
+def test_each_pair_s_levels_are_read_from_its_bayes_factors():
+    """Planted factors: a level's own m/u, 1 (a value missing), and one no level has."""
+    levels = (
+        probabilistic.MatchLevel("city", "Exact match on city", 0.9, 0.05),  # 18
+        probabilistic.MatchLevel("city", "All other comparisons", 0.1, 0.95),
+    )
+    pairs = pd.DataFrame({"bf_city": [18.0, 0.1 / 0.95, 1.0, 3.0]})
+    got = [json.loads(t)[0] for t in probabilistic._pair_levels(pairs, levels)]
+    assert [g["level"] for g in got] == [
+        "Exact match on city",
+        "All other comparisons",
+        "null (a value missing)",
+        "other",
+    ]
+    assert [round(g["weight"], 6) for g in got] == [
+        round(math.log2(18), 6),
+        round(math.log2(0.1 / 0.95), 6),
+        0.0,
+        round(math.log2(3), 6),
+    ]

@@ -88,10 +88,7 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
 
         found_by_part = find_customers(wh, key, limit=5)
         if found_by_part["total"]:  # a name, or part of an identifier
-            shown = ", ".join(
-                f"{c['customer_id']} ({c['name'] or c['email'] or c['phone'] or '?'})"
-                for c in found_by_part["customers"]
-            )
+            shown = _listed(found_by_part["customers"])
             more = found_by_part["total"] - len(found_by_part["customers"])
             raise NotFoundError(
                 f"No identifier is {key!r}; "
@@ -103,12 +100,8 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
                 f"{key}`",
             )
         if found_by_part["near"]:  # a typing mistake in a whole e-mail, phone or name
-            shown = ", ".join(
-                f"{c['customer_id']} ({c['name'] or c['email'] or c['phone'] or '?'})"
-                for c in found_by_part["near"]
-            )
             raise NotFoundError(
-                f"No customer found for {key!r}; close to it: {shown}",
+                f"No customer found for {key!r}; close to it: {_listed(found_by_part['near'])}",
                 where="identity_links",
                 fix=f"look one up by its customer id, or see them with `loupe customers find {key}`",
             )
@@ -126,6 +119,13 @@ def find_customer_id(wh: Warehouse, key: str) -> str:
             fix="look one of them up by its customer id",
         )
     return ids[0]
+
+
+def _listed(customers: list[dict[str, Any]]) -> str:
+    """Found customers for a message: ``C1a2b… (李芳), C3c4d… (x@y.com)``."""
+    return ", ".join(
+        f"{c['customer_id']} ({c['name'] or c['email'] or c['phone'] or '?'})" for c in customers
+    )
 
 
 def retired_id(wh: Warehouse, key: str) -> dict[str, Any] | None:

@@ -55,8 +55,8 @@ def explain(wh: Warehouse, key: str, other: str | None = None) -> dict[str, Any]
         ``customer`` (one key, or two keys of one customer): ``customer_ids`` (the key's,
         once per key), ``moved`` (None, or where the first key went when it is a retired
         customer id: :func:`loupe.identity.customer360.retired_id`), ``customer_id``,
-        ``name``,
-        ``records`` (``record, location`` and the fields the probabilistic model compares),
+        ``name``, ``records`` (``record, location`` and the fields the probabilistic model
+        compares),
         ``links`` (``by``: an identifier type or ``match``; ``value``; ``records``;
         ``match_probability``, ``match_weight``, ``levels`` (each comparison's ``comparison,
         level, weight``) and ``prior_weight`` for a match; ``needed``; ``splits_off``,
