@@ -124,6 +124,24 @@ def test_ingest_reload_and_the_quarantine_hint(tmp_path, capsys):
     assert (p["forgotten"], p["read"], p["loaded"], p["quarantined"]) == (2, 2, 2, 0)
 
 
+def test_ingest_and_preview_say_which_files_were_utf8_not_the_declared_encoding(tmp_path, capsys):
+    (tmp_path / "loupe.toml").write_text(
+        '[[sources]]\nname = "pos"\ntable = "contacts"\nformat = "csv"\npath = "m.csv"\n'
+        'encoding = "gbk"\n[sources.columns]\nsource_key = "card"\nname = "name"\n'
+    )
+    (tmp_path / "m.csv").write_text("card,name\nM1,张伟\nM2,李娜\n", encoding="utf-8")
+    said = (
+        "pos: m.csv is UTF-8 text, not gbk, and was read as UTF-8; if all its files are now, "
+        'set `encoding = "utf-8"` on the source in loupe.toml'
+    )
+    for command in (["preview", "pos"], ["preview"], ["ingest"]):
+        assert main(["-p", str(tmp_path), *command]) == 0
+        assert said in " ".join(capsys.readouterr().out.split())
+    assert main(["-p", str(tmp_path), "preview", "--json"]) == 0
+    (brief,) = json.loads(capsys.readouterr().out)["sources"]
+    assert brief["read_as_utf8"] == ["m.csv"]
+
+
 def test_preview_shows_a_source_typed_and_the_hint_then_previews_again(tmp_path, capsys):
     """``loupe preview`` before any ingest: the first row as read beside its typed value,
     the rows it would quarantine with the setting that reads them, and nothing written."""

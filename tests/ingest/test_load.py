@@ -1473,11 +1473,12 @@ def test_a_profile_without_a_name_takes_it_from_first_and_last_name(tmp_path):
     assert list(got["name"]) == ["Wei Wang", "王伟", "Li", "Full Name"]
 
 
-@pytest.mark.parametrize(("written", "declared"), [("gbk", "utf-8"), ("utf-8", "gbk")])
+@pytest.mark.parametrize(("written", "declared"), [("gbk", "utf-8"), ("gbk", "big5")])
 def test_a_csv_file_in_another_encoding_names_it_in_the_error(tmp_path, written, declared):
-    """A store system's GBK export declared UTF-8 (or the other way round) has a header the
-    mapping cannot find; the error names the encoding in which it can, instead of listing
-    the header as mojibake."""
+    """A store system's GBK export declared UTF-8 (or Big5) has a header the mapping cannot
+    find; the
+    error names the encoding in which it can, instead of listing the header as mojibake.
+    (A UTF-8 file declared GBK is read as UTF-8: see the test after this one.)"""
     (tmp_path / "lines.csv").write_bytes(LINES_CSV.encode(written))
     columns = {"order_id": "小票号", "product_id": "商品编码", "quantity": "数量"}
     source = {"name": "pos", "table": "order_items", "format": "csv", "path": "lines.csv"}
@@ -1487,6 +1488,26 @@ def test_a_csv_file_in_another_encoding_names_it_in_the_error(tmp_path, written,
     assert err.value.fix == f'set `encoding = "{written}"` on the source in loupe.toml'
     right = {**source, "encoding": written, "columns": columns, "path": "../lines.csv"}
     assert ingest(_project(tmp_path / "b", [right])).sources["pos"].reconciled
+
+
+def test_a_gbk_source_whose_new_file_is_utf8_loads_it_as_utf8(tmp_path):
+    """POS members declared GBK whose new export is UTF-8 load their names as written, beside
+    the older GBK file, and the report names the file.  Until 2026-12-08 it was read as GBK:
+    张伟 loaded as 寮犱紵 and 上海 as 涓婃捣, and only the lines whose bytes did not pair up
+    as GBK were quarantined (two of the three here)."""
+    header = "会员卡号,姓名,城市\n"
+    (tmp_path / "members_1.csv").write_bytes((header + "M1,王芳,上海\n").encode("gbk"))
+    rows = "M2,张伟,上海\nM3,李娜,北京\nM4,王芳芳,广州\n"
+    (tmp_path / "members_2.csv").write_bytes((header + rows).encode("utf-8"))
+    columns = {"source_key": "会员卡号", "name": "姓名", "city": "城市"}
+    source = {"name": "pos", "table": "contacts", "format": "csv", "path": "members_*.csv"}
+    wh = _project(tmp_path, [{**source, "encoding": "gbk", "columns": columns}])
+    rep = ingest(wh).sources["pos"]
+    assert (rep.read, rep.loaded, rep.quarantined) == (4, 4, 0)
+    assert rep.read_as_utf8 == ["members_2.csv"]
+    got = wh.to_pandas(wh.table("raw_contacts").order_by("source_key"))
+    assert list(got["name"]) == ["王芳", "张伟", "李娜", "王芳芳"]
+    assert list(got["city"]) == ["上海", "上海", "北京", "广州"]
 
 
 def test_a_sqlite_source_is_found_from_the_project_folder_and_never_created(tmp_path):

@@ -242,6 +242,48 @@ def test_the_encoding_a_broken_line_reads_in(text, encoding, expected):
     assert readers.reads_as(text.encode(encoding)) == expected
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("张伟,上海\n李娜,北京\n".encode(), True),
+        ("M1,张伟\n".encode(), True),  # one line: Chinese characters make sense
+        ("Crème brûlée\n".encode(), True),
+        (b"\xef\xbb\xbfid,name\n", True),  # Excel's "CSV UTF-8": a byte order mark
+        ("Дмитрий\nИван\n".encode(), True),  # two lines
+        ("Дмитрий\n".encode(), False),  # a limit: one line of Cyrillic is not evidence enough
+        ("M1,郑伟\n".encode("gbk"), False),  # valid UTF-8 by chance: Hebrew and Greek
+        ("M1,郑伟\nM2,张伟\n".encode("gbk"), False),
+        ("M1,Wang Wei\n".encode("gbk"), False),  # ASCII reads the same either way
+        (b"", False),
+    ],
+)
+def test_bytes_declared_in_another_encoding_that_are_utf8_text(data, expected):
+    assert readers.utf8_instead(data) is expected
+
+
+def test_a_gbk_source_reads_a_utf8_file_as_utf8_and_says_so(tmp_path, monkeypatch):
+    """Block by block: a GBK file and a UTF-8 file of one source both read right, and the
+    UTF-8 one's batches are marked; so are a JSON source's."""
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 24)
+    text = "card,name\nM1,张伟\nM2,李娜\nM3,Anna\n"
+    (tmp_path / "a.csv").write_bytes(text.encode("gbk"))
+    (tmp_path / "b.csv").write_bytes(text.encode("utf-8"))
+    source = SourceSettings(name="s", table="contacts", format="csv", path="*.csv", encoding="gbk")
+    for name, utf8 in (("a.csv", False), ("b.csv", True)):
+        header, batches = readers.read_csv(source, tmp_path / name)
+        got = list(batches)
+        assert header == ["card", "name"]
+        assert [r["name"] for b in got for r in b.rows.to_pylist()] == ["张伟", "李娜", "Anna"]
+        assert {b.utf8 for b in got if "张伟" in b.rows["name"].to_pylist()} == {utf8}
+    (tmp_path / "e.jsonl").write_bytes('{"name": "张伟"}\n{"name": "李娜"}\n'.encode())
+    got = list(readers.read_lines(tmp_path / "e.jsonl", "gbk"))
+    assert [r["raw"] for b in got for r in b.rows.to_pylist()] == [
+        '{"name": "张伟"}',
+        '{"name": "李娜"}',
+    ]
+    assert all(b.utf8 for b in got)
+
+
 def test_a_line_that_reads_in_no_encoding_plausibly_gets_no_guess():
     assert readers.reads_as(b"U\x81\x8d") is None  # undefined in cp1252, no CJK pair
     assert readers.reads_as(b"Product \xc3Viewed") == "cp1252"  # not Big5's \xc3V

@@ -34,6 +34,7 @@ def ingest(
     from loupe.ingest import ingest as run_ingest
 
     wh = common.state.warehouse()
+    encoding_of = {src.name: src.encoding for src in wh.settings.sources}.get
     with common.progress_bar(not json) as bar:
         report = run_ingest(
             wh, only=source or None, progress=common.StepProgress(bar), reload=reload
@@ -53,6 +54,7 @@ def ingest(
     table = whole_table(headers, rows, right=range(2, 6), give_way={1})
     common.out.print(table)
     for s in report.sources.values():
+        _print_utf8(s.source, s.read_as_utf8, encoding_of(s.source))
         if s.forgotten is not None:
             common.out.print(
                 f"[dim]{s.source}: {s.forgotten:,} rows loaded before were deleted, and every "
@@ -66,6 +68,21 @@ def ingest(
         from loupe.ingest.quarantine import quarantine_view
 
         _print_hints(quarantine_view(wh, list(report.sources), latest=True, limit=1))
+
+
+def _print_utf8(source: str, files: list[str], declared: str | None) -> None:
+    """A line saying which of a source's files were read as UTF-8, not in its encoding."""
+    if not files:
+        return
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3:,} more" if len(files) > 3 else "")
+    common.out.print(
+        Text(
+            f"{source}: {named} {'is' if len(files) == 1 else 'are'} UTF-8 text, not "
+            f"{declared}, and {'was' if len(files) == 1 else 'were'} read as UTF-8; if all its "
+            'files are now, set `encoding = "utf-8"` on the source in loupe.toml',
+            style="yellow",
+        )
+    )
 
 
 def _print_hints(view: dict[str, Any], then: str = "loupe ingest -s {source} --reload") -> None:
@@ -119,6 +136,7 @@ def preview(
         ("contact profiles", doc["profiles"]),
     ]
     out.print("  " + " · ".join(f"{k} {v:,}" for k, v in counts if v is not None))
+    _print_utf8(doc["source"], doc["read_as_utf8"], settings.source(name).encoding)
     first = doc["first_row"]
     if first is not None:
         out.print(Text(f"First row loaded, {first['location']}:", style="bold"))
@@ -166,9 +184,14 @@ def _preview_all(settings: Settings, rows: int, json: bool) -> None:
             try:
                 doc = run_preview(settings, source.name, rows, 0)
             except LoupeError as exc:
-                brief |= {k: None for k in _COUNTS} | {"by_reason": [], "error": exc.render()}
+                brief |= {k: None for k in _COUNTS} | {
+                    "by_reason": [],
+                    "read_as_utf8": [],
+                    "error": exc.render(),
+                }
             else:
-                brief |= {k: doc[k] for k in (*_COUNTS, "by_reason")} | {"error": None}
+                brief |= {k: doc[k] for k in (*_COUNTS, "by_reason", "read_as_utf8")}
+                brief["error"] = None
             briefs.append(brief)
             bar.advance(task)
     if json:
@@ -182,6 +205,7 @@ def _preview_all(settings: Settings, rows: int, json: bool) -> None:
     title = f"Preview of every source's first {rows:,} rows; nothing was written to the project"
     common.out.print(whole_table(headers, cells, right=range(2, 6), give_way={1}, title=title))
     for b in briefs:
+        _print_utf8(b["source"], b["read_as_utf8"], settings.source(b["source"]).encoding)
         if b["error"]:
             common.out.print(Text(f"{b['source']}: {b['error']}", style="red"))
     _print_hints(

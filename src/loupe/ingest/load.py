@@ -112,6 +112,9 @@ class SourceReport:
     forgotten: int | None = None
     """With ``reload``: the rows loaded before that were deleted, so that every file of the
     source is read again (its profile versions included, for a Segment source)."""
+    read_as_utf8: list[str] = field(default_factory=list)
+    """Files of a source declared in another encoding that were read as UTF-8, their bytes
+    being UTF-8 text (:func:`loupe.ingest.readers.utf8_instead`)."""
 
     @property
     def reconciled(self) -> bool:
@@ -489,6 +492,8 @@ def _staged_chunks(
                 pending.append(rows)
                 size += rows.nbytes
             rep.read += rows.num_rows + len(b.invalid)
+            if b.utf8 and b.file not in rep.read_as_utf8:
+                rep.read_as_utf8.append(b.file)
             quarantined += [
                 {"location": f"{b.file}:{line}", "raw": raw, "reason": reason}
                 for line, raw, reason in b.invalid

@@ -61,6 +61,8 @@ def preview(
         whole or in part); ``read``, ``loaded``, ``quarantined``, ``duplicates`` (what ingest
         would count for these rows; ``read`` equals the other three together) and
         ``profiles`` (Segment sources: contact versions from identify calls, else null);
+        ``read_as_utf8`` (files read as UTF-8 though the source declares another encoding,
+        their bytes being UTF-8 text);
         ``first_row`` (``location`` and ``raw``, the text as read, of the first row loaded;
         null when none loads); ``columns`` (per canonical column: ``column``, ``from`` (the
         source column, ``= value`` for a constant, null when not mapped), ``as_read`` (the
@@ -112,6 +114,7 @@ def _describe(
         "quarantined": rep.quarantined,
         "duplicates": rep.duplicates,
         "profiles": rep.profiles,
+        "read_as_utf8": rep.read_as_utf8,
         "first_row": None,
         "columns": [],
         "not_mapped": [],
