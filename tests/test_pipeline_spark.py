@@ -11,9 +11,9 @@ import pytest
 from loupe.config import load_settings
 from loupe.identity import explain, find_customers
 from loupe.identity.graph import record_key
-from loupe.identity.names import name_key
 from loupe.ingest import ingest
 from loupe.ingest.quarantine import quarantine_view
+from loupe.names import name_key
 from loupe.pipeline import run_pipeline
 from loupe.scaffold import demo_toml, write_config
 from loupe.synth import generate_company

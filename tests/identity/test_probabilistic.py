@@ -12,7 +12,7 @@ import pytest
 from identity_data import load, person
 
 from loupe.identity import probabilistic, resolve_identities
-from loupe.identity.names import name_key, place_key
+from loupe.names import name_key, place_key
 
 
 def background() -> list[dict]:

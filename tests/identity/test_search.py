@@ -8,9 +8,10 @@ import pytest
 from identity_data import load, person
 from test_customer360 import fill
 
+from loupe import names
 from loupe.cli import main
 from loupe.errors import LoupeError, NotFoundError
-from loupe.identity import customer_360, find_customers, names, resolve_identities
+from loupe.identity import customer_360, find_customers, resolve_identities
 from loupe.warehouse import Warehouse
 
 

@@ -62,7 +62,11 @@ def test_json_and_html(wh):
     report = run_quality(wh)
     doc = json.loads(json.dumps(report.to_dict()))
     assert [t["table"] for t in doc["tables"]][:2] == ["contacts", "orders"]
-    assert {x["standardiser"] for x in doc["timings"]["standardisers"]} == {"email", "phone"}
+    assert {x["standardiser"] for x in doc["timings"]["standardisers"]} == {
+        "email",
+        "phone",
+        "place",
+    }
     html = report.to_html()
     assert html.startswith("<!DOCTYPE html>")
     for table in ("contacts", "orders", "order_items", "invalid_email"):

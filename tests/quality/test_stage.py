@@ -64,6 +64,38 @@ def test_pyspark_gives_the_same_contacts(tmp_path, wh):
     assert report.table("contacts").exact_duplicates == 1
 
 
+PLACES = [  # (source, source_key, city, region, the city and region after quality)
+    ("crm", "1", "上海", "上海", "上海", "上海"),
+    ("crm", "2", "上海市", "上海市", "上海", "上海"),
+    ("crm", "3", "上海", None, "上海", None),
+    ("shop", "1", " Shanghai", None, "上海", None),
+    ("shop", "2", "SHANGHAI", "Shanghai", "上海", "上海"),
+    ("crm", "4", "苏州", "江苏", "苏州", "江苏"),
+    ("crm", "5", "宿州", "安徽", "宿州", "安徽"),
+    ("shop", "3", "Suzhou", "Jiangsu", "Suzhou", "江苏"),  # 苏州 or 宿州: left as written
+]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", pytest.param("pyspark", marks=pytest.mark.spark)])
+def test_contacts_write_each_place_as_most_records_do(tmp_path, backend):
+    """The CRM writes 上海, the e-shop Shanghai: after quality both say 上海, and the report
+    lists what it rewrote.  The same on Spark."""
+    wh = Warehouse.open(make_settings(tmp_path, warehouse={"backend": backend}))
+    rows = [{"source": s, "source_key": k, "city": c, "region": r} for s, k, c, r, *_ in PLACES]
+    write_raw(wh, "contacts", rows)
+    report = run_quality(wh)
+    got = wh.to_pandas(wh.table("contacts").order_by(["source", "source_key"]))
+    got = got.astype(object).where(got.notna(), None)
+    expected = sorted((s, k, c, r) for s, k, *_, c, r in PLACES)
+    assert list(zip(got.source, got.source_key, got.city, got.region, strict=True)) == expected
+    assert [c.to_dict() for c in report.places] == [
+        {"from": "Shanghai", "to": "上海", "rows": 2},  # a city and a region
+        {"from": "上海市", "to": "上海", "rows": 2},
+        {"from": "Jiangsu", "to": "江苏", "rows": 1},  # a tie: the Chinese characters
+        {"from": "SHANGHAI", "to": "上海", "rows": 1},
+    ]
+
+
 LINES = [  # (source, order_id, line_no, product_id)
     ("pos", "o1", 1, "tea"), ("pos", "o1", 2, "cup"), ("pos", "o1", 3, "tea"),
     ("pos", "o1", 3, "tea"),  # the same line loaded twice: one line after quality

@@ -263,3 +263,37 @@ def test_phone_idempotent(s):
     if once is not None:
         assert normalise_phone(once, "CN") == once
         assert once.startswith("+") and once[1:].isdigit()
+
+
+def test_a_place_is_written_as_most_records_write_it():
+    """Planted: 上海 in most rows, against Shanghai, SHANGHAI and 上海市; 苏州 and 宿州 (one
+    key, suzhou) beside a Latin Suzhou that could be either; Beijing written in Latin more
+    often than in Chinese; a tie between 广州 and Guangzhou."""
+    counts = {
+        "上海": 100, "Shanghai": 10, "SHANGHAI": 1, "上海市": 3,
+        "苏州": 50, "宿州": 5, "Suzhou": 7, "苏州市": 2,
+        "北京": 2, "Beijing": 5,
+        "广州": 3, "Guangzhou": 3,
+        "沙市": 4, "杭州": 9,
+    }  # fmt: skip
+    assert st.canonical_places(counts) == {
+        "Shanghai": "上海",
+        "SHANGHAI": "上海",
+        "上海市": "上海",
+        "苏州市": "苏州",  # the same characters: one place
+        "北京": "Beijing",
+        "Guangzhou": "广州",  # a tie goes to the Chinese characters
+    }
+    _, timing, changes = st.place_lookup(
+        pa.table({"value": list(counts), "n": list(counts.values())})
+    )
+    assert timing.distinct_values == len(counts)
+    assert [(c.written, c.standard, c.rows) for c in changes] == [
+        ("Shanghai", "上海", 10),
+        ("Guangzhou", "广州", 3),
+        ("上海市", "上海", 3),
+        ("北京", "Beijing", 2),
+        ("苏州市", "苏州", 2),
+        ("SHANGHAI", "上海", 1),
+    ]
+    assert changes[0].to_dict() == {"from": "Shanghai", "to": "上海", "rows": 10}

@@ -62,7 +62,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loupe.identity.names import name_key, place_key
+from loupe.names import name_key, place_key
 
 SEED = 42
 U_MAX_PAIRS = 2e6

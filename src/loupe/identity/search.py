@@ -6,7 +6,7 @@ the start of an e-mail, a city, an old address the golden record no longer shows
 the customers that match every word of such a query, on their golden record and on every
 identifier of their source records (``identity_links``), so that a customer is found by an
 e-mail or phone that survivorship did not keep.  A word in pinyin also finds the Chinese names
-it reads as (``zhang qiang`` finds 张强; :func:`loupe.identity.names.pinyin_pattern`).
+it reads as (``zhang qiang`` finds 张强; :func:`loupe.names.pinyin_pattern`).
 
 It is one Ibis query on the ``customers`` and ``identity_links`` tables, so it runs on either
 engine; the few rows it returns are described in Python.
@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 
 from loupe.errors import LoupeError
 from loupe.identity.customer360 import _rows, normalise_email, normalise_phone, retired_id
-from loupe.identity.names import pinyin_pattern, place_key, place_pattern
+from loupe.names import pinyin_pattern, place_key, place_pattern
 from loupe.warehouse import Warehouse
 
 #: Golden-record columns a query word is looked for in (lower-cased, as a part).

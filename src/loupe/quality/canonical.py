@@ -1,7 +1,7 @@
 """Build each canonical table from its deduplicated raw rows: standardised columns + row flags.
 
-Everything here is an Ibis expression; the only Python-computed inputs are the small email and
-phone lookup tables (distinct values → standardised value) joined in by key.
+Everything here is an Ibis expression; the only Python-computed inputs are the small email,
+phone and place-name lookup tables (distinct values → standardised value) joined in by key.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ class Context:
 
     emails: ir.Table
     phones: ir.Table
+    places: ir.Table
+    """Only the place names written otherwise than most records write their place."""
     rates: Mapping[str, float]
     base_currency: str
     today: date
@@ -124,7 +126,12 @@ def _money(
 
 def _contacts(t: ir.Table, ctx: Context) -> tuple[ir.Table, dict[str, ir.Value], Flags]:
     t, flags = _email_phone(t, ctx)
+    t = _join_lookup(t, st.place_key_expr(t.city), ctx.places, "city")
+    t = _join_lookup(t, st.place_key_expr(t.region), ctx.places, "region")
     cols = _clean_strings(t, "contacts")
+    cols.update(
+        city=t._city_std.fill_null(t._city_key), region=t._region_std.fill_null(t._region_key)
+    )
     parsed = st.date_expr(t.birth_date)
     plausible = parsed.between(date(1900, 1, 1), ctx.today)
     birth_date = ibis.ifelse(plausible, parsed, ibis.null("date"))

@@ -24,7 +24,7 @@ from loupe.jsonable import json_ready
 from loupe.quality.canonical import VALIDATORS
 from loupe.quality.checks import CheckResult
 from loupe.quality.dedupe import DedupeCounts
-from loupe.quality.standardise import LookupTiming
+from loupe.quality.standardise import LookupTiming, PlaceChange
 from loupe.warehouse import schemas
 
 if TYPE_CHECKING:
@@ -94,6 +94,8 @@ class QualityReport:
     freshness_days: int
     outlier_threshold: float
     order_total_tolerance: float
+    places: tuple[PlaceChange, ...] = ()
+    """Place names of the contacts written as most records write their place."""
 
     def table(self, name: str) -> TableQuality:
         return next(t for t in self.tables if t.table == name)
@@ -119,6 +121,7 @@ class QualityReport:
                     "standardisers": [t.to_dict() for t in self.timings],
                     "steps_seconds": {k: round(v, 4) for k, v in self.step_seconds.items()},
                 },
+                "places": [c.to_dict() for c in self.places],
                 "tables": tables,
             }
         )
@@ -210,7 +213,17 @@ class QualityReport:
             f"({x.seconds_per_100k:.2f}s per 100k)"
             for x in self.timings
         )
-        return Group(summary, flags, columns, f"standardisers — {speed}")
+        parts: list[Any] = [summary, flags, columns]
+        if self.places:
+            shown = ", ".join(f"{c.written} → {c.standard} ({c.rows:,})" for c in self.places[:5])
+            more = len(self.places) - 5
+            parts.append(
+                Text(
+                    f"place names written as most records write the place: {shown}"
+                    + (f" and {more:,} more" if more > 0 else "")
+                )
+            )
+        return Group(*parts, f"standardisers — {speed}")
 
 
 def _pct(v: float | None) -> str:

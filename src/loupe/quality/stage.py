@@ -62,6 +62,17 @@ def _distinct_keys(wh: Warehouse, kind: str) -> pa.ChunkedArray:
     return wh.to_arrow(keys.filter(keys.key.notnull()))["key"]
 
 
+def _place_counts(wh: Warehouse) -> pa.Table:
+    """Each distinct place name of the contacts (city or region, trimmed) and how many rows
+    hold it."""
+    raw = wh.table("raw_contacts")
+    names = ibis.union(
+        *(raw.select(value=st.place_key_expr(raw[c])) for c in ("city", "region")), distinct=False
+    )
+    names = names.filter(names.value.notnull())
+    return wh.to_arrow(names.group_by("value").aggregate(n=names.count()))
+
+
 def _row_counts(wh: Warehouse, tables: dict[str, ir.Table]) -> dict[str, int]:
     """Row count of each table, in one query."""
     parts = [t.aggregate(n=t.count()).mutate(name=ibis.literal(name)) for name, t in tables.items()]
@@ -98,12 +109,14 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         tick("standardise emails and phones", 1, 2)
         region = settings.project.default_region
         phones, phone_timing = st.phone_lookup(_distinct_keys(wh, "phone"), region)
+        places, place_timing, place_changes = st.place_lookup(_place_counts(wh))
         tick("standardise emails and phones", 2, 2)
         steps["lookups"] = time.perf_counter() - started
 
         ctx = canonical.Context(
             emails=emails,
             phones=phones,
+            places=places,
             rates=st.rates_with_base(settings.currency_rates, settings.project.base_currency),
             base_currency=settings.project.base_currency,
             today=date.today(),
@@ -179,7 +192,8 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         result = report.QualityReport(
             computed_at=computed_at,
             tables=tuple(tables),
-            timings=(email_timing, phone_timing),
+            timings=(email_timing, phone_timing, place_timing),
+            places=place_changes,
             step_seconds=steps,
             freshness_days=settings.quality.freshness_days,
             outlier_threshold=settings.quality.outlier_threshold,

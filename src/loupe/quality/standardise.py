@@ -1,4 +1,4 @@
-"""Standardisers: email, phone (E.164), gender, dates and currencies.
+"""Standardisers: email, phone (E.164), place names, gender, dates and currencies.
 
 Two kinds, both pure:
 
@@ -6,6 +6,8 @@ Two kinds, both pure:
   before the library call.  The stage applies them to the DISTINCT raw values only (customer
   sized), via :func:`email_lookup` / :func:`phone_lookup`, and joins the result back in the
   engine.
+* Place names (city, region): decided over the distinct values and their counts, since the
+  way to write a place is the way most records write it (:func:`place_lookup`).
 * Rule-based (gender, dates, currency): an Ibis expression (CASE / regex / ``TRY_CAST``) that
   runs in the engine, plus a Python twin with exactly the same rules for callers and tests.
 """
@@ -28,6 +30,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loupe.names import place_core, place_key
 from loupe.warehouse import functions as fn
 
 Gender = Literal["F", "M"]
@@ -247,6 +250,78 @@ def phone_lookup(
     """A ``(key, value)`` memtable: each distinct phone key → E.164 or ``""`` (invalid)."""
     reg = region.upper()
     return _lookup("phone", keys, lambda k: _phone(k, reg), lambda v: _fast_phones(v, reg))
+
+
+# -- place names ---------------------------------------------------------------------------------
+
+
+def canonical_places(counts: Mapping[str, int]) -> dict[str, str]:
+    """Each place name (trimmed) that is written otherwise by more records → the way most
+    records write that place; names already written that way are left out.
+
+    Two names are one place when their place keys agree (:func:`loupe.names.place_key`:
+    上海, 上海市, Shanghai and SHANGHAI are ``shanghai``), so a CRM's 上海 and an e-shop's
+    Shanghai become one value that a segment, a profile or a report can count.  But a key
+    is toneless pinyin, and two places can share one: 苏州 and 宿州 are both ``suzhou``,
+    福州 and 抚州 ``fuzhou``.  So names in Chinese characters are one place only when their
+    characters are the same (without 市, 省 …); and where the characters of a key differ,
+    which one a name in Latin letters means cannot be told, and it is left as written.
+    Ties go to the name in Chinese characters, then the shorter, then the first in order.
+    """
+    groups: dict[str, list[str]] = {}
+    for value in counts:
+        key = place_key(value)
+        if key:
+            groups.setdefault(key, []).append(value)
+    out: dict[str, str] = {}
+    for values in groups.values():
+        cores = {v: place_core(v) for v in values}
+        han = set(cores.values()) - {""}
+        parts = [values] if len(han) <= 1 else [[v for v in values if cores[v] == c] for c in han]
+        for part in parts:
+            best = min(part, key=lambda v: (-counts[v], not cores[v], len(v), v))
+            out |= {v: best for v in part if v != best}
+    return out
+
+
+@dataclass(frozen=True)
+class PlaceChange:
+    """A place name the quality stage writes otherwise: ``written`` becomes ``standard`` in
+    the ``rows`` rows of ``raw_contacts`` that hold it as their city or region."""
+
+    written: str
+    standard: str
+    rows: int
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {"from": self.written, "to": self.standard, "rows": self.rows}
+
+
+def place_lookup(values: pa.Table) -> tuple[ir.Table, LookupTiming, tuple[PlaceChange, ...]]:
+    """A ``(key, value)`` memtable from ``values`` (``value``, ``n``: each distinct trimmed
+    place name and how many rows hold it): each name written otherwise than most records
+    write its place → that way (:func:`canonical_places`); with the time it took and the
+    changes, most rows first."""
+    start = time.perf_counter()
+    counts = dict(zip(values["value"].to_pylist(), values["n"].to_pylist(), strict=True))
+    changed = canonical_places(counts)
+    timing = LookupTiming("place", len(counts), time.perf_counter() - start)
+    table = pa.table(
+        {
+            "key": pa.array(list(changed), pa.string()),
+            "value": pa.array(list(changed.values()), pa.string()),
+        }
+    )
+    changes = sorted(
+        (PlaceChange(v, to, counts[v]) for v, to in changed.items()),
+        key=lambda c: (-c.rows, c.written),
+    )
+    return ibis.memtable(table), timing, tuple(changes)
+
+
+def place_key_expr(col: ir.StringValue) -> ir.StringValue:
+    """A place name as :func:`place_lookup` is keyed: trimmed, blank as NULL."""
+    return fn.strip(col).nullif("")
 
 
 def email_key_expr(col: ir.StringValue) -> ir.StringValue:

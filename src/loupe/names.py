@@ -1,4 +1,7 @@
-"""Name keys for matching: Chinese characters and pinyin written either way compare equal.
+"""Name and place keys: Chinese characters and pinyin written either way compare equal.
+
+Shared by quality (place names written one way, :func:`place_key`) and identity (the
+probabilistic comparisons, ``customers find``), so it sits beside the stages, not in one.
 
 ``name_key("王伟民") == name_key("Weimin Wang") == name_key("WANG Weimin") == "wangweimin"``:
 Chinese characters become toneless pinyin (the surname is the first character, the given
@@ -12,7 +15,7 @@ import re
 import unicodedata
 from functools import cache, lru_cache
 
-from loupe.identity._pinyin import PINYIN_TABLE
+from loupe._pinyin import PINYIN_TABLE
 
 #: Surnames whose reading differs from the character's most common reading.
 SURNAME_READINGS: dict[str, str] = {
@@ -107,16 +110,21 @@ def place_key(place: str | None) -> str | None:
     if place is None:
         return None
     text = unicodedata.normalize("NFKC", str(place)).strip()
-    han = [ch for ch in text if _is_han(ch)]
-    if han:
-        name = "".join(han)
-        for ending in _PLACE_ENDINGS:
-            if name.endswith(ending) and len(name) > len(ending) + 1:
-                name = name[: -len(ending)]
-                break
+    name = place_core(text)
+    if name:
         table = _pinyin()
         return "".join(PLACE_READINGS.get(ch) or table.get(ch, ch) for ch in name)
     return "".join(_latin_words(text)) or None
+
+
+def place_core(place: str) -> str:
+    """The Chinese characters of a place name without the ending of its administrative unit
+    (``上海市`` → ``上海``; ``沙市``, two characters, keeps it); ``""`` when it has none."""
+    name = "".join(ch for ch in unicodedata.normalize("NFKC", place) if _is_han(ch))
+    for ending in _PLACE_ENDINGS:
+        if name.endswith(ending) and len(name) > len(ending) + 1:
+            return name[: -len(ending)]
+    return name
 
 
 #: How ü is typed without it ("lv" for 吕): the table writes it u.
