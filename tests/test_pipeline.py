@@ -104,6 +104,21 @@ def test_every_record_has_one_customer_and_a_golden_record(company):
     assert set(links["id_type"]) <= {"user_id", "email", "phone", "anonymous_id", "record"}
 
 
+def test_each_city_and_country_is_written_one_way(company):
+    """The generator writes a country as 中国, CN or China, and an e-shop city in pinyin one
+    time in five; after quality every customer's country is CN and every city the
+    catalogue's Chinese name."""
+    from loupe.synth.catalog import CITIES
+
+    _, wh, _ = company
+    raw = wh.to_pandas(wh.table("raw_contacts").select("city", "country"))
+    assert set(raw["country"].dropna()) == {"中国", "CN", "China"}
+    assert {"Shanghai", "Beijing"} <= set(raw["city"].dropna())
+    customers = wh.to_pandas(wh.table("customers").select("city", "country"))
+    assert set(customers["country"].dropna()) == {"CN"}
+    assert set(customers["city"].dropna()) == {c[0] for c in CITIES}
+
+
 def test_lineage_has_a_row_per_stage(company):
     _, wh, _ = company
     runs = wh.to_pandas(wh.table("stage_runs"))

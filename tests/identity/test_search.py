@@ -12,6 +12,7 @@ from loupe import names
 from loupe.cli import main
 from loupe.errors import LoupeError, NotFoundError
 from loupe.identity import customer_360, find_customers, resolve_identities
+from loupe.identity.search import SHOWN
 from loupe.warehouse import Warehouse
 
 
@@ -107,6 +108,29 @@ def test_show_with_a_name_lists_the_customers_it_matches(found):
         customer_360(found, "李芳")
     with pytest.raises(NotFoundError, match=r"^No customer found for 'nobody@x.com'\n"):
         customer_360(found, "nobody@x.com")
+
+
+def test_a_country_by_its_name_and_a_region_said_where_it_matched(found):
+    """Quality writes countries as ISO codes, so 中国, China and PRC all find CN; a word
+    found in the region says so (until 2026-12-08 it said "source records": the region
+    and country were not read back to say where a word matched)."""
+    contacts = found.to_pandas(found.table("contacts")).to_dict(orient="records")
+    more = [
+        person("crm", "6", name="赵六", country="CN", region="广东"),
+        person("crm", "7", name="钱七", country="HK"),
+        person("crm", "8", name="孙八", country="DE"),
+    ]
+    load(found, contacts=[*contacts, *more])
+    resolve_identities(found)
+    for query in ("中国", "China", "prc", "cn"):
+        doc = find_customers(found, query)
+        assert (_names(doc), doc["customers"][0]["matched"]) == (["赵六"], ["country"]), query
+    assert _names(find_customers(found, "香港")) == ["钱七"]
+    assert _names(find_customers(found, "deutschland")) == ["孙八"]
+    doc = find_customers(found, "广东")
+    assert (_names(doc), doc["customers"][0]["matched"]) == (["赵六"], ["region"])
+    assert set(doc["customers"][0]) == {*SHOWN, "record_count", "matched"}
+    assert find_customers(found, "li")["total"] == 2  # 李芳, 李芳华: not Liechtenstein's LI
 
 
 def test_a_chinese_name_is_found_by_its_pinyin(found):

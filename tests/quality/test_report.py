@@ -65,6 +65,7 @@ def test_json_and_html(wh):
     assert {x["standardiser"] for x in doc["timings"]["standardisers"]} == {
         "email",
         "phone",
+        "country",
         "place",
     }
     html = report.to_html()

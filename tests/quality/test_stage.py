@@ -64,30 +64,44 @@ def test_pyspark_gives_the_same_contacts(tmp_path, wh):
     assert report.table("contacts").exact_duplicates == 1
 
 
-PLACES = [  # (source, source_key, city, region, the city and region after quality)
-    ("crm", "1", "上海", "上海", "上海", "上海"),
-    ("crm", "2", "上海市", "上海市", "上海", "上海"),
-    ("crm", "3", "上海", None, "上海", None),
-    ("shop", "1", " Shanghai", None, "上海", None),
-    ("shop", "2", "SHANGHAI", "Shanghai", "上海", "上海"),
-    ("crm", "4", "苏州", "江苏", "苏州", "江苏"),
-    ("crm", "5", "宿州", "安徽", "宿州", "安徽"),
-    ("shop", "3", "Suzhou", "Jiangsu", "Suzhou", "江苏"),  # 苏州 or 宿州: left as written
+PLACES = [  # (source, source_key, city, region, country, and the three after quality)
+    ("crm", "1", "上海", "上海", "中国", "上海", "上海", "CN"),
+    ("crm", "2", "上海市", "上海市", "China", "上海", "上海", "CN"),
+    ("crm", "3", "上海", None, " CN", "上海", None, "CN"),
+    ("shop", "1", " Shanghai", None, "PRC", "上海", None, "CN"),
+    ("shop", "2", "SHANGHAI", "Shanghai", "Hong Kong", "上海", "上海", "HK"),
+    ("crm", "4", "苏州", "江苏", "Mars", "苏州", "江苏", "Mars"),  # kept, flagged
+    ("crm", "5", "宿州", "安徽", None, "宿州", "安徽", None),
+    ("shop", "3", "Suzhou", "Jiangsu", "", "Suzhou", "江苏", None),  # 苏州 or 宿州: as written
 ]
 
 
 @pytest.mark.parametrize("backend", ["duckdb", pytest.param("pyspark", marks=pytest.mark.spark)])
 def test_contacts_write_each_place_as_most_records_do(tmp_path, backend):
     """The CRM writes 上海, the e-shop Shanghai: after quality both say 上海, and the report
-    lists what it rewrote.  The same on Spark."""
+    lists what it rewrote.  Countries become ISO codes; one that is none is kept and
+    flagged.  The same on Spark."""
     wh = Warehouse.open(make_settings(tmp_path, warehouse={"backend": backend}))
-    rows = [{"source": s, "source_key": k, "city": c, "region": r} for s, k, c, r, *_ in PLACES]
+    rows = [
+        {"source": s, "source_key": k, "city": c, "region": r, "country": n}
+        for s, k, c, r, n, *_ in PLACES
+    ]
     write_raw(wh, "contacts", rows)
     report = run_quality(wh)
     got = wh.to_pandas(wh.table("contacts").order_by(["source", "source_key"]))
     got = got.astype(object).where(got.notna(), None)
-    expected = sorted((s, k, c, r) for s, k, *_, c, r in PLACES)
-    assert list(zip(got.source, got.source_key, got.city, got.region, strict=True)) == expected
+    expected = sorted((s, k, c, r, n) for s, k, *_, c, r, n in PLACES)
+    places = zip(got.source, got.source_key, got.city, got.region, got.country, strict=True)
+    assert list(places) == expected
+    flagged = {
+        k
+        for k, f in zip(got.source_key, got.quality_flags, strict=True)
+        if "unknown_country" in list(f)
+    }
+    assert flagged == {"4"}
+    contacts = report.table("contacts")
+    assert contacts.flags["unknown_country"] == 1
+    assert contacts.column("country").validity == 5 / 6  # six written, one not a country
     assert [c.to_dict() for c in report.places] == [
         {"from": "Shanghai", "to": "上海", "rows": 2},  # a city and a region
         {"from": "上海市", "to": "上海", "rows": 2},

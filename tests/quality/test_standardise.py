@@ -297,3 +297,19 @@ def test_a_place_is_written_as_most_records_write_it():
         ("SHANGHAI", "上海", 1),
     ]
     assert changes[0].to_dict() == {"from": "Shanghai", "to": "上海", "rows": 10}
+
+
+@pytest.mark.parametrize(
+    ("written", "code"),
+    [
+        ("中国", "CN"), ("China", "CN"), (" cn ", "CN"), ("PRC", "CN"), ("P.R. China", "CN"),
+        ("中華人民共和國", "CN"),
+        ("香港", "HK"), ("Hong Kong", "HK"), ("澳门", "MO"), ("Macau", "MO"), ("台灣", "TW"),
+        ("USA", "US"), ("美国", "US"), ("uk", "GB"), ("Deutschland", "DE"), ("Allemagne", "DE"),
+        ("Côte d’Ivoire", "CI"), ("Cote d'Ivoire", "CI"),
+        ("ao", "AO"),  # Angola's code, though a language names Austria so
+        ("Mars", None), ("", None), (None, None),
+    ],
+)  # fmt: skip
+def test_a_country_written_any_way_has_its_iso_code(written, code):
+    assert st.country_code(written) == code

@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 from loupe.errors import LoupeError
 from loupe.identity.customer360 import _rows, normalise_email, normalise_phone, retired_id
 from loupe.names import pinyin_pattern, place_key, place_pattern
+from loupe.quality.standardise import country_code
 from loupe.warehouse import Warehouse
 
 #: Golden-record columns a query word is looked for in (lower-cased, as a part).
@@ -31,6 +32,8 @@ TEXT_FIELDS = ("customer_id", "name", "email", "user_id", "city", "region", "cou
 LINK_TYPES = ("email", "phone", "user_id", "record")
 #: Columns of a found customer, in this order.
 SHOWN = ("customer_id", "name", "email", "phone", "user_id", "city", "last_seen")
+#: Golden-record columns a word is looked for in that a found customer does not show.
+_NOT_SHOWN = tuple(f for f in TEXT_FIELDS if f not in SHOWN)
 #: Fewest digits for a word to be looked for in phone numbers ("138", "5678").
 PHONE_DIGITS = 3
 _PHONE_WORD = re.compile(r"^\+?[\d\-().]+$")
@@ -72,7 +75,19 @@ def _golden_match(customers: ir.Table, word: str) -> ir.BooleanValue:
     latin = _latin_place(word)
     if latin is not None:  # "上海" finds Shanghai: a whole city written in Latin letters
         cond |= (customers.city.lower().re_replace("[^a-z]", "") == latin).fill_null(False)
+    country = _country(word)
+    if country is not None:  # "中国" and "china" find CN, as quality writes countries
+        cond |= (customers.country == country).fill_null(False)
     return cond
+
+
+def _country(word: str) -> str | None:
+    """The ISO code of a country a word names (``中国``, ``china``, ``deutschland``), or None;
+    a two-letter code is a part of the country as written already (``cn``), and most two
+    letters are a code of some country (``li``, a surname, is Liechtenstein)."""
+    if len(word) <= 2 and word.isascii():
+        return None
+    return country_code(word)
 
 
 def _latin_place(word: str) -> str | None:
@@ -152,9 +167,11 @@ def find_customers(wh: Warehouse, query: str, limit: int = 20) -> dict[str, Any]
     if limit > 0:
         ranked = ranked.limit(limit)
     total = int(wh.to_pandas(found.aggregate(n=found.count()))["n"].iloc[0])
-    rows = _rows(wh.to_pandas(ranked.select(*SHOWN, "record_count")))
+    rows = _rows(wh.to_pandas(ranked.select(*SHOWN, "record_count", *_NOT_SHOWN)))
     for row in rows:
         row["matched"] = ["retired id"] if row["customer_id"] == heir else _matched(row, words)
+        for field in _NOT_SHOWN:  # read to say where a word matched
+            del row[field]
     near = _near(wh, words[0], limit) if total == 0 and len(words) == 1 else []
     return {"query": query, "words": words, "total": total, "customers": rows, "near": near}
 
@@ -250,6 +267,9 @@ def _matched(row: dict[str, Any], words: list[str]) -> list[str]:
         latin = _latin_place(word)
         if latin is not None and latin == re.sub("[^a-z]", "", city.lower()):
             hit.append("city")
+        country = _country(word)
+        if country is not None and country == row.get("country"):
+            hit.append("country")
         hit = list(dict.fromkeys(hit))
         fields += hit
         elsewhere |= not hit

@@ -1,7 +1,8 @@
 """Build each canonical table from its deduplicated raw rows: standardised columns + row flags.
 
 Everything here is an Ibis expression; the only Python-computed inputs are the small email,
-phone and place-name lookup tables (distinct values → standardised value) joined in by key.
+phone, country and place-name lookup tables (distinct values → standardised value) joined in
+by key.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ VALIDATORS: dict[str, dict[str, tuple[str, bool]]] = {
         "phone": ("invalid_phone", True),
         "gender": ("invalid_gender", True),
         "birth_date": ("invalid_birth_date", True),
+        "country": ("unknown_country", False),
     },
     "orders": {
         "email": ("invalid_email", True),
@@ -63,6 +65,7 @@ class Context:
 
     emails: ir.Table
     phones: ir.Table
+    countries: ir.Table
     places: ir.Table
     """Only the place names written otherwise than most records write their place."""
     rates: Mapping[str, float]
@@ -128,10 +131,14 @@ def _contacts(t: ir.Table, ctx: Context) -> tuple[ir.Table, dict[str, ir.Value],
     t, flags = _email_phone(t, ctx)
     t = _join_lookup(t, st.place_key_expr(t.city), ctx.places, "city")
     t = _join_lookup(t, st.place_key_expr(t.region), ctx.places, "region")
+    t = _join_lookup(t, st.place_key_expr(t.country), ctx.countries, "country")
     cols = _clean_strings(t, "contacts")
     cols.update(
-        city=t._city_std.fill_null(t._city_key), region=t._region_std.fill_null(t._region_key)
+        city=t._city_std.fill_null(t._city_key),
+        region=t._region_std.fill_null(t._region_key),
+        country=t._country_std.fill_null(t._country_key),
     )
+    flags["unknown_country"] = t._country_key.notnull() & t._country_std.isnull()
     parsed = st.date_expr(t.birth_date)
     plausible = parsed.between(date(1900, 1, 1), ctx.today)
     birth_date = ibis.ifelse(plausible, parsed, ibis.null("date"))

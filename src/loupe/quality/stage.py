@@ -62,6 +62,12 @@ def _distinct_keys(wh: Warehouse, kind: str) -> pa.ChunkedArray:
     return wh.to_arrow(keys.filter(keys.key.notnull()))["key"]
 
 
+def _distinct_countries(wh: Warehouse) -> pa.ChunkedArray:
+    raw = wh.table("raw_contacts")
+    names = raw.select(key=st.place_key_expr(raw.country)).distinct()
+    return wh.to_arrow(names.filter(names.key.notnull()))["key"]
+
+
 def _place_counts(wh: Warehouse) -> pa.Table:
     """Each distinct place name of the contacts (city or region, trimmed) and how many rows
     hold it."""
@@ -109,6 +115,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         tick("standardise emails and phones", 1, 2)
         region = settings.project.default_region
         phones, phone_timing = st.phone_lookup(_distinct_keys(wh, "phone"), region)
+        countries, country_timing = st.country_lookup(_distinct_countries(wh))
         places, place_timing, place_changes = st.place_lookup(_place_counts(wh))
         tick("standardise emails and phones", 2, 2)
         steps["lookups"] = time.perf_counter() - started
@@ -116,6 +123,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         ctx = canonical.Context(
             emails=emails,
             phones=phones,
+            countries=countries,
             places=places,
             rates=st.rates_with_base(settings.currency_rates, settings.project.base_currency),
             base_currency=settings.project.base_currency,
@@ -192,7 +200,7 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
         result = report.QualityReport(
             computed_at=computed_at,
             tables=tuple(tables),
-            timings=(email_timing, phone_timing, place_timing),
+            timings=(email_timing, phone_timing, country_timing, place_timing),
             places=place_changes,
             step_seconds=steps,
             freshness_days=settings.quality.freshness_days,

@@ -1,11 +1,12 @@
-"""Standardisers: email, phone (E.164), place names, gender, dates and currencies.
+"""Standardisers: email, phone (E.164), countries (ISO 3166), place names, gender, dates and
+currencies.
 
-Two kinds, both pure:
+Three kinds, all pure:
 
-* Library-based (email, phone): a Python function per value, cached, with a cheap fast path
-  before the library call.  The stage applies them to the DISTINCT raw values only (customer
-  sized), via :func:`email_lookup` / :func:`phone_lookup`, and joins the result back in the
-  engine.
+* Library-based (email, phone, country): a Python function per value, cached, with a cheap
+  fast path before the library call.  The stage applies them to the DISTINCT raw values only
+  (customer sized), via :func:`email_lookup`, :func:`phone_lookup` and
+  :func:`country_lookup`, and joins the result back in the engine.
 * Place names (city, region): decided over the distinct values and their counts, since the
   way to write a place is the way most records write it (:func:`place_lookup`).
 * Rule-based (gender, dates, currency): an Ibis expression (CASE / regex / ``TRY_CAST``) that
@@ -282,6 +283,71 @@ def canonical_places(counts: Mapping[str, int]) -> dict[str, str]:
             best = min(part, key=lambda v: (-counts[v], not cores[v], len(v), v))
             out |= {v: best for v in part if v != best}
     return out
+
+
+# -- countries -----------------------------------------------------------------------------------
+
+#: Names of a country that CLDR's territory names (below) lack: official and traditional
+#: Chinese forms, English abbreviations, and the ISO alpha-3 codes of the markets a Chinese
+#: retailer sells to most.  Korea is South Korea, as in commerce.
+_COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
+    "CN": ("PRC", "P.R. China", "People's Republic of China", "Mainland China", "CHN",
+           "中华人民共和国", "中華人民共和國", "中國", "中国大陆", "中國大陸", "大陆"),
+    "HK": ("Hong Kong SAR", "HKSAR", "HKG", "中国香港", "中國香港", "香港特别行政区"),
+    "MO": ("Macau", "Macau SAR", "MAC", "澳门", "澳門", "中国澳门", "中國澳門"),
+    "TW": ("TWN", "台灣", "中国台湾", "中國台灣"),
+    "US": ("USA", "U.S.", "U.S.A.", "United States of America", "America", "美國"),
+    "GB": ("UK", "U.K.", "Great Britain", "Britain", "GBR", "英國"),
+    "KR": ("KOR", "韓國"),
+    "JP": ("JPN",), "SG": ("SGP",), "MY": ("MYS",), "TH": ("THA",), "AU": ("AUS",),
+    "CA": ("CAN",), "DE": ("DEU",), "FR": ("FRA",), "IT": ("ITA",), "NZ": ("NZL",),
+}  # fmt: skip
+
+
+def _country_word(name: str) -> str:
+    """A country name as it is looked up: letters and digits only, case and accents dropped."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name).casefold())
+    return "".join(c for c in folded if c.isalnum())
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict[str, str]:
+    """Every name of a country → its ISO 3166-1 alpha-2 code.
+
+    The names are CLDR's, in every language it has (中国, China, Chine, 중국 …), as
+    ``phonenumbers`` ships them for its geocoder, so no other library is needed; then the
+    aliases above, and last the codes themselves, which win over a name in some language
+    that happens to be one (``ao`` is Angola's code and Austria's name in one language).  A
+    name of two countries is left out.
+    """
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    found: dict[str, set[str]] = {}
+    for code, names in LOCALE_DATA.items():
+        for name in names.values():
+            if name.startswith("*"):  # the same as another language's name
+                name = names[name[1:]]
+            found.setdefault(_country_word(name), set()).add(code)
+    out = {word: codes.pop() for word, codes in found.items() if len(codes) == 1}
+    for code, aliases in _COUNTRY_ALIASES.items():
+        out |= {_country_word(a): code for a in aliases}
+    out |= {code.lower(): code for code in LOCALE_DATA}
+    return out
+
+
+def country_code(name: str | None) -> str | None:
+    """The ISO 3166-1 alpha-2 code of a country written any way (``中国``, ``China``,
+    ``cn``, ``PRC``, ``Deutschland``), or None when it is not a country's name."""
+    if name is None:
+        return None
+    return _countries().get(_country_word(name))
+
+
+def country_lookup(
+    keys: Iterable[str | None] | pa.Array | pa.ChunkedArray,
+) -> tuple[ir.Table, LookupTiming]:
+    """A ``(key, value)`` memtable: each distinct trimmed country → its ISO code or ``""``."""
+    return _lookup("country", keys, country_code)
 
 
 @dataclass(frozen=True)
