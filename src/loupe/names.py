@@ -98,6 +98,29 @@ PLACE_READINGS: dict[str, str] = {
     "藏": "zang",
     "单": "shan",
 }
+#: Names in Latin letters that are not the pinyin of the place (Cantonese, Portuguese, Wade-
+#: Giles or English usage), as their letters → the pinyin key: Hong Kong is 香港 (xianggang).
+PLACE_EXONYMS: dict[str, str] = {
+    "hongkong": "xianggang",
+    "kowloon": "jiulong",
+    "macau": "aomen",
+    "macao": "aomen",
+    "taipei": "taibei",
+    "kaohsiung": "gaoxiong",
+    "taichung": "taizhong",
+    "hsinchu": "xinzhu",
+    "keelung": "jilong",
+    "canton": "guangzhou",
+    "peking": "beijing",
+    "amoy": "xiamen",
+    "tientsin": "tianjin",
+    "tibet": "xizang",
+    "innermongolia": "neimenggu",
+    "hohhot": "huhehaote",
+    "urumqi": "wulumuqi",
+    "harbin": "haerbin",
+    "lhasa": "lasa",
+}
 #: Endings of a Chinese place name that its pinyin or English name leaves out (上海市: Shanghai).
 _PLACE_ENDINGS = ("特别行政区", "自治区", "市", "省", "区", "县")
 
@@ -106,7 +129,8 @@ def place_key(place: str | None) -> str | None:
     """A comparable key for a place: ``place_key("上海市") == place_key(" Shanghai ") ==
     "shanghai"``.  Chinese characters become toneless pinyin, in order, after the ending of
     the administrative unit (市, 省, 区, 县…) is left out; Latin text loses accents, case,
-    spaces and punctuation."""
+    spaces and punctuation, and a name that is not pinyin is read as the place's pinyin
+    (``Hong Kong``: ``xianggang``, :data:`PLACE_EXONYMS`)."""
     if place is None:
         return None
     text = unicodedata.normalize("NFKC", str(place)).strip()
@@ -114,7 +138,8 @@ def place_key(place: str | None) -> str | None:
     if name:
         table = _pinyin()
         return "".join(PLACE_READINGS.get(ch) or table.get(ch, ch) for ch in name)
-    return "".join(_latin_words(text)) or None
+    latin = "".join(_latin_words(text))
+    return PLACE_EXONYMS.get(latin, latin) or None
 
 
 def place_core(place: str) -> str:
@@ -185,8 +210,9 @@ def pinyin_pattern(word: str, whole: bool = False) -> str | None:
 
 def place_pattern(word: str) -> str | None:
     """A regular expression for a Chinese place name ``word`` is the whole pinyin of, its
-    administrative ending allowed (``shanghai``: 上海 and 上海市), or None."""
-    body = pinyin_pattern(word)
+    administrative ending allowed (``shanghai``: 上海 and 上海市), or None.  A usual name
+    that is not pinyin counts as the place's (``macau``: 澳门)."""
+    body = pinyin_pattern(PLACE_EXONYMS.get(word, word))
     if body is None:
         return None
     return f"^{body}(?:{'|'.join(_PLACE_ENDINGS)})?$"

@@ -78,6 +78,10 @@ def test_place_key_reads_a_city_in_chinese_pinyin_or_english_alike():
         ("厦门", "Xiamen"),
         ("西安", "Xi'an"),
         ("北京", "Beijing"),
+        ("香港", "Hong Kong"),  # not pinyin: the usual English names are listed
+        ("澳门", "Macao"),
+        ("台北市", "Taipei"),
+        ("乌鲁木齐", "Urumqi"),
     ]
     for chinese, latin in pairs:
         assert place_key(chinese) == place_key(latin), chinese

@@ -143,6 +143,8 @@ def test_a_chinese_name_is_found_by_its_pinyin(found):
         person("crm", "7", city="上海市"),
         person("crm", "8", name="周八", city="丽水"),  # 丽 is li
         person("crm", "9", name="吴九", city="Dalian"),
+        person("crm", "10", name="郑十", city="Hong Kong"),
+        person("crm", "11", name="冯十一", city="澳门"),
     ]
     load(found, contacts=[*contacts, more, person("crm", "5", name="吕娜"), *cities])
     resolve_identities(found)
@@ -162,6 +164,10 @@ def test_a_chinese_name_is_found_by_its_pinyin(found):
     assert "周八" not in _names(find_customers(found, "li"))
     assert _names(find_customers(found, "李")) == ["李芳华", "李芳"]
     assert _names(find_customers(found, "lishui")) == ["周八"]
+    # a usual name that is not pinyin: 香港 is Hong Kong, Macau 澳门
+    for query, name in (("香港", "郑十"), ("hongkong", "郑十"), ("macau", "冯十一")):
+        doc = find_customers(found, query)
+        assert (_names(doc), doc["customers"][0]["matched"]) == ([name], ["city"]), query
     # xian is 先 or 西安: a word is looked for in every way it splits into syllables
     assert names.pinyin_pattern("xian").count("|") == 1
     # not pinyin, or not whole syllables: looked for as text only

@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 
 from loupe.errors import LoupeError
 from loupe.identity.customer360 import _rows, normalise_email, normalise_phone, retired_id
-from loupe.names import pinyin_pattern, place_key, place_pattern
+from loupe.names import PLACE_EXONYMS, pinyin_pattern, place_key, place_pattern
 from loupe.quality.standardise import country_code
 from loupe.warehouse import Warehouse
 
@@ -70,11 +70,12 @@ def _golden_match(customers: ir.Table, word: str) -> ir.BooleanValue:
     pinyin = pinyin_pattern(word)
     if pinyin is not None:  # "wang" finds 王芳: the name in Chinese characters, by its pinyin
         cond |= customers.name.re_search(pinyin).fill_null(False)
-        # "shanghai" finds 上海: a whole city (a part would find 丽水 by "li", a surname)
-        cond |= customers.city.re_search(str(place_pattern(word))).fill_null(False)
-    latin = _latin_place(word)
-    if latin is not None:  # "上海" finds Shanghai: a whole city written in Latin letters
-        cond |= (customers.city.lower().re_replace("[^a-z]", "") == latin).fill_null(False)
+    place = place_pattern(word)
+    if place is not None:  # "shanghai" finds 上海: a whole city (a part would find 丽水 by
+        cond |= customers.city.re_search(place).fill_null(False)  # "li", a surname)
+    latin = _latin_places(word)
+    if latin:  # "上海" finds Shanghai, "hongkong" Hong Kong: a whole city in Latin letters
+        cond |= customers.city.lower().re_replace("[^a-z]", "").isin(latin).fill_null(False)
     country = _country(word)
     if country is not None:  # "中国" and "china" find CN, as quality writes countries
         cond |= (customers.country == country).fill_null(False)
@@ -90,11 +91,15 @@ def _country(word: str) -> str | None:
     return country_code(word)
 
 
-def _latin_place(word: str) -> str | None:
-    """A Chinese place name's pinyin, as a city written in Latin letters is (上海:
-    ``shanghai``), or None for a word without Chinese characters."""
-    key = place_key(word) if any(ord(ch) > 127 for ch in word) else None
-    return key if key and key.isascii() and key.isalpha() else None
+def _latin_places(word: str) -> list[str]:
+    """How the place ``word`` names is written in Latin letters, as letters only: its pinyin
+    (上海: ``shanghai``; ``xi'an``: ``xian``) and the usual names that are not pinyin (香港
+    and ``xianggang``: ``hongkong``).  A city is compared whole with these, so ``hongkong``
+    finds ``Hong Kong``."""
+    key = place_key(word)
+    if not (key and key.isascii() and key.isalpha()):
+        return []
+    return [key, *(name for name, k in PLACE_EXONYMS.items() if k == key)]
 
 
 def _whole_pinyin(words: list[str]) -> list[str]:
@@ -259,13 +264,13 @@ def _matched(row: dict[str, Any], words: list[str]) -> list[str]:
         if digits is not None and digits in str(row.get("phone") or ""):
             hit.append("phone")
         pinyin = pinyin_pattern(word)
+        place = place_pattern(word)
         city = str(row.get("city") or "")
         if pinyin is not None and re.search(pinyin, str(row.get("name") or "")):
             hit.append("name")
-        if pinyin is not None and re.search(str(place_pattern(word)), city):
+        if place is not None and re.search(place, city):
             hit.append("city")
-        latin = _latin_place(word)
-        if latin is not None and latin == re.sub("[^a-z]", "", city.lower()):
+        if re.sub("[^a-z]", "", city.lower()) in _latin_places(word):
             hit.append("city")
         country = _country(word)
         if country is not None and country == row.get("country"):
