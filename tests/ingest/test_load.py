@@ -529,6 +529,39 @@ def test_jsonl_source_maps_keys_and_dotted_paths(tmp_path):
     assert list(got["_line"]) == [1, 2, 4]
 
 
+@pytest.mark.parametrize("backend", ["duckdb", pytest.param("pyspark", marks=pytest.mark.spark)])
+def test_a_json_array_file_loads_like_its_lines_would(tmp_path, backend):
+    """The orders above as one pretty-printed JSON array (the broken one left out: an array
+    cannot be read past it) load the same rows; each at the line it starts on.  Until
+    2026-12-08 every line of such a file was quarantined as broken JSON.  Loading it again
+    loads nothing.  The same on Spark, whose JSON reader gets elements of several lines."""
+    elements = [json.loads(line) for line in ORDERS_JSONL if line != '{"no": "J4", "total": 1']
+    (tmp_path / "orders.json").write_text(json.dumps(elements, indent=2, ensure_ascii=False))
+    columns = {"order_id": "no", "user_id": "buyer.id", "amount": "total", "ordered_at": "at"}
+    source = {"name": "shop", "table": "orders", "format": "jsonl", "path": "orders.json"}
+    settings = make_settings(
+        tmp_path, sources=[{**source, "columns": columns}], warehouse={"backend": backend}
+    )
+    wh = Warehouse.open(settings)
+    rep = ingest(wh).sources["shop"]
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (7, 3, 3, 1)
+    q = _quarantine(wh)
+    assert list(q["reason"]) == [
+        "not a JSON object",
+        "not a JSON object",
+        "missing required ordered_at",
+    ]
+    assert q["raw"].iloc[2] == '{\n    "no": "J5",\n    "total": 2\n  }'
+    got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
+    assert list(got["order_id"]) == ["J1", "J2", "J3"]
+    assert list(got["user_id"].fillna("-")) == ["U1", "-", "U3"]
+    lines = (tmp_path / "orders.json").read_text().splitlines()
+    assert [lines[n - 1] for n in got["_line"]] == ["  {"] * 3  # where each element starts
+    starts = [lines[int(loc.split(":")[1]) - 1].strip() for loc in q["location"]]
+    assert starts == ["[", "null,", "{"]  # [1, 2], null, and J5 without its time
+    assert ingest(wh).sources["shop"].read == 0
+
+
 def test_jsonl_mapping_errors_name_the_source(tmp_path):
     (tmp_path / "orders.jsonl").write_text(ORDERS_JSONL[0] + "\n")
     source = {"name": "shop", "table": "orders", "format": "jsonl", "path": "orders.jsonl"}

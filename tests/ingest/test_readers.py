@@ -478,3 +478,56 @@ def test_ods_error_cells_count_repeated_rows_columns_and_covered_cells(tmp_path)
     }
     assert readers._error_cells(path, "Other") == {1: [(0, "#N/A")]}
     assert readers._error_cells(path.with_suffix(".xlsb"), "Data") == {}  # not searched
+
+
+@pytest.mark.parametrize("block", [64 << 20, 40])
+def test_a_json_array_file_gives_its_elements_at_the_lines_they_start_on(
+    tmp_path, monkeypatch, block
+):
+    """Pretty-printed, an element spans lines (and blocks, at 40 bytes); a value that is not
+    an object is still a row (the engine quarantines it, as it does such a line)."""
+    monkeypatch.setattr(readers, "BLOCK_BYTES", block)
+    path = tmp_path / "a.json"
+    path.write_text(
+        '\ufeff[\n  {\n    "id": "O1", "note": "a, ] b"\n  },\n  {"id": "王伟"},\n  7,\n'
+        '  {"id": "O3",\n   "tags": [1, {"x": "}"}]}\n]\n'
+    )
+    got = list(readers.read_lines(path))
+    rows = [(r[readers.LINE], r["raw"]) for b in got for r in b.rows.to_pylist()]
+    assert rows == [
+        (2, '{\n    "id": "O1", "note": "a, ] b"\n  }'),
+        (5, '{"id": "王伟"}'),
+        (6, "7"),
+        (7, '{"id": "O3",\n   "tags": [1, {"x": "}"}]}'),
+    ]
+    assert not any(b.invalid for b in got)
+
+
+@pytest.mark.parametrize(
+    ("text", "invalid"),
+    [
+        ("[]", []),
+        ("  [ ]\n\n", []),
+        ('[{"a": 1},\n {"a": 2,,}\n, {"a": 3}]', [(2, '{"a": 2,,}\n, {"a": 3}]', "broken JSON array: Expecting property name enclosed in double quotes (line 2)")]),
+        ('[{"a": 1}\n {"a": 2}]', [(2, '{"a": 2}]', "broken JSON array: , or ] expected, not '{'")]),
+        ('[{"a": 1}]\n{"a": 2}\n', [(2, '{"a": 2}', "text after the end of the JSON array")]),
+        ('[{"a": 1},\n', [(2, "", "broken JSON array: the file ends before its ]")]),
+    ],
+)  # fmt: skip
+def test_a_broken_json_array_quarantines_what_is_left_once(tmp_path, text, invalid):
+    path = tmp_path / "a.json"
+    path.write_text(text)
+    got = list(readers.read_lines(path))
+    assert [i for b in got for i in b.invalid] == invalid
+    rows = [r["raw"] for b in got for r in b.rows.to_pylist()]
+    assert rows == ([] if text.strip() in ("[]", "[ ]") else ['{"a": 1}'])
+
+
+def test_a_json_array_with_bytes_not_valid_utf8_quarantines_those_elements(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_bytes(b'[{"a": "ok"},\n {"a": "bad \xff"},\n {"a": "\xe7\x8e\x8b"}]')
+    got = list(readers.read_lines(path))
+    assert [r["raw"] for b in got for r in b.rows.to_pylist()] == ['{"a": "ok"}', '{"a": "王"}']
+    assert [i for b in got for i in b.invalid] == [
+        (2, '{"a": "bad \ufffd"}', "bytes not valid utf-8")
+    ]
