@@ -187,6 +187,15 @@ def test_a_whole_value_mistyped_finds_the_customers_close_to_it(found):
     assert (near["name"], near["matched"]) == ("李芳", ["phone", "source records"])
     # a name: fewest edits, then the last seen
     assert [c["name"] for c in find_customers(found, "李芳芳")["near"]] == ["李芳华", "李芳"]
+    # a query of several words, compared whole: until 2026-12-08 only one word was
+    contacts = found.to_pandas(found.table("contacts")).to_dict(orient="records")
+    load(found, contacts=[*contacts, person("crm", "7", name="Anna Schmidt")])
+    resolve_identities(found)
+    doc = find_customers(found, "anna schmit")
+    assert (doc["total"], [(c["name"], c["edits"]) for c in doc["near"]]) == (
+        0,
+        [("Anna Schmidt", 1)],
+    )
     # nothing offered beside a match, or for a word too short to tell a mistake
     assert find_customers(found, "li.fang")["near"] == []
     assert find_customers(found, "李华")["near"] == [] and find_customers(found, "zz")["near"] == []

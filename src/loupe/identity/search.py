@@ -177,7 +177,7 @@ def find_customers(wh: Warehouse, query: str, limit: int = 20) -> dict[str, Any]
         row["matched"] = ["retired id"] if row["customer_id"] == heir else _matched(row, words)
         for field in _NOT_SHOWN:  # read to say where a word matched
             del row[field]
-    near = _near(wh, words[0], limit) if total == 0 and len(words) == 1 else []
+    near = _near(wh, " ".join(words), limit) if total == 0 else []  # a name of two words too
     return {"query": query, "words": words, "total": total, "customers": rows, "near": near}
 
 
@@ -191,9 +191,10 @@ def _allowed_edits(word: str) -> int:
 
 
 def _near(wh: Warehouse, word: str, limit: int) -> list[dict[str, Any]]:
-    """Customers with a value a typing mistake or two from the whole of ``word``: an e-mail,
-    a name, a user id, a customer id or a record's key, or a phone number's last digits.
-    Each row has ``matched`` (the field) and ``edits``; fewest edits first."""
+    """Customers with a value a typing mistake or two from the whole of ``word`` (the words
+    of a query, joined by a space: ``anna schmit`` is one edit from the name Anna Schmidt):
+    an e-mail, a name, a user id, a customer id or a record's key, or a phone number's last
+    digits.  Each row has ``matched`` (the field) and ``edits``; fewest edits first."""
     k = _allowed_edits(word)
     if k == 0:
         return []
