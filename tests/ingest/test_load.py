@@ -1271,24 +1271,25 @@ def _export_de(tmp_path: Path, **options: str) -> Warehouse:
 
 def test_a_source_with_decimal_commas_and_dates_day_first_loads_them(tmp_path):
     """``decimal = ","`` and ``date_order = "dmy"`` read a German export as it is meant: a
-    point groups thousands, and 05.03.2024 is 5 March.  A year-first timestamp still reads;
-    an impossible date, a two-digit year and a point that groups nothing are quarantined."""
+    point groups thousands, and 05.03.2024 is 5 March.  A year-first timestamp still reads,
+    and a two-digit year in Excel's window (until 2026-12-08 it was quarantined); an
+    impossible date and a point that groups nothing are quarantined."""
     wh = _export_de(tmp_path, decimal=",", date_order="dmy")
     rep = ingest(wh).sources["shop_de"]
-    assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (6, 3, 3, True)
+    assert (rep.read, rep.loaded, rep.quarantined, rep.reconciled) == (6, 4, 2, True)
     got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
-    assert list(got["order_id"]) == ["B1", "B2", "B4"]
-    assert list(got["amount"]) == [1234.5, 12.5, 7.0]
+    assert list(got["order_id"]) == ["B1", "B2", "B4", "B6"]
+    assert list(got["amount"]) == [1234.5, 12.5, 7.0, 3.0]
     assert [str(t) for t in got["ordered_at"]] == [  # UTC: Berlin is UTC+1 in March
         "2024-03-05 09:00:00",
         "2024-03-13 08:30:15",
         "2024-03-06 08:00:00",
+        "2024-03-07 10:00:00",
     ]
     q = _quarantine(wh)
     assert list(zip(q["location"], q["reason"], strict=True)) == [
         ("bestellungen.csv:4", "unparseable ordered_at: '31.02.2024 10:00'"),
         ("bestellungen.csv:6", "unparseable amount: '12.5'"),
-        ("bestellungen.csv:7", "unparseable ordered_at: '07.03.24 11:00'"),
     ]
 
 
@@ -1298,10 +1299,11 @@ def test_date_order_mdy_reads_the_month_first_and_the_default_reads_neither(tmp_
     decimal comma is quarantined rather than guessed at."""
     wh = _export_de(tmp_path / "mdy", decimal=",", date_order="MDY")
     rep = ingest(wh).sources["shop_de"]
-    assert (rep.loaded, rep.quarantined) == (2, 4)
+    assert (rep.loaded, rep.quarantined) == (3, 3)
     got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
-    assert list(got["order_id"]) == ["B1", "B4"]
+    assert list(got["order_id"]) == ["B1", "B4", "B6"]
     assert str(got["ordered_at"][0]) == "2024-05-03 08:00:00"
+    assert str(got["ordered_at"][2]) == "2024-07-03 09:00:00"  # 07.03.24: 3 July, summer time
     reasons = dict(zip(*_quarantine(wh)[["location", "reason"]].T.values, strict=True))
     assert reasons["bestellungen.csv:3"] == "unparseable ordered_at: '13.03.2024 09:30:15'"
 
@@ -1312,10 +1314,26 @@ def test_date_order_mdy_reads_the_month_first_and_the_default_reads_neither(tmp_
     assert reasons["bestellungen.csv:2"] == "unparseable ordered_at: '05.03.2024 10:00'"
 
 
+def test_the_quarantine_names_date_order_for_two_digit_years_too(tmp_path):
+    from loupe.ingest.quarantine import quarantine_view
+
+    (tmp_path / "p.csv").write_text("no,amount,day\nA,1,05/03/24\nB,2,06/03/24 10:00\n")
+    columns = {"order_id": "no", "amount": "amount", "ordered_at": "day"}
+    source = {"name": "p", "table": "orders", "format": "csv", "path": "p.csv"}
+    wh = _project(tmp_path, [{**source, "columns": columns}])
+    assert ingest(wh).sources["p"].quarantined == 2
+    (reason,) = quarantine_view(wh)["by_reason"]
+    assert reason["hint"].startswith("2 look written day or month first")
+    wh = _project(tmp_path, [{**source, "columns": columns, "date_order": "dmy"}])
+    rep = ingest(wh, reload=True).sources["p"]
+    assert (rep.loaded, rep.quarantined) == (2, 0)
+
+
 def test_dates_with_a_month_name_load_whatever_the_date_order(tmp_path):
     """A US export writes ``Mar 5, 2024, 2:30 PM``; e-mail headers ``Tue, 05 Mar 2024 …``.
     The month's name says which part it is, so no setting is needed; a two-digit year is
-    still quarantined.  A birth date with a month name reaches the contacts year first."""
+    read in Excel's window (5-Mar-24, Excel's d-mmm-yy).  A birth date with a month name
+    reaches the contacts year first."""
     (tmp_path / "orders.csv").write_text(
         "no,placed,amount\n"
         'A1,"Mar 5, 2024, 2:30 PM",1\n'
@@ -1332,15 +1350,15 @@ def test_dates_with_a_month_name_load_whatever_the_date_order(tmp_path):
     us = {**source, "timezone": "America/New_York", "columns": columns}
     wh = _project(tmp_path, [us, people])
     rep = ingest(wh).sources["us"]
-    assert (rep.read, rep.loaded, rep.quarantined) == (5, 4, 1)
+    assert (rep.read, rep.loaded, rep.quarantined) == (5, 5, 0)
     got = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
     assert [str(t) for t in got["ordered_at"]] == [  # UTC: New York is UTC-5 in early March
         "2024-03-05 19:30:00",
         "2024-03-05 05:00:00",
         "2024-03-05 10:00:00",
+        "2024-03-05 05:00:00",
         "2024-03-05 15:00:00",
     ]
-    assert list(_quarantine(wh)["reason"]) == ["unparseable ordered_at: '5-Mar-24'"]
     born = wh.to_pandas(wh.table("raw_contacts").order_by("source_key"))["birth_date"]
     assert list(born) == ["1990-3-5", "1990-03-06", "n/a"]
 
@@ -1391,7 +1409,7 @@ def test_quarantine_hints_at_the_setting_and_reload_reads_the_files_again(tmp_pa
     assert (first["shop_de"].loaded, first["shop_de"].quarantined) == (1, 5)
     (dates,) = [r for r in quarantine_view(wh)["by_reason"] if r["source"] == "shop_de"]
     assert (dates["reason"], dates["rows"]) == ("unparseable ordered_at", 5)
-    assert dates["hint"].startswith("4 look written day or month first")  # not 07.03.24
+    assert dates["hint"].startswith("5 look written day or month first")  # 07.03.24 too
     assert 'date_order = "dmy"' in dates["hint"]
     others_view = [r for r in quarantine_view(wh)["by_reason"] if r["source"] != "shop_de"]
     assert len(others_view) == 2 and all(r["hint"] is None for r in others_view)
@@ -1402,14 +1420,13 @@ def test_quarantine_hints_at_the_setting_and_reload_reads_the_files_again(tmp_pa
     assert ingest(wh, ["shop_de"]).sources["shop_de"].read == 0  # the file is known
     rep = ingest(wh, ["shop_de"], reload=True).sources["shop_de"]
     assert rep.forgotten == 1
-    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (6, 3, 3, 0)
+    assert (rep.read, rep.loaded, rep.quarantined, rep.duplicates) == (6, 4, 2, 0)
     raw = wh.to_pandas(wh.table("raw_orders").order_by("order_id"))
-    assert list(raw["order_id"]) == ["B1", "B2", "B4", "O1", "O2", "O6"]  # B4 once
+    assert list(raw["order_id"]) == ["B1", "B2", "B4", "B6", "O1", "O2", "O6"]  # B4 once
     q = _quarantine(wh)
     assert list(q["location"]) == [
         "bestellungen.csv:4",
         "bestellungen.csv:6",
-        "bestellungen.csv:7",
         "orders.csv:4",
         "orders.csv:5",
         "orders.csv:8",

@@ -31,7 +31,7 @@ def _kind(reason: ir.StringValue) -> ir.StringValue:
 _COMMA_NUMBER = (
     "^unparseable [a-z_]+: '[^0-9,]*[-+]?[0-9]{1,3}([. \u00a0\u202f]?[0-9]{3})*,[0-9]+[^0-9,.]*'$"
 )
-_YEAR_LAST = f"^unparseable [a-z_]+: '{fn.DATE_YEAR_LAST}'$"
+_YEAR_LAST = f"^unparseable [a-z_]+: '(?:{fn.DATE_YEAR_LAST}|{fn.DATE_SHORT_YEAR_LAST})'$"
 #: The encoding an undecodable line reads in, as the reader guessed it (readers.reads_as).
 _READS_AS = r": reads as ([a-z0-9_]+)$"
 

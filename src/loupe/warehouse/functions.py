@@ -402,6 +402,11 @@ def parse_number(col: ir.StringValue, decimal: str = ".") -> ir.FloatingValue:
 #: :func:`year_first` reorders (the quarantine's hints look for it too).
 DATE_YEAR_LAST = r"\s*([0-9]{1,2})[-/.]([0-9]{1,2})[-/.]([0-9]{4}),?((?:[ T].*)?)"
 _DATE_YEAR_LAST = f"^{DATE_YEAR_LAST}$"
+#: The same with a year of two digits (``05/03/24``): day or month first and what follows.
+DATE_SHORT_YEAR_LAST = r"\s*([0-9]{1,2}[-/.][0-9]{1,2}[-/.])([0-9]{2})((?:,?[ T].*)?)"
+#: Two-digit years by century, in Excel's window (``29`` is 2029, ``30`` is 1930), so that a
+#: date reads as it did in the spreadsheet it came from: ``(century, years)``.
+_CENTURIES = (("20", "[0-2][0-9]"), ("19", "[3-9][0-9]"))
 #: A time on the 12-hour clock at the end of the text: ``2:30 PM``, ``2:30:15pm``,
 #: ``12:05 a.m.``; groups: what comes before the hour, the hour, the rest of the time, a/p.
 _TWELVE_HOUR = (
@@ -414,15 +419,29 @@ def year_first(col: ir.StringValue, order: str, backend: str) -> ir.StringValue:
     rewritten as :func:`parse_timestamp` and :func:`parse_date` read it: year first, and a
     time on the 12-hour clock on the 24-hour one (``3/5/2024 2:30 PM`` → ``2024-3-5 14:30``
     for ``"mdy"``, as US exports write it).  An hour of 0 or above 12 before AM or PM gives
-    NULL (unparseable).  Any other text is unchanged: a year-first date, Unix time, or a
-    form neither parser reads (two-digit years: ``05/03/24``).
+    NULL (unparseable).  A year of two digits is read in Excel's window (:data:`_CENTURIES`:
+    ``05/03/24`` is 2024, ``05/03/65`` 1965).  Any other text is unchanged: a year-first
+    date, Unix time, or a form neither parser reads.
     """
     if order == "ymd":
         return col
     day, month = ("1", "2") if order == "dmy" else ("2", "1")
     ref = "\\" if backend == "duckdb" else "$"  # RE2's and Java's group references
-    text = col.re_replace(_DATE_YEAR_LAST, f"{ref}3-{ref}{month}-{ref}{day}{ref}4")
+    text = _four_digit_years(col, f"^{DATE_SHORT_YEAR_LAST}$", ref)
+    text = text.re_replace(_DATE_YEAR_LAST, f"{ref}3-{ref}{month}-{ref}{day}{ref}4")
     return _twenty_four_hour(text)
+
+
+def _four_digit_years(text: ir.StringValue, pattern: str, ref: str) -> ir.StringValue:
+    """``text`` with the two-digit year that ``pattern``'s second group matches written with
+    its century (:data:`_CENTURIES`); the first group is what comes before the year, the
+    third what comes after it.  One replacement per century: a regular expression cannot
+    add, and each leaves the other's text alone (its year then has four digits)."""
+    for century, years in _CENTURIES:
+        text = text.re_replace(
+            pattern.replace("([0-9]{2})", f"({years})"), f"{ref}1{century}{ref}2{ref}3"
+        )
+    return text
 
 
 def _twenty_four_hour(text: ir.StringValue) -> ir.StringValue:
@@ -457,6 +476,10 @@ _WEEKDAY = r"(?:[A-Za-z]{3,9}[.]?,?\s+)?"
 _DAY_NAMED_MONTH = (
     rf"^\s*{_WEEKDAY}([0-9]{{1,2}})[-/ ]([A-Za-z]{{3,9}})[.]?[-/ ]([0-9]{{4}}),?((?:[ T].*)?)$"
 )
+#: ``5-Mar-24`` (Excel's ``d-mmm-yy``): what comes before the year, the year, the rest.
+_DAY_NAMED_MONTH_SHORT_YEAR = (
+    rf"^(\s*{_WEEKDAY}[0-9]{{1,2}}[-/ ][A-Za-z]{{3,9}}[.]?[-/ ])([0-9]{{2}})((?:,?[ T].*)?)$"
+)
 #: ``Mar 5, 2024``, ``March 5th 2024, 2:30 PM``, ``Tuesday, March 5, 2024``: month, day,
 #: year, the rest.
 _NAMED_MONTH_DAY = (
@@ -474,14 +497,16 @@ def named_month(col: ir.StringValue, backend: str) -> ir.StringValue:
     name, which the parsers do not read.
 
     The name says which part is the month, so no ``date_order`` is needed; a two-digit year
-    (``5-Mar-24``, Excel's ``d-mmm-yy``) is not read, as with numbers.  Callers use it on text
-    the usual parsers left NULL (see ``mapping._named_months``).
+    after the month (``5-Mar-24``, Excel's ``d-mmm-yy``) is read in Excel's window, as in
+    :func:`year_first`.  Callers use it on text the usual parsers left NULL (see
+    ``mapping._named_months``).
 
     Built of replacements that each use the text before them once, so the expression stays
     small: an earlier form, which extracted each part with its own regular expression, was
     75 KB of SQL that DuckDB took 8 s to plan, whatever the rows.
     """
     ref = "\\" if backend == "duckdb" else "$"  # RE2's and Java's group references
+    col = _four_digit_years(col, _DAY_NAMED_MONTH_SHORT_YEAR, ref)
     text = col.re_replace(_NAMED_MONTH_DAY, f"{ref}3-{ref}1-{ref}2{ref}4")
     text = _twenty_four_hour(text.re_replace(_DAY_NAMED_MONTH, f"{ref}3-{ref}2-{ref}1{ref}4"))
     for number, names in enumerate(_MONTHS, start=1):
