@@ -110,14 +110,14 @@ def run_quality(wh: Warehouse, progress: Progress | None = None) -> report.Quali
     outputs = [*TABLES, "order_baskets", "basket_items", METRICS_TABLE]
     with stage_run(wh, "quality", inputs, outputs) as run:
         started = time.perf_counter()
-        tick("standardise emails and phones", 0, 2)
+        tick("standardise emails, phones and places", 0, 2)
         emails, email_timing = st.email_lookup(_distinct_keys(wh, "email"))
-        tick("standardise emails and phones", 1, 2)
+        tick("standardise emails, phones and places", 1, 2)
         region = settings.project.default_region
         phones, phone_timing = st.phone_lookup(_distinct_keys(wh, "phone"), region)
         countries, country_timing = st.country_lookup(_distinct_countries(wh))
         places, place_timing, place_changes = st.place_lookup(_place_counts(wh))
-        tick("standardise emails and phones", 2, 2)
+        tick("standardise emails, phones and places", 2, 2)
         steps["lookups"] = time.perf_counter() - started
 
         ctx = canonical.Context(
